@@ -1,0 +1,1 @@
+"""seqrisk: find risky behavior in event sequences at scale."""

@@ -1,0 +1,52 @@
+"""The `seqrisk` command: one subcommand per job, the same arguments as `spark-submit jobs/<job>.py`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Optional, Sequence
+
+from seqrisk.config import Config, load_config
+from seqrisk.errors import SeqriskError
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.conf, args.set)
+        return args.run(config, args)
+    except SeqriskError as err:
+        print(f"seqrisk {args.job}: {err}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seqrisk", description="Find risky behavior in event sequences.")
+    jobs = parser.add_subparsers(dest="job", required=True, metavar="JOB")
+
+    ingest = _job(jobs, "ingest", "raw event files into the events and quarantine tables", _ingest)
+    ingest.add_argument("--input", required=True, metavar="PATH_OR_GLOB", help="a file, a folder or a glob")
+    ingest.add_argument("--mapping", required=True, metavar="NAME", help="a mapping under ingest.mappings")
+    return parser
+
+
+def _job(jobs, name: str, help_text: str, run: Callable[[Config, argparse.Namespace], int]) -> argparse.ArgumentParser:
+    parser = jobs.add_parser(name, help=help_text, description=help_text)
+    parser.add_argument("--conf", required=True, metavar="FILE", help="environment file, layered on base.yaml")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _ingest(config: Config, args: argparse.Namespace) -> int:
+    from seqrisk.ingest import run_ingest
+
+    summary = run_ingest(config, input_path=args.input, mapping_name=args.mapping)
+    print(summary.report())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

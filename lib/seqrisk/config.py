@@ -1,0 +1,240 @@
+"""Typed configuration: conf/base.yaml, layered with an environment file and --set overrides.
+
+Built once at the edge of a job (`load_config`); everything below takes plain values from it.
+An unknown key or a bad value raises `ConfigError` naming the dotted key and what is allowed.
+"""
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Sequence, get_origin
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+from seqrisk.errors import SeqriskError
+
+PACKAGED_BASE = Path(__file__).with_name("base.yaml")
+
+
+class ConfigError(SeqriskError):
+    """A configuration file or override that cannot be used; the message says which key and why."""
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]  # a time without a zone is UTC
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkConfig(_Strict):
+    master: Optional[str] = None
+    app_name: str = "seqrisk"
+    shuffle_partitions: int = Field(200, ge=1)
+    extra: dict[str, str] = {}
+
+
+class TableNames(_Strict):
+    events: str = "events"
+    quarantine: str = "quarantine"
+
+
+class TablesConfig(_Strict):
+    root: str
+    delta: Literal["auto", "native", "delta-rs"] = "auto"
+    max_records_per_file: int = Field(5_000_000, ge=1000)
+    names: TableNames = TableNames()
+
+
+class TimeRange(_Strict):
+    start: UtcDatetime
+    end: UtcDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TimeRange":
+        if self.start >= self.end:
+            raise ValueError(f"start ({self.start}) must be before end ({self.end})")
+        return self
+
+
+class ColumnMap(_Strict):
+    """Which source column feeds each events field."""
+
+    user_id: str
+    event_time: str
+    event_type: str
+    event_id: Optional[str] = None
+    session_id: Optional[str] = None
+    item_id: Optional[str] = None
+    category: Optional[str] = None
+    price: Optional[str] = None
+
+
+TIME_FORMATS = ("epoch_s", "epoch_ms", "iso")
+
+
+class Mapping(_Strict):
+    """How one raw source maps onto the events schema (DESIGN.md, "Jobs and their contract")."""
+
+    format: Literal["csv", "json", "parquet"]
+    header: bool = True
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    names: Optional[list[str]] = None  # source column names of a CSV without a header
+    columns: ColumnMap
+    time_format: str = "iso"  # epoch_s, epoch_ms, iso, or a Spark datetime pattern
+    attributes: list[str] = []
+    time_range: Optional[TimeRange] = None  # narrows ingest's plausible range for this source
+
+    @model_validator(mode="after")
+    def _csv_names(self) -> "Mapping":
+        if self.format == "csv" and not self.header and not self.names:
+            raise ValueError("a CSV without a header needs `names`, its columns in order")
+        if self.names and self.format != "csv":
+            raise ValueError("`names` is only for CSV without a header")
+        return self
+
+    @field_validator("time_format")
+    @classmethod
+    def _time_format(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError(f"must be one of {', '.join(TIME_FORMATS)} or a datetime pattern")
+        return value
+
+    def source_columns(self) -> list[str]:
+        """Every source column this mapping reads, in a stable order."""
+        mapped = [c for c in self.columns.model_dump().values() if c is not None]
+        return list(dict.fromkeys(mapped + list(self.attributes)))
+
+
+class IngestConfig(_Strict):
+    min_event_time: UtcDatetime = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    max_future_hours: float = Field(24, ge=0)
+    max_price: float = Field(1e7, gt=0)
+    mappings: dict[str, Mapping] = {}
+
+
+class Config(_Strict):
+    spark: SparkConfig = SparkConfig()
+    tables: TablesConfig
+    ingest: IngestConfig = IngestConfig()
+
+    def table_path(self, name: str) -> str:
+        """Location of a table, by its logical name (a key of `tables.names`)."""
+        return f"{self.tables.root.rstrip('/')}/{getattr(self.tables.names, name)}"
+
+    def mapping(self, name: str) -> Mapping:
+        try:
+            return self.ingest.mappings[name]
+        except KeyError:
+            known = ", ".join(sorted(self.ingest.mappings)) or "none"
+            raise ConfigError(f"ingest.mappings.{name}: no such mapping; known mappings: {known}") from None
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_config(conf: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Build the effective config: base.yaml, then the environment file `conf`, then overrides.
+
+    The base is `base.yaml` beside `conf` when there is one, else the copy inside the package.
+    Each override is `dotted.key=value`, with the value read as YAML (`3`, `true`, `[a, b]`).
+    """
+    base_path = PACKAGED_BASE
+    layers: list[dict[str, Any]] = []
+    if conf is not None:
+        conf = Path(conf)
+        if not conf.is_file():
+            raise ConfigError(f"--conf {conf}: no such file")
+        if (conf.parent / "base.yaml").is_file():
+            base_path = conf.parent / "base.yaml"
+        if conf.resolve() != base_path.resolve():
+            layers.append(_read_yaml(conf))
+    merged = _read_yaml(base_path)
+    for layer in layers:
+        merged = _deep_merge(merged, layer)
+    for item in overrides:
+        merged = _apply_override(merged, item)
+    return _validate(merged)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must hold a mapping of keys at the top level")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _apply_override(config: dict[str, Any], item: str) -> dict[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected dotted.key=value, e.g. tables.root=/data/lake")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    nested: Any = value
+    for part in reversed(key.strip().split(".")):
+        nested = {part: nested}
+    return _deep_merge(config, nested)
+
+
+def _validate(data: dict[str, Any]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        lines = []
+        for problem in err.errors():
+            key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+            message = problem["msg"]
+            if problem["type"] == "extra_forbidden":
+                message = "unknown key; allowed here: " + _allowed_keys(problem["loc"][:-1])
+            elif "input" in problem and not isinstance(problem["input"], dict):
+                message += f" (got {problem['input']!r})"
+            lines.append(f"  {key}: {message}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+def _allowed_keys(loc: tuple) -> str:
+    """The keys a config section accepts, found by walking the models along `loc`."""
+    model: Any = Config
+    skip_dict_key = False
+    for part in loc:
+        if skip_dict_key:  # `part` is a key of a free-form dict such as ingest.mappings
+            skip_dict_key = False
+            continue
+        field = model.model_fields[part]
+        skip_dict_key = get_origin(field.annotation) is dict
+        model = _model_of(field.annotation)
+        if model is None:
+            return "(see conf/base.yaml)"
+    return ", ".join(model.model_fields)
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None

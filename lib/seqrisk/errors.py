@@ -1,0 +1,5 @@
+"""The one exception type a user sees as a message rather than a traceback."""
+
+
+class SeqriskError(Exception):
+    """A problem with the input, the configuration or the lake that the user can fix; the message says how."""

@@ -1,0 +1,226 @@
+"""The events schema, the quarantine schema, and record validation (DESIGN.md, "Tables").
+
+`validate` is a plain DataFrame-to-DataFrame function: it takes raw records (already split into
+source columns by the reader, all as strings) and returns, for every record, either the parsed
+event or the reason it was rejected. It reads no files, so it is tested with hand-made rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    DateType,
+    DoubleType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from seqrisk.config import Mapping
+
+EVENTS_SCHEMA = StructType(
+    [
+        StructField("event_id", StringType(), False),
+        StructField("user_id", StringType(), False),
+        StructField("event_time", TimestampType(), False),
+        StructField("event_type", StringType(), False),
+        StructField("session_id", StringType(), True),
+        StructField("item_id", StringType(), True),
+        StructField("category", StringType(), True),
+        StructField("price", DoubleType(), True),
+        StructField("attributes", MapType(StringType(), StringType(), True), False),
+        StructField("run_id", StringType(), False),
+        StructField("event_date", DateType(), False),
+    ]
+)
+
+QUARANTINE_SCHEMA = StructType(
+    [
+        StructField("record_id", StringType(), False),  # hash of source file and record: reruns add nothing
+        StructField("record", StringType(), True),  # the input record, verbatim
+        StructField("reason", StringType(), False),
+        StructField("detail", StringType(), True),
+        StructField("source_file", StringType(), True),
+        StructField("run_id", StringType(), False),
+        StructField("quarantined_at", TimestampType(), False),
+    ]
+)
+
+# Raw records, as every reader hands them to `validate`.
+RECORD = "_record"  # the record verbatim (a CSV or JSON line; a Parquet row as JSON)
+SOURCE_FILE = "_source_file"
+MALFORMED = "_malformed"  # why the reader could not split the record into columns, else null
+SOURCE = "_source"  # a struct of the mapping's source columns, as strings
+
+# Reason codes, in the order they are checked: a record gets the first that applies.
+REASONS = {
+    "malformed_record": "the line could not be split into the mapping's columns (wrong field count, bad JSON, blank line)",
+    "missing_user_id": "the user id is absent or blank",
+    "missing_event_type": "the event type is absent or blank",
+    "missing_event_time": "the event time is absent or blank",
+    "bad_event_time": "the event time does not parse with the mapping's time_format",
+    "event_time_out_of_range": "the event time is outside the plausible range (config ingest.*, mapping time_range)",
+    "bad_price": "the price is not a number, is negative or NaN, or exceeds ingest.max_price",
+}
+
+EVENT_ID_HEX_CHARS = 32  # 128 bits: collisions stay negligible at billions of events
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Plausibility bounds applied to every record."""
+
+    min_time: datetime
+    max_time: datetime
+    max_price: float
+
+
+def validate(raw: DataFrame, mapping: Mapping, limits: Limits) -> DataFrame:
+    """Parse each raw record into event fields and the first reason it must be rejected, if any.
+
+    Returns one row per input record with the event columns (without `run_id`), plus
+    `reason` and `detail` (null for good records) and the raw record and source file.
+    """
+    columns = mapping.columns
+    src = F.col(SOURCE)
+
+    def field(name: str | None) -> Column:
+        return _blank_to_null(src[name]) if name else F.lit(None).cast("string")
+
+    user_id = field(columns.user_id)
+    event_type = field(columns.event_type)
+    time_text = field(columns.event_time)
+    event_time = parse_time(time_text, mapping.time_format)
+    price_text = field(columns.price)
+    price = price_text.cast("double")
+
+    low, high = limits.min_time, limits.max_time
+    if mapping.time_range is not None:
+        low, high = max(low, mapping.time_range.start), min(high, mapping.time_range.end)
+
+    bad_price = price_text.isNotNull() & (
+        price.isNull() | F.isnan(price) | (price < 0) | (price > F.lit(limits.max_price))
+    )
+    checks: list[tuple[Column, str, Column]] = [
+        (F.col(MALFORMED).isNotNull(), "malformed_record", F.col(MALFORMED)),
+        (user_id.isNull(), "missing_user_id", F.lit(f"column {columns.user_id!r} is empty")),
+        (event_type.isNull(), "missing_event_type", F.lit(f"column {columns.event_type!r} is empty")),
+        (time_text.isNull(), "missing_event_time", F.lit(f"column {columns.event_time!r} is empty")),
+        (
+            event_time.isNull(),
+            "bad_event_time",
+            F.concat(F.lit("cannot parse "), F.to_json(F.array(time_text)), F.lit(f" as {mapping.time_format}")),
+        ),
+        (
+            (event_time < F.lit(low)) | (event_time >= F.lit(high)),
+            "event_time_out_of_range",
+            F.concat(
+                F.lit("event time "),
+                F.date_format(event_time, "yyyy-MM-dd'T'HH:mm:ss'Z'"),
+                F.lit(f" is outside [{_iso(low)}, {_iso(high)})"),
+            ),
+        ),
+        (bad_price, "bad_price", F.concat(F.lit("price "), F.to_json(F.array(price_text)), F.lit(" is not a valid amount"))),
+    ]
+    reason = F.lit(None).cast("string")
+    detail = F.lit(None).cast("string")
+    for condition, code, message in reversed(checks):
+        reason = F.when(condition, F.lit(code)).otherwise(reason)
+        detail = F.when(condition, message).otherwise(detail)
+
+    attributes = F.map_filter(
+        F.create_map(*[part for name in mapping.attributes for part in (F.lit(name), field(name))])
+        if mapping.attributes
+        else F.create_map().cast("map<string,string>"),
+        lambda _, value: value.isNotNull(),
+    )
+    parsed = raw.select(
+        field(columns.event_id).alias("given_event_id"),
+        user_id.alias("user_id"),
+        event_time.alias("event_time"),
+        event_type.alias("event_type"),
+        field(columns.session_id).alias("session_id"),
+        field(columns.item_id).alias("item_id"),
+        field(columns.category).alias("category"),
+        price.alias("price"),
+        attributes.alias("attributes"),
+        reason.alias("reason"),
+        detail.alias("detail"),
+        F.col(RECORD).alias("record"),
+        F.col(SOURCE_FILE).alias("source_file"),
+    )
+    return (
+        parsed.withColumn("event_id", F.coalesce(F.col("given_event_id"), _content_hash()))
+        .withColumn("event_date", F.to_date("event_time"))
+        .drop("given_event_id")
+    )
+
+
+def events_of(validated: DataFrame, run_id: str) -> DataFrame:
+    """The good records of `validate`'s output, as rows of the events table."""
+    return validated.filter(F.col("reason").isNull()).withColumn("run_id", F.lit(run_id)).select(
+        *EVENTS_SCHEMA.fieldNames()
+    )
+
+
+def quarantine_of(validated: DataFrame, run_id: str, at: datetime) -> DataFrame:
+    """The rejected records of `validate`'s output, as rows of the quarantine table."""
+    record_id = F.substring(
+        F.sha2(F.concat_ws("\n", F.coalesce("source_file", F.lit("")), F.coalesce("record", F.lit(""))), 256),
+        1,
+        EVENT_ID_HEX_CHARS,
+    )
+    return validated.filter(F.col("reason").isNotNull()).select(
+        record_id.alias("record_id"),
+        "record",
+        "reason",
+        "detail",
+        "source_file",
+        F.lit(run_id).alias("run_id"),
+        F.lit(at).cast("timestamp").alias("quarantined_at"),
+    )
+
+
+def parse_time(text: Column, time_format: str) -> Column:
+    """A timestamp from text: `epoch_s`, `epoch_ms`, `iso` (with `Z`, an offset or ` UTC`) or a pattern.
+
+    Anything that does not parse gives null, never an error (the session runs with ANSI off).
+    """
+    if time_format in ("epoch_s", "epoch_ms"):
+        number = F.when(text.rlike(r"^-?[0-9]+([.][0-9]+)?$"), text).cast("decimal(30, 6)")
+        micros = number * F.lit(1_000_000 if time_format == "epoch_s" else 1_000)
+        return F.call_function("timestamp_micros", micros.cast("long"))
+    if time_format == "iso":
+        return text.cast("timestamp")
+    return F.call_function("try_to_timestamp", text, F.lit(time_format))
+
+
+def _blank_to_null(column: Column) -> Column:
+    trimmed = F.trim(column)
+    return F.when(trimmed != "", trimmed)
+
+
+def _content_hash() -> Column:
+    """A deterministic event id from the parsed row, so an exact duplicate gets the same id."""
+    content = F.to_json(
+        F.struct(
+            "user_id",
+            F.call_function("unix_micros", F.col("event_time")).alias("event_time"),
+            "event_type",
+            "session_id",
+            "item_id",
+            "category",
+            "price",
+            "attributes",
+        )
+    )
+    return F.substring(F.sha2(content, 256), 1, EVENT_ID_HEX_CHARS)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

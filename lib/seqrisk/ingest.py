@@ -1,0 +1,254 @@
+"""The ingest job: raw event files (CSV, JSON lines, Parquet) into the `events` and `quarantine` tables.
+
+Every record read ends in exactly one place: `events`, dropped as a duplicate (of another record
+in the input or of an event already in the table), or `quarantine` with its reason. Rerunning on
+the same input changes no table.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Optional
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from seqrisk.config import Config, Mapping
+from seqrisk.errors import SeqriskError
+from seqrisk.events import (
+    EVENTS_SCHEMA,
+    MALFORMED,
+    RECORD,
+    SOURCE,
+    SOURCE_FILE,
+    Limits,
+    events_of,
+    quarantine_of,
+    validate,
+)
+from seqrisk.job import start_job
+from seqrisk.tables import TableWrite
+
+log = logging.getLogger("seqrisk")
+
+
+@dataclass
+class IngestSummary:
+    run_id: str
+    files: int
+    records: int = 0
+    written: int = 0
+    duplicates: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    already_quarantined: int = 0  # rejected records a previous run had already put in quarantine
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(self.quarantined.values())
+
+    def report(self) -> str:
+        lines = [
+            f"ingest {self.run_id}: {self.files} file(s)",
+            f"  records read        {self.records:>12,}",
+            f"  events written      {self.written:>12,}",
+            f"  duplicates dropped  {self.duplicates:>12,}",
+            f"  quarantined         {self.quarantined_total:>12,}"
+            + (f"  ({self.already_quarantined:,} already in quarantine)" if self.already_quarantined else ""),
+        ]
+        lines += [f"    {reason:<24}{count:>10,}" for reason, count in sorted(self.quarantined.items())]
+        return "\n".join(lines)
+
+
+def run_ingest(
+    config: Config, *, input_path: str, mapping_name: str, spark: Optional[SparkSession] = None
+) -> IngestSummary:
+    """Ingest the files at `input_path` (a file, a folder or a glob) with the named mapping."""
+    mapping = config.mapping(mapping_name)
+    job = start_job("ingest", config, spark)
+    files = list_input_files(job.spark, input_path)
+    log.info("ingest: %d file(s) with mapping %r", len(files), mapping_name)
+    summary = IngestSummary(job.run_id, len(files))
+
+    limits = Limits(
+        min_time=config.ingest.min_event_time,
+        max_time=job.started_at + timedelta(hours=config.ingest.max_future_hours),
+        max_price=config.ingest.max_price,
+    )
+    validated = validate(read_raw(job.spark, files, mapping), mapping, limits)
+    validated = validated.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        counts = {row["reason"]: row["count"] for row in validated.groupBy("reason").count().collect()}
+        summary.records = sum(counts.values())
+        if summary.records == 0:
+            log.warning("ingest: the input holds no records; no table was changed")
+            return summary
+        good = counts.pop(None, 0)
+        summary.quarantined = counts
+
+        events_path, quarantine_path = config.table_path("events"), config.table_path("quarantine")
+        events = new_events(job.tables, events_path, events_of(validated, job.run_id))
+        quarantine = quarantine_of(validated, job.run_id, job.started_at)
+        if job.tables.exists(quarantine_path):
+            known = job.tables.read(quarantine_path).select("record_id")
+            quarantine = quarantine.join(known, on="record_id", how="left_anti")
+
+        log.info("ingest: writing events and quarantine")
+        quarantine_result, events_result = job.tables.publish(
+            TableWrite(quarantine_path, quarantine.coalesce(1), "append"),
+            TableWrite(events_path, layout_for_write(events), "append", partition_by=("event_date",)),
+            run_id=job.run_id,
+        )
+        summary.written = events_result.rows_added
+        summary.duplicates = good - summary.written
+        summary.already_quarantined = summary.quarantined_total - quarantine_result.rows_added
+        return summary
+    finally:
+        validated.unpersist()
+
+
+def new_events(tables, events_path: str, events: DataFrame) -> DataFrame:
+    """Events with duplicates dropped: one row per `event_id`, and none already in the table.
+
+    Shuffle: by `event_id` (dedupe and anti-join share it). Of the copies of one id, the one
+    with the earliest content is kept, so the choice does not depend on partitioning.
+    """
+    order = F.struct("event_time", "user_id", "event_type", "session_id", "item_id", "category", "price")
+    unique = (
+        events.groupBy("event_id")
+        .agg(F.min_by(F.struct(*EVENTS_SCHEMA.fieldNames()), order).alias("event"))
+        .select("event.*")
+    )
+    if not tables.exists(events_path):
+        return unique
+    dates = [row["event_date"].isoformat() for row in events.select("event_date").distinct().collect()]
+    known = tables.read(events_path, where={"event_date": dates}).select("event_id")
+    return unique.join(known, on="event_id", how="left_anti")
+
+
+def layout_for_write(events: DataFrame) -> DataFrame:
+    """Files per date, with each user's events together and in time order (what sessionize reads).
+
+    Shuffle: by (`event_date`, `user_id`).
+    """
+    return events.repartition("event_date", "user_id").sortWithinPartitions("event_date", "user_id", "event_time")
+
+
+# -- reading raw files --------------------------------------------------------------------------
+
+
+def list_input_files(spark: SparkSession, pattern: str) -> list[str]:
+    """The files a path, folder (recursively) or glob names, through Hadoop's filesystem API.
+
+    Names starting with `_` or `.` (Spark's and Hadoop's markers) are skipped.
+    """
+    jvm = spark._jvm  # type: ignore[attr-defined]
+    path = jvm.org.apache.hadoop.fs.Path(pattern)
+    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+    statuses = fs.globStatus(path) or []
+    files = []
+    for status in statuses:
+        if status.isDirectory():
+            listing = fs.listFiles(status.getPath(), True)
+            while listing.hasNext():
+                files.append(listing.next().getPath())
+        else:
+            files.append(status.getPath())
+    visible = sorted(str(p) for p in files if not p.getName().startswith(("_", ".")))
+    if not visible:
+        what = "matches nothing" if not statuses else "holds no files"
+        raise SeqriskError(f"--input {pattern}: {what}; give a file, a folder or a glob of raw event files")
+    return visible
+
+
+def read_raw(spark: SparkSession, files: list[str], mapping: Mapping) -> DataFrame:
+    """Records as `validate` takes them: verbatim text, source file, malformed flag, source columns."""
+    if mapping.format == "parquet":
+        return _read_parquet(spark, files, mapping)
+    lines = spark.read.text(files).select(
+        F.col("value").alias(RECORD), F.input_file_name().alias(SOURCE_FILE)
+    )
+    if mapping.format == "json":
+        return _split_json(lines, mapping)
+    return _split_csv(spark, lines, files, mapping)
+
+
+def _split_csv(spark: SparkSession, lines: DataFrame, files: list[str], mapping: Mapping) -> DataFrame:
+    names = mapping.names
+    if mapping.header:
+        header = _first_line(spark, files)
+        if header is None:
+            return _no_records(spark, mapping)
+        names = next(csv.reader([header.lstrip("\ufeff")], delimiter=mapping.delimiter))
+        lines = lines.filter(F.col(RECORD) != header)
+    _require_columns(mapping, names, "the CSV header" if mapping.header else "mapping `names`")
+    schema = StructType([StructField(n, StringType()) for n in names] + [StructField("_corrupt", StringType())])
+    parsed = F.from_csv(
+        RECORD,
+        schema.simpleString(),
+        {"sep": mapping.delimiter, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"},
+    ).alias("p")
+    expected = f"expected {len(names)} fields separated by {mapping.delimiter!r}"
+    return _raw_frame(lines.select("*", parsed), mapping, expected)
+
+
+def _split_json(lines: DataFrame, mapping: Mapping) -> DataFrame:
+    schema = StructType(
+        [StructField(n, StringType()) for n in mapping.source_columns()] + [StructField("_corrupt", StringType())]
+    )
+    parsed = F.from_json(
+        RECORD, schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
+    ).alias("p")
+    return _raw_frame(lines.select("*", parsed), mapping, "not a JSON object")
+
+
+def _raw_frame(split: DataFrame, mapping: Mapping, malformed_detail: str) -> DataFrame:
+    malformed = (
+        F.when(F.trim(F.col(RECORD)) == "", F.lit("blank line"))
+        .when(F.col("p._corrupt").isNotNull(), F.lit(malformed_detail))
+    )
+    source = F.struct(*[F.col("p")[n].alias(n) for n in mapping.source_columns()])
+    return split.select(RECORD, SOURCE_FILE, malformed.alias(MALFORMED), source.alias(SOURCE))
+
+
+def _read_parquet(spark: SparkSession, files: list[str], mapping: Mapping) -> DataFrame:
+    frame = spark.read.parquet(*files)
+    _require_columns(mapping, frame.columns, "the Parquet files")
+    as_text = {
+        f.name: (F.to_json(f.name) if f.dataType.typeName() in ("struct", "array", "map") else F.col(f.name).cast("string"))
+        for f in frame.schema.fields
+    }
+    source = F.struct(*[as_text[n].alias(n) for n in mapping.source_columns()])
+    return frame.select(
+        F.to_json(F.struct(*frame.columns)).alias(RECORD),
+        F.input_file_name().alias(SOURCE_FILE),
+        F.lit(None).cast("string").alias(MALFORMED),
+        source.alias(SOURCE),
+    )
+
+
+def _first_line(spark: SparkSession, files: list[str]) -> Optional[str]:
+    for path in files:
+        first = spark.read.text(path).limit(1).collect()
+        if first:
+            return first[0]["value"]
+    return None
+
+
+def _no_records(spark: SparkSession, mapping: Mapping) -> DataFrame:
+    source = StructType([StructField(n, StringType()) for n in mapping.source_columns()])
+    schema = StructType(
+        [StructField(RECORD, StringType()), StructField(SOURCE_FILE, StringType()), StructField(MALFORMED, StringType()), StructField(SOURCE, source)]
+    )
+    return spark.createDataFrame([], schema)
+
+
+def _require_columns(mapping: Mapping, available: list[str], where: str) -> None:
+    missing = [c for c in mapping.source_columns() if c not in available]
+    if missing:
+        raise SeqriskError(
+            f"the mapping reads column(s) {missing} that {where} lack; available: {list(available)}"
+        )

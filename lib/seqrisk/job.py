@@ -1,0 +1,51 @@
+"""What every job starts with: a run id, the effective config printed, a Spark session, the tables."""
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Optional
+
+from pyspark.sql import SparkSession
+
+from seqrisk.config import Config
+from seqrisk.spark import get_spark
+from seqrisk.tables import DeltaTables, open_tables
+
+log = logging.getLogger("seqrisk")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run_id: str
+    started_at: datetime
+    config: Config
+    spark: SparkSession
+    tables: DeltaTables
+
+
+def start_job(name: str, config: Config, spark: Optional[SparkSession] = None) -> Job:
+    """Open a job run: every row it writes carries the returned `run_id`."""
+    _ensure_logging()
+    started_at = datetime.now(timezone.utc)
+    run_id = f"{name}-{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    log.info("%s: run %s, effective config:\n%s", name, run_id, config.to_yaml().rstrip())
+    spark = spark or get_spark(config.spark)
+    tables = open_tables(
+        spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file
+    )
+    log.info("%s: Delta tables through %s, under %s", name, tables.backend, config.tables.root)
+    return Job(name, run_id, started_at, config, spark, tables)
+
+
+def _ensure_logging() -> None:
+    """Show seqrisk's progress lines (also in a notebook), once."""
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s seqrisk %(levelname)s %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False

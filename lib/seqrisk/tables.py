@@ -1,0 +1,281 @@
+"""Delta table I/O behind one small surface (DESIGN.md, "Stack").
+
+Two backends, chosen once per job:
+
+- ``native``: delta-spark's own ``format("delta")``, where its jars are on the classpath.
+- ``delta-rs``: where they are not (an offline machine, CI). Spark writes the Parquet files in
+  parallel into a staging folder; the driver moves them into the table folder and publishes them
+  with one atomic Delta commit through the ``deltalake`` package. Reads list the table's current
+  files from the Delta log. This backend works on local paths.
+
+Either way the result is a real Delta table that delta-spark, delta-rs and DuckDB read alike.
+No other module knows which backend is in use.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Mapping, Optional, Sequence
+
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from seqrisk.errors import SeqriskError
+
+Backend = Literal["native", "delta-rs"]
+Mode = Literal["append", "overwrite"]
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    """One table's share of a job's output.
+
+    ``mode="overwrite"`` with ``replace`` replaces only the listed partitions (for example
+    ``{"event_date": ["2024-05-01"]}``), and deletes those that ``df`` has no rows for.
+    """
+
+    path: str
+    df: DataFrame
+    mode: Mode
+    partition_by: Sequence[str] = ()
+    replace: Optional[Mapping[str, Sequence[str]]] = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("append", "overwrite"):
+            raise ValueError(f"mode must be 'append' or 'overwrite', got {self.mode!r}")
+        if self.replace is not None:
+            if self.mode != "overwrite":
+                raise ValueError("replace= goes with mode='overwrite'")
+            unknown = set(self.replace) - set(self.partition_by)
+            if unknown:
+                raise ValueError(f"replace= names {sorted(unknown)}, which are not partition columns {list(self.partition_by)}")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    path: str
+    rows_added: int
+    files_added: int
+    version: Optional[int] = None  # the table version this write created; None if nothing changed
+
+
+@dataclass
+class DeltaTables:
+    """Reads and publishes Delta tables with the backend chosen for this session."""
+
+    spark: SparkSession
+    backend: Backend
+    max_records_per_file: int = 5_000_000
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def exists(self, path: str) -> bool:
+        if self.backend == "native":
+            from delta.tables import DeltaTable as SparkDeltaTable
+
+            return SparkDeltaTable.isDeltaTable(self.spark, path)
+        from deltalake import DeltaTable
+
+        return DeltaTable.is_deltatable(_local(path))
+
+    def read(self, path: str, where: Optional[Mapping[str, Sequence[str]]] = None) -> DataFrame:
+        """The table's current rows; ``where`` keeps only the listed partition values."""
+        if not self.exists(path):
+            raise SeqriskError(f"no Delta table at {path}; run the job that writes it first")
+        if self.backend == "native":
+            df = self.spark.read.format("delta").load(path)
+            for column, values in (where or {}).items():
+                df = df.filter(F.col(column).cast("string").isin(list(values)))
+            return df
+        return self._read_delta_rs(path, where)
+
+    def schema(self, path: str) -> StructType:
+        if self.backend == "native":
+            return self.spark.read.format("delta").load(path).schema
+        from deltalake import DeltaTable
+
+        return StructType.fromJson(json.loads(DeltaTable(_local(path)).schema().to_json()))
+
+    def _read_delta_rs(self, path: str, where: Optional[Mapping[str, Sequence[str]]]) -> DataFrame:
+        from deltalake import DeltaTable
+
+        table = DeltaTable(_local(path))
+        schema = StructType.fromJson(json.loads(table.schema().to_json()))
+        filters = [(column, "in", [str(v) for v in values]) for column, values in (where or {}).items()]
+        files = [_local(uri) for uri in table.file_uris(file_pruning_predicate=filters or None)]
+        if not files:
+            return self.spark.createDataFrame([], schema)
+        # basePath lets Spark take the partition columns' values from the Hive-style folders.
+        df = self.spark.read.schema(schema).option("basePath", _local(path)).parquet(*files)
+        return df.select(*schema.fieldNames())
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def publish(self, *writes: TableWrite, run_id: str) -> list[WriteResult]:
+        """Write every table of a job; each table changes in one atomic commit.
+
+        With delta-rs, all Parquet files are written first and the commits come last, one after
+        another, so a job that fails while Spark is writing leaves every table as it was.
+        """
+        if self.backend == "native":
+            return [self._write_native(w, run_id) for w in writes]
+        staged = [self._stage(w, run_id) for w in writes]
+        return [self._commit(w, files, run_id) for w, files in zip(writes, staged)]
+
+    def _write_native(self, write: TableWrite, run_id: str) -> WriteResult:
+        writer = (
+            write.df.write.format("delta")
+            .mode(write.mode)
+            .option("maxRecordsPerFile", self.max_records_per_file)
+            .option("userMetadata", json.dumps({"run_id": run_id}))
+        )
+        if write.partition_by:
+            writer = writer.partitionBy(*write.partition_by)
+        if write.replace is not None:
+            writer = writer.option("replaceWhere", _replace_where(write.replace))
+        writer.save(write.path)
+        from delta.tables import DeltaTable as SparkDeltaTable
+
+        last = SparkDeltaTable.forPath(self.spark, write.path).history(1).collect()[0]
+        metrics = last["operationMetrics"] or {}
+        return WriteResult(
+            path=write.path,
+            rows_added=int(metrics.get("numOutputRows", 0)),
+            files_added=int(metrics.get("numFiles", 0)),
+            version=int(last["version"]),
+        )
+
+    def _stage(self, write: TableWrite, run_id: str) -> list["_StagedFile"]:
+        """Spark writes the Parquet files; they are moved into the table folder, not yet committed."""
+        table_dir = Path(_local(write.path))
+        staging = table_dir.parent / "_staging" / run_id / table_dir.name
+        if staging.exists():
+            shutil.rmtree(staging)
+        writer = write.df.write.mode("overwrite").option("maxRecordsPerFile", self.max_records_per_file)
+        if write.partition_by:
+            writer = writer.partitionBy(*write.partition_by)
+        writer.parquet(str(staging))
+
+        staged = []
+        for source in sorted(staging.rglob("*.parquet")):
+            relative = source.relative_to(staging)
+            rows = pq.read_metadata(source).num_rows
+            if rows == 0:  # Spark writes one empty file for an empty DataFrame
+                continue
+            target = table_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+            staged.append(_StagedFile(relative.as_posix(), target.stat().st_size, rows))
+        shutil.rmtree(staging.parent, ignore_errors=True)
+        if not any(staging.parent.parent.iterdir()):
+            staging.parent.parent.rmdir()
+        return staged
+
+    def _commit(self, write: TableWrite, files: list["_StagedFile"], run_id: str) -> WriteResult:
+        from deltalake import DeltaTable, Schema
+        from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
+
+        path = _local(write.path)
+        now_ms = int(time.time() * 1000)
+        actions = [
+            AddAction(
+                path=f.relative_path,  # delta-rs percent-encodes it in the log
+                size=f.size,
+                partition_values=_partition_values(f.relative_path, write.partition_by),
+                modification_time=now_ms,
+                data_change=True,
+                stats=json.dumps({"numRecords": f.rows}),
+            )
+            for f in files
+        ]
+        schema = Schema.from_json(write.df.schema.json())
+        properties = CommitProperties(custom_metadata={"run_id": run_id})
+        partition_by = list(write.partition_by) or None
+        rows = sum(f.rows for f in files)
+
+        if not DeltaTable.is_deltatable(path):
+            create_table_with_add_actions(
+                path, schema, actions, mode="error", partition_by=partition_by, commit_properties=properties
+            )
+            return WriteResult(write.path, rows, len(files), DeltaTable(path).version())
+
+        table = DeltaTable(path)
+        if write.mode == "append" and not actions:
+            return WriteResult(write.path, 0, 0, None)  # nothing to add: the table stays as it is
+        filters = None
+        if write.replace is not None:
+            filters = [(column, "in", [str(v) for v in values]) for column, values in write.replace.items()]
+            if not actions and not table.file_uris(file_pruning_predicate=filters):
+                return WriteResult(write.path, 0, 0, None)
+        table.create_write_transaction(
+            actions,
+            mode=write.mode,
+            schema=schema,
+            partition_by=partition_by,
+            partition_filters=filters,
+            commit_properties=properties,
+        )
+        return WriteResult(write.path, rows, len(files), DeltaTable(path).version())
+
+
+@dataclass(frozen=True)
+class _StagedFile:
+    relative_path: str
+    size: int
+    rows: int
+
+
+def open_tables(spark: SparkSession, *, delta: str, max_records_per_file: int) -> DeltaTables:
+    """Pick the backend: ``auto`` means native delta-spark when its classes load, else delta-rs."""
+    from seqrisk.spark import has_native_delta
+
+    native = has_native_delta(spark)
+    if delta == "native" and not native:
+        raise SeqriskError(
+            "tables.delta=native, but delta-spark's jars are not on Spark's classpath; add them "
+            "(spark.jars.packages=io.delta:delta-spark_2.12:3.3.2) or set tables.delta=delta-rs"
+        )
+    backend: Backend = "native" if delta == "native" or (delta == "auto" and native) else "delta-rs"
+    return DeltaTables(spark, backend, max_records_per_file)
+
+
+def _local(path: str) -> str:
+    """A local filesystem path for the delta-rs backend (which this project uses offline only)."""
+    parsed = urllib.parse.urlparse(path)
+    if parsed.scheme == "file":
+        return urllib.parse.unquote(parsed.path)
+    if parsed.scheme == "":
+        return os.path.abspath(path)
+    raise SeqriskError(
+        f"{path}: the delta-rs table backend works on local paths only; on a cluster use "
+        "delta-spark (tables.delta=native)"
+    )
+
+
+def _partition_values(relative_path: str, partition_by: Sequence[str]) -> dict[str, Optional[str]]:
+    """Partition values from Spark's Hive-style folders, e.g. ``event_date=2024-05-01/part-0.parquet``."""
+    values: dict[str, Optional[str]] = {}
+    for part in relative_path.split("/")[:-1]:
+        key, _, value = part.partition("=")
+        value = urllib.parse.unquote(value)
+        values[urllib.parse.unquote(key)] = None if value == HIVE_NULL else value
+    missing = set(partition_by) - set(values)
+    if missing:
+        raise RuntimeError(f"staged file {relative_path} has no folder for partition columns {sorted(missing)}")
+    return {column: values[column] for column in partition_by}
+
+
+def _replace_where(replace: Mapping[str, Sequence[str]]) -> str:
+    clauses = []
+    for column, values in replace.items():
+        quoted = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+        clauses.append(f"CAST(`{column}` AS STRING) IN ({quoted})" if values else "false")
+    return " AND ".join(clauses)

@@ -1,0 +1,87 @@
+"""One shared local Spark session for the whole suite, and helpers that read Delta tables back
+through the two other readers a user has: the deltalake package and DuckDB."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ["TZ"] = "UTC"  # Spark hands timestamps to Python as local, naive datetimes
+time.tzset()
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def make_config(root: Path, *overrides: str):
+    from seqrisk.config import load_config
+
+    return load_config(
+        REPO / "conf" / "local.yaml",
+        ["spark.master=local[2]", "spark.shuffle_partitions=2", f"tables.root={root}", *overrides],
+    )
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from seqrisk.spark import get_spark
+
+    session = get_spark(make_config(Path("/tmp/unused")).spark)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    return tmp_path / "lake"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data slices not found at {SHARED_DATA} (they live beside the repository)")
+    return SHARED_DATA
+
+
+def normalize(value):
+    """One Python form for a value, whichever reader produced it."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    if isinstance(value, dict):
+        return tuple(sorted((k, normalize(v)) for k, v in value.items()))
+    if isinstance(value, list) and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+        return tuple(sorted((k, normalize(v)) for k, v in value))  # arrow maps arrive as pairs
+    if isinstance(value, list):
+        return tuple(normalize(v) for v in value)
+    return value
+
+
+def rows(records) -> list[tuple]:
+    return sorted((tuple(normalize(v) for v in r) for r in records), key=repr)
+
+
+def read_with_spark(df, columns) -> list[tuple]:
+    return rows(df.select(*columns).collect())
+
+
+def read_with_deltalake(path: Path, columns) -> list[tuple]:
+    from deltalake import DeltaTable, QueryBuilder
+
+    select = ", ".join(f'"{c}"' for c in columns)
+    table = QueryBuilder().register("t", DeltaTable(str(path))).execute(f"select {select} from t").read_all()
+    return rows(zip(*[table.column(c).to_pylist() for c in columns]))
+
+
+def read_with_duckdb(path: Path, columns) -> list[tuple]:
+    import duckdb
+    import duckdb_extension_delta
+
+    extension = next(Path(duckdb_extension_delta.__file__).parent.glob("extensions/*/delta.duckdb_extension"))
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"LOAD '{extension}'")
+    select = ", ".join(f'"{c}"' for c in columns)
+    return rows(con.sql(f"select {select} from delta_scan('{path}')").fetchall())
