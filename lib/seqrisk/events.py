@@ -192,7 +192,7 @@ def parse_time(text: Column, time_format: str) -> Column:
     Anything that does not parse gives null, never an error (the session runs with ANSI off).
     """
     if time_format in ("epoch_s", "epoch_ms"):
-        number = F.when(text.rlike(r"^-?[0-9]+([.][0-9]+)?$"), text).cast("decimal(30, 6)")
+        number = F.when(text.rlike(r"^-?[0-9]+([.][0-9]+)?([eE][+-]?[0-9]+)?$"), text).cast("decimal(30, 6)")
         micros = number * F.lit(1_000_000 if time_format == "epoch_s" else 1_000)
         return F.call_function("timestamp_micros", micros.cast("long"))
     if time_format == "iso":

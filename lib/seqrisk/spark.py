@@ -8,6 +8,9 @@ from pyspark.sql import SparkSession
 
 from seqrisk.config import SparkConfig
 
+# pandas-on-Spark and Arrow conversions expect this with pyarrow >= 2 (PySpark's own advice).
+os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+
 # Settings every seqrisk job relies on, whatever the environment.
 REQUIRED_CONF = {
     "spark.sql.session.timeZone": "UTC",

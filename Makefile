@@ -1,0 +1,33 @@
+# seqrisk: `make demo` runs the pipeline on the embedded data; `make test` runs the tests.
+# Both install what they need first (`make setup`, idempotent: seconds once done).
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+WHEELS ?= $(HOME)/.cache/seqrisk/wheels
+HOROVOD_VERSION := $(shell sed -n 's/^HOROVOD_VERSION = "\(.*\)"/\1/p' setup.py)
+STAMP := $(VENV)/.setup-done
+DEMO_DIR ?= demo
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.py pyproject.toml scripts/build_horovod.sh scripts/check_prereqs.sh
+	@scripts/check_prereqs.sh $(PYTHON)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==24.3.1" setuptools wheel
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@wheel=$$(scripts/build_horovod.sh $(PY) $(HOROVOD_VERSION) $(WHEELS)) && \
+	  $(PY) -m pip install --quiet --disable-pip-version-check "$$wheel"
+	$(PY) -c "import horovod.torch, pyspark, deltalake, petastorm; print('setup: ok')"
+	@touch $@
+
+demo: setup
+	@scripts/demo.sh $(PY) $(DEMO_DIR)
+
+test: setup
+	$(PY) -m pytest tests
+
+clean:
+	rm -rf $(VENV) lake $(DEMO_DIR) .pytest_cache
