@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seqrisk", description="Find risky behavior in event sequences.")
     jobs = parser.add_subparsers(dest="job", required=True, metavar="JOB")
 
+    generate = _job(jobs, "generate", "synthetic raw events and labels, generated in parallel", _generate)
+    generate.add_argument("--out", metavar="DIR", help="output folder (default: generate.out)")
+
     ingest = _job(jobs, "ingest", "raw event files into the events and quarantine tables", _ingest)
     ingest.add_argument("--input", required=True, metavar="PATH_OR_GLOB", help="a file, a folder or a glob")
     ingest.add_argument("--mapping", required=True, metavar="NAME", help="a mapping under ingest.mappings")
@@ -38,6 +41,13 @@ def _job(jobs, name: str, help_text: str, run: Callable[[Config, argparse.Namesp
     )
     parser.set_defaults(run=run)
     return parser
+
+
+def _generate(config: Config, args: argparse.Namespace) -> int:
+    from seqrisk.generate import run_generate
+
+    print(run_generate(config, out=args.out).report())
+    return 0
 
 
 def _ingest(config: Config, args: argparse.Namespace) -> int:
