@@ -37,7 +37,7 @@ FUNNEL = {
     "start": {"search": 0.45, "view": 0.45, "login": 0.10},
     "login": {"search": 0.5, "view": 0.5},
     "search": {"view": 0.8, "search": 0.12, "end": 0.08},
-    "view": {"view": 0.55, "add_to_cart": 0.11, "search": 0.14, "end": 0.20},
+    "view": {"view": 0.55, "add_to_cart": 0.07, "search": 0.14, "end": 0.24},
     "add_to_cart": {"view": 0.42, "checkout": 0.28, "remove_from_cart": 0.08, "end": 0.22},
     "remove_from_cart": {"view": 0.6, "end": 0.4},
     "checkout": {"purchase": 0.72, "apply_coupon": 0.08, "view": 0.08, "end": 0.12},
@@ -49,8 +49,8 @@ FUNNEL = {
 _FUNNEL_CDF = {state: (list(nxt), np.cumsum(list(nxt.values())).tolist()) for state, nxt in FUNNEL.items()}
 # Median seconds a person spends after each event type before the next one.
 DWELL_S = {
-    "login": 6, "search": 12, "view": 28, "add_to_cart": 10, "remove_from_cart": 8, "checkout": 35,
-    "apply_coupon": 15, "purchase": 20, "logout": 1, "password_change": 25, "address_change": 30,
+    "login": 8, "search": 18, "view": 45, "add_to_cart": 15, "remove_from_cart": 10, "checkout": 40,
+    "apply_coupon": 20, "purchase": 25, "logout": 1, "password_change": 25, "address_change": 30,
 }
 MAX_NORMAL_EVENTS = 80
 SESSION_GAP_S = 35 * 60  # normal sessions are kept this far from anomalous spans: labels stay unambiguous
