@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")  # before any pyspark.pandas import
 os.environ["TZ"] = "UTC"  # Spark hands timestamps to Python as local, naive datetimes
 time.tzset()
 

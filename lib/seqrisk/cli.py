@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from typing import Callable, Optional, Sequence
 
 from seqrisk.config import Config, load_config
@@ -30,7 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = _job(jobs, "ingest", "raw event files into the events and quarantine tables", _ingest)
     ingest.add_argument("--input", required=True, metavar="PATH_OR_GLOB", help="a file, a folder or a glob")
     ingest.add_argument("--mapping", required=True, metavar="NAME", help="a mapping under ingest.mappings")
+    sessionize = _job(jobs, "sessionize", "events into the sessions and windows tables and the vocabulary", _sessionize)
+    sessionize.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD", help="first session date to recompute")
+    sessionize.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="last session date to recompute")
     return parser
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-05-01") from None
 
 
 def _job(jobs, name: str, help_text: str, run: Callable[[Config, argparse.Namespace], int]) -> argparse.ArgumentParser:
@@ -47,6 +58,13 @@ def _generate(config: Config, args: argparse.Namespace) -> int:
     from seqrisk.generate import run_generate
 
     print(run_generate(config, out=args.out).report())
+    return 0
+
+
+def _sessionize(config: Config, args: argparse.Namespace) -> int:
+    from seqrisk.sessionize import run_sessionize
+
+    print(run_sessionize(config, date_from=args.date_from, date_to=args.date_to).report())
     return 0
 
 

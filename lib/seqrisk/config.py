@@ -44,6 +44,9 @@ class SparkConfig(_Strict):
 class TableNames(_Strict):
     events: str = "events"
     quarantine: str = "quarantine"
+    sessions: str = "sessions"
+    windows: str = "windows"
+    vocabulary: str = "vocabulary.json"  # the vocabulary the windows were cut with, beside them
 
 
 class TablesConfig(_Strict):
@@ -154,11 +157,45 @@ class GenerateConfig(_Strict):
         return self
 
 
+class SessionizeConfig(_Strict):
+    gap_minutes: float = Field(30, gt=0)  # inactivity that ends a session (when the source has no session id)
+    max_events: int = Field(500, ge=2)  # longer sessions are split
+    max_duration_minutes: float = Field(240, gt=0, le=1440)  # so are longer-lasting ones
+    lookback_days: int = Field(1, ge=1)  # incremental runs read this far back, so sessions come out whole
+    cart_events: list[str] = ["add_to_cart", "cart"]  # event types counted as carts in session features
+    purchase_events: list[str] = ["purchase", "buy"]
+
+
+class VocabularyConfig(_Strict):
+    min_count: int = Field(5, ge=1)  # rarer tokens share the <rare> token
+    max_size: int = Field(10_000, ge=4)
+    composite: Literal["none", "category"] = "none"  # "category": event type joined with a category bucket
+    top_categories: int = Field(16, ge=1)  # category buckets: the most frequent ones, then "other"
+
+
+class WindowsConfig(_Strict):
+    length: int = Field(32, ge=2, le=4096)
+    stride: int = Field(16, ge=1)
+    gap_buckets_s: list[float] = [1, 2, 5, 10, 30, 60, 120, 300, 900]  # upper bounds of time-gap buckets
+    row_group_mb: int = Field(32, ge=1)  # Parquet row groups: what Petastorm reads at a time
+
+    @model_validator(mode="after")
+    def _shape(self) -> "WindowsConfig":
+        if self.stride > self.length:
+            raise ValueError(f"stride ({self.stride}) must not exceed length ({self.length}): events would be skipped")
+        if any(b >= a for b, a in zip(self.gap_buckets_s, self.gap_buckets_s[1:])) or not self.gap_buckets_s:
+            raise ValueError("gap_buckets_s must be a non-empty increasing list of seconds")
+        return self
+
+
 class Config(_Strict):
     spark: SparkConfig = SparkConfig()
     tables: TablesConfig
     ingest: IngestConfig = IngestConfig()
     generate: GenerateConfig = GenerateConfig()
+    sessionize: SessionizeConfig = SessionizeConfig()
+    vocabulary: VocabularyConfig = VocabularyConfig()
+    windows: WindowsConfig = WindowsConfig()
 
     def table_path(self, name: str) -> str:
         """Location of a table, by its logical name (a key of `tables.names`)."""

@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Mapping, Optional, Sequence
 
@@ -47,6 +47,7 @@ class TableWrite:
     mode: Mode
     partition_by: Sequence[str] = ()
     replace: Optional[Mapping[str, Sequence[str]]] = None
+    options: Mapping[str, str] = field(default_factory=dict)  # Parquet writer options, e.g. parquet.block.size
 
     def __post_init__(self) -> None:
         if self.mode not in ("append", "overwrite"):
@@ -136,6 +137,7 @@ class DeltaTables:
             .mode(write.mode)
             .option("maxRecordsPerFile", self.max_records_per_file)
             .option("userMetadata", json.dumps({"run_id": run_id}))
+            .options(**write.options)
         )
         if write.partition_by:
             writer = writer.partitionBy(*write.partition_by)
@@ -159,7 +161,7 @@ class DeltaTables:
         staging = table_dir.parent / "_staging" / run_id / table_dir.name
         if staging.exists():
             shutil.rmtree(staging)
-        writer = write.df.write.mode("overwrite").option("maxRecordsPerFile", self.max_records_per_file)
+        writer = write.df.write.mode("overwrite").option("maxRecordsPerFile", self.max_records_per_file).options(**write.options)
         if write.partition_by:
             writer = writer.partitionBy(*write.partition_by)
         writer.parquet(str(staging))

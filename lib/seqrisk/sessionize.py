@@ -1,0 +1,375 @@
+"""The sessionize job: `events` into `sessions`, `windows` and the vocabulary (DESIGN.md, "Tables").
+
+Sessions follow a source `session_id` when the event has one; otherwise a user's events split on an
+inactivity gap. Either way a session longer than `max_events` or `max_duration_minutes` is cut into
+pieces. Events are ordered by (`event_time`, `event_id`), so ties break the same way every run.
+
+Shuffles, by name: (1) events by (`user_id`, `event_date`) to find gaps and session starts: a user's
+day is the largest unit one task sorts, so a bot with millions of events does not hold the job, and
+sessions that cross midnight are stitched through a small per-user-day table; (2) events by
+`session_id` to build each session's ordered arrays and features. Windows are cut from sessions
+without a shuffle.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Optional, Sequence
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from seqrisk.config import Config
+from seqrisk.errors import SeqriskError
+from seqrisk.job import start_job
+from seqrisk.tables import TableWrite
+from seqrisk.vocabulary import NO_CATEGORY, OTHER_CATEGORY, Vocabulary
+from seqrisk.windows import windows_mapper
+
+log = logging.getLogger("seqrisk")
+
+SESSION_ID_HEX_CHARS = 24
+WINDOW_KEEP = ("session_id", "user_id", "session_start", "session_date")
+WINDOWS_SCHEMA = (
+    "session_id string, user_id string, session_start timestamp, session_date date, window_index int, "
+    "start_pos int, n_valid int, tokens array<int>, gap_buckets array<int>"
+)
+
+
+@dataclass(frozen=True)
+class SessionRules:
+    gap_s: float
+    max_events: int
+    max_duration_s: float
+    cart_events: tuple[str, ...]
+    purchase_events: tuple[str, ...]
+
+
+# -- the job ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SessionizeSummary:
+    run_id: str
+    dates: str
+    events: int = 0
+    sessions: int = 0
+    windows: int = 0
+    vocabulary_size: int = 0
+    vocabulary_learned: bool = False
+    unchanged: bool = False
+
+    def report(self) -> str:
+        vocab = "learned" if self.vocabulary_learned else "reused"
+        lines = [
+            f"sessionize {self.run_id}: {self.dates}",
+            f"  events read         {self.events:>12,}",
+            f"  sessions            {self.sessions:>12,}",
+            f"  windows             {self.windows:>12,}",
+            f"  vocabulary          {self.vocabulary_size:>12,} tokens ({vocab})",
+        ]
+        if self.unchanged:
+            lines.append("  tables unchanged: the output equals what they already hold")
+        return "\n".join(lines)
+
+
+def run_sessionize(
+    config: Config,
+    *,
+    date_from: Optional[date] = None,
+    date_to: Optional[date] = None,
+    spark: Optional[SparkSession] = None,
+) -> SessionizeSummary:
+    """Build sessions and windows for all dates, or recompute only `date_from`..`date_to`."""
+    if (date_from is None) != (date_to is None):
+        raise SeqriskError("give both --from and --to, or neither (a full run)")
+    if date_from and date_to and date_from > date_to:
+        raise SeqriskError(f"--from {date_from} is after --to {date_to}")
+    job = start_job("sessionize", config, spark)
+    tables, settings = job.tables, config.sessionize
+    events_path = config.table_path("events")
+    rules = SessionRules(
+        gap_s=settings.gap_minutes * 60,
+        max_events=settings.max_events,
+        max_duration_s=settings.max_duration_minutes * 60,
+        cart_events=tuple(settings.cart_events),
+        purchase_events=tuple(settings.purchase_events),
+    )
+    ranged = date_from is not None
+    summary = SessionizeSummary(job.run_id, f"{date_from} to {date_to}" if ranged else "all dates")
+
+    all_events = tables.read(events_path)
+    if ranged:
+        first_read = date_from - timedelta(days=settings.lookback_days)
+        last_read = date_to + timedelta(days=1)  # sessions starting on --to may run past midnight
+        events = all_events.filter(F.col("event_date").between(F.lit(first_read), F.lit(last_read)))
+    else:
+        events = all_events
+    vocabulary, summary.vocabulary_learned = _vocabulary(config, job.spark, all_events, full_run=not ranged)
+    summary.vocabulary_size = vocabulary.size
+
+    log.info("sessionize: finding sessions")
+    sessions = build_sessions(assign_sessions(events, rules), rules, job.run_id)
+    if ranged:
+        sessions = sessions.filter(F.col("session_date").between(F.lit(date_from), F.lit(date_to)))
+    sessions = sessions.persist()
+    try:
+        windows = cut_windows(sessions, vocabulary, config.windows.length, config.windows.stride, job.run_id)
+        summary.events = int(sessions.agg(F.sum("n_events")).first()[0] or 0)
+        summary.sessions = sessions.count()
+        dates = [d.isoformat() for d in _dates(date_from, date_to)] if ranged else None
+        sessions_path, windows_path = config.table_path("sessions"), config.table_path("windows")
+        if _unchanged(tables, sessions_path, sessions, dates) and _unchanged(tables, windows_path, windows, dates):
+            summary.windows = windows.count()
+            summary.unchanged = True
+            return summary
+        replace = {"session_date": dates} if ranged else None
+        row_group = str(config.windows.row_group_mb * 1024 * 1024)
+        log.info("sessionize: writing sessions and windows")
+        _, windows_result = tables.publish(
+            TableWrite(sessions_path, sessions.sortWithinPartitions("user_id", "session_start"), "overwrite", ("session_date",), replace),
+            TableWrite(windows_path, windows, "overwrite", ("session_date",), replace, options={"parquet.block.size": row_group}),
+            run_id=job.run_id,
+        )
+        summary.windows = windows_result.rows_added
+        if summary.vocabulary_learned:
+            vocabulary.save(config.table_path("vocabulary"))
+        return summary
+    finally:
+        sessions.unpersist()
+
+
+def _vocabulary(config: Config, spark: SparkSession, events: DataFrame, *, full_run: bool) -> tuple[Vocabulary, bool]:
+    """A full run learns the vocabulary from all events; a ranged run reuses the saved one."""
+    path = config.table_path("vocabulary")
+    if not full_run:
+        try:
+            return Vocabulary.load(path), False
+        except FileNotFoundError:
+            log.info("sessionize: no vocabulary at %s yet; learning one from all events", path)
+    settings = config.vocabulary
+    return learn_vocabulary(events, settings.min_count, settings.max_size, settings.composite, settings.top_categories, config.windows.gap_buckets_s), True
+
+
+def learn_vocabulary(
+    events: DataFrame, min_count: int, max_size: int, composite: str, top_categories: int, gap_buckets_s: Sequence[float]
+) -> Vocabulary:
+    """Token counts over `events` (one small aggregate brought to the driver: one row per token)."""
+    top: list[str] = []
+    token = F.col("event_type")
+    if composite == "category":
+        ranked = events.filter(F.col("category").isNotNull()).groupBy("category").count()
+        top = [r["category"] for r in ranked.orderBy(F.desc("count"), "category").limit(top_categories).collect()]
+        bucket = (
+            F.when(F.col("category").isNull(), F.lit(NO_CATEGORY))
+            .when(F.col("category").isin(top), F.col("category"))
+            .otherwise(F.lit(OTHER_CATEGORY))
+        )
+        token = F.concat_ws("|", "event_type", bucket)
+    counts = {r["token"]: r["count"] for r in events.groupBy(token.alias("token")).count().collect()}
+    return Vocabulary.learn(counts, min_count=min_count, max_size=max_size, composite=composite, top_categories=top, gap_buckets_s=gap_buckets_s)
+
+
+def _unchanged(tables, path: str, new: DataFrame, dates: Optional[list[str]]) -> bool:
+    """True when the table already holds exactly `new` (ignoring `run_id`) where it would be written."""
+    if not tables.exists(path):
+        return False
+    old = tables.read(path, where={"session_date": dates} if dates is not None else None)
+    return _fingerprint(old) == _fingerprint(new)
+
+
+def _fingerprint(df: DataFrame) -> tuple:
+    """Row count and order-free sums of row hashes (maps hashed through their JSON)."""
+    columns = [F.to_json(f.name) if f.dataType.typeName() == "map" else F.col(f.name) for f in df.schema.fields if f.name != "run_id"]
+    row_hash = F.xxhash64(*columns)
+    first = df.agg(F.count("*"), F.sum(row_hash.cast("decimal(38,0)")), F.sum((row_hash % 1000003).cast("long") ** 2)).first()
+    return tuple(first)
+
+
+def _dates(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+# -- events to sessions (plain DataFrame transforms) --------------------------------------------
+
+
+def assign_sessions(events: DataFrame, rules: SessionRules) -> DataFrame:
+    """Each event with the `session_id` of its (possibly split) session."""
+    given = events.filter(F.col("session_id").isNotNull())
+    inferred = events.filter(F.col("session_id").isNull())
+    columns = [*events.columns, "source_session_id"]
+    return _given_sessions(given, rules).select(*columns).unionByName(_gap_sessions(inferred, rules).select(*columns))
+
+
+def _seconds(column: str) -> Column:
+    return F.call_function("unix_micros", F.col(column)) / 1_000_000
+
+
+def _given_sessions(events: DataFrame, rules: SessionRules) -> DataFrame:
+    """Sessions the source named: split only by the caps."""
+    key = ["user_id", "session_id"]
+    ordered = Window.partitionBy(*key).orderBy("event_time", "event_id")
+    whole = Window.partitionBy(*key).rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    with_pos = (
+        events.withColumn("ts", _seconds("event_time"))
+        .withColumn("index", F.row_number().over(ordered) - 1)
+        .withColumn("start_ts", F.min("ts").over(whole))
+    )
+    piece = _piece(F.col("index"), F.col("ts") - F.col("start_ts"), rules)
+    return with_pos.withColumn("source_session_id", F.col("session_id")).withColumn(
+        "session_id",
+        F.when(piece == "0.0", F.col("session_id")).otherwise(F.concat_ws("~", F.col("session_id"), piece)),
+    )
+
+
+def _gap_sessions(events: DataFrame, rules: SessionRules) -> DataFrame:
+    """Sessions split on inactivity, computed per user-day and stitched across midnight."""
+    user_day = ["user_id", "event_date"]
+    in_day = Window.partitionBy(*user_day).orderBy("event_time", "event_id")
+    day_so_far = in_day.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    by_day = Window.partitionBy("user_id").orderBy("event_date")
+    days_so_far = by_day.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    days_before = by_day.rowsBetween(Window.unboundedPreceding, -1)
+
+    e = (
+        events.withColumn("ts", _seconds("event_time"))
+        .withColumn("prev_ts_in_day", F.lag("ts").over(in_day))
+        .withColumn("rn", F.row_number().over(in_day))
+    )
+    # The last event of the user's previous active day, for the first event of each day.
+    day_ends = e.groupBy(*user_day).agg(F.max("ts").alias("day_last_ts"))
+    day_ends = day_ends.withColumn("prev_day_last_ts", F.lag("day_last_ts").over(by_day)).drop("day_last_ts")
+    e = e.join(day_ends, on=user_day, how="left")
+    prev_ts = F.coalesce("prev_ts_in_day", "prev_day_last_ts")
+    e = e.withColumn("is_start", prev_ts.isNull() | (F.col("ts") - prev_ts > rules.gap_s))
+    e = e.withColumn("start_in_day", F.last(F.when(F.col("is_start"), F.col("ts")), ignorenulls=True).over(day_so_far))
+    e = e.withColumn("start_rn_in_day", F.last(F.when(F.col("is_start"), F.col("rn")), ignorenulls=True).over(day_so_far))
+
+    # Per user-day: the session still open at the day's end, and how many of its events the day holds.
+    days = e.groupBy(*user_day).agg(
+        F.count("*").alias("n"),
+        F.max(F.when(F.col("is_start"), F.col("ts"))).alias("last_start_ts"),
+        F.max(F.when(F.col("is_start"), F.col("rn"))).alias("last_start_rn"),
+    )
+    has_start = F.col("last_start_ts").isNotNull()
+    days = (
+        days.withColumn("tail", F.when(has_start, F.col("n") - F.col("last_start_rn") + 1).otherwise(F.col("n")))
+        .withColumn("open_group", F.sum(has_start.cast("int")).over(days_so_far))
+        .withColumn(
+            "open_count",
+            F.sum("tail").over(
+                Window.partitionBy("user_id", "open_group").orderBy("event_date").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+            ),
+        )
+        .withColumn("carried_start_ts", F.last("last_start_ts", ignorenulls=True).over(days_before))
+        .withColumn("carried_count", F.lag("open_count").over(by_day))
+        .select(*user_day, "carried_start_ts", "carried_count")
+    )
+    e = e.join(days, on=user_day, how="left")
+    started_today = F.col("start_in_day").isNotNull()
+    start_ts = F.when(started_today, F.col("start_in_day")).otherwise(F.col("carried_start_ts"))
+    index = F.when(started_today, F.col("rn") - F.col("start_rn_in_day")).otherwise(F.col("carried_count") + F.col("rn") - 1)
+    e = e.withColumn("start_ts", start_ts).withColumn("index", index)
+    piece = _piece(F.col("index"), F.col("ts") - F.col("start_ts"), rules)
+    key = F.concat_ws("|", "user_id", F.col("start_ts").cast("decimal(20,6)").cast("string"), piece)
+    return e.withColumn("source_session_id", F.lit(None).cast("string")).withColumn(
+        "session_id", F.concat(F.lit("s"), F.substring(F.sha2(key, 256), 1, SESSION_ID_HEX_CHARS))
+    )
+
+
+def _piece(index: Column, since_start_s: Column, rules: SessionRules) -> Column:
+    """Which piece of a capped session an event falls in: "<duration piece>.<count piece>"."""
+    by_time = F.floor(since_start_s / rules.max_duration_s).cast("int")
+    by_count = F.floor(index / rules.max_events).cast("int")
+    return F.concat_ws(".", by_time.cast("string"), by_count.cast("string"))
+
+
+def build_sessions(events: DataFrame, rules: SessionRules, run_id: str) -> DataFrame:
+    """One row per session: ids, times, ordered arrays, and features. Shuffle: by `session_id`.
+
+    Every feature is computed from the session's time-ordered steps, so it does not depend on the
+    order rows arrive in after the shuffle (floating-point sums included).
+    """
+    ordered = Window.partitionBy("session_id").orderBy("event_time", "event_id")
+    events = events.withColumn("gap_s", _seconds("event_time") - F.lag(_seconds("event_time")).over(ordered))
+    step = F.struct("event_time", "event_id", "event_type", "item_id", "category", "price", "gap_s")
+    grouped = events.groupBy("session_id", "user_id").agg(
+        F.first("source_session_id", ignorenulls=True).alias("source_session_id"),
+        F.sort_array(F.collect_list(step)).alias("steps"),
+    )
+    arrays = grouped.select(
+        "session_id",
+        "user_id",
+        "source_session_id",
+        F.col("steps")[0]["event_time"].alias("session_start"),
+        F.element_at("steps", -1)["event_time"].alias("session_end"),
+        F.size("steps").alias("n_events"),
+        F.col("steps.event_type").alias("event_types"),
+        F.transform("steps", lambda s, i: F.when(i > 0, s["gap_s"])).alias("gaps_s"),
+        F.col("steps.event_time").alias("event_times"),
+        F.col("steps.item_id").alias("item_ids"),
+        F.col("steps.category").alias("categories"),
+        F.col("steps.price").alias("prices"),
+    )
+    return arrays.select(
+        "session_id",
+        "user_id",
+        "source_session_id",
+        "session_start",
+        "session_end",
+        "n_events",
+        *_session_features(rules),
+        F.lit(run_id).alias("run_id"),
+        F.to_date("session_start").alias("session_date"),
+    )
+
+
+def _session_features(rules: SessionRules) -> list[Column]:
+    types, prices = F.col("event_types"), F.col("prices")
+    gaps = F.filter("gaps_s", lambda g: g.isNotNull())
+    n_gaps = F.size(gaps)
+    gap_mean = F.aggregate(gaps, F.lit(0.0), lambda acc, g: acc + g) / n_gaps
+    gap_var = F.aggregate(gaps, F.lit(0.0), lambda acc, g: acc + (g - gap_mean) * (g - gap_mean)) / (n_gaps - 1)
+    gap_std = F.when(n_gaps > 1, F.sqrt(gap_var))
+    sorted_gaps = F.array_sort(gaps)
+    middle = (F.element_at(sorted_gaps, F.floor((n_gaps + 1) / 2).cast("int")) + F.element_at(sorted_gaps, F.ceil((n_gaps + 1) / 2).cast("int"))) / 2
+    duration = (F.call_function("unix_micros", F.col("session_end")) - F.call_function("unix_micros", F.col("session_start"))) / 1e6
+    distinct_types = F.array_sort(F.array_distinct(types))
+    type_counts = F.map_from_arrays(distinct_types, F.transform(distinct_types, lambda t: F.size(F.filter(types, lambda x: x == t))))
+    purchases = F.filter(F.arrays_zip(types.alias("t"), prices.alias("p")), lambda s: s["t"].isin(list(rules.purchase_events)))
+    return [
+        "event_types",
+        "gaps_s",
+        "event_times",
+        "item_ids",
+        "categories",
+        "prices",
+        duration.alias("duration_s"),
+        (F.col("n_events") * 60.0 / F.greatest(duration, F.lit(1.0))).alias("events_per_minute"),
+        type_counts.alias("type_counts"),
+        F.size(distinct_types).alias("distinct_event_types"),
+        F.size(F.array_distinct(F.filter("item_ids", lambda x: x.isNotNull()))).alias("distinct_items"),
+        F.size(F.array_distinct(F.filter("categories", lambda x: x.isNotNull()))).alias("distinct_categories"),
+        F.size(F.filter(types, lambda t: t.isin(list(rules.cart_events)))).alias("cart_count"),
+        F.size(purchases).alias("purchase_count"),
+        F.aggregate(purchases, F.lit(0.0), lambda acc, s: acc + F.coalesce(s["p"], F.lit(0.0))).alias("purchase_value"),
+        F.when(n_gaps > 0, gap_mean).alias("gap_mean_s"),
+        gap_std.alias("gap_std_s"),
+        F.when(n_gaps > 1, gap_std / gap_mean).alias("gap_cv"),
+        F.array_min(gaps).alias("gap_min_s"),
+        F.when(n_gaps > 0, middle).alias("gap_median_s"),
+        F.array_max(gaps).alias("gap_max_s"),
+        F.hour("session_start").alias("start_hour"),
+        F.dayofweek("session_start").alias("start_weekday"),
+        F.sha2(F.to_json(F.arrays_zip(types, F.col("item_ids"))), 256).substr(1, 32).alias("sequence_hash"),
+    ]
+
+
+def cut_windows(sessions: DataFrame, vocabulary: Vocabulary, length: int, stride: int, run_id: str) -> DataFrame:
+    """Windows for each session, cut by `windows.cut` in Python workers (no shuffle)."""
+    columns = sessions.select(*WINDOW_KEEP, "event_types", "categories", "gaps_s")
+    mapper = windows_mapper(vocabulary, length, stride, WINDOW_KEEP)
+    windows = columns.mapInPandas(mapper, WINDOWS_SCHEMA)
+    window_id = F.concat_ws(":", "session_id", F.col("window_index").cast("string"))
+    return windows.select(window_id.alias("window_id"), *[c for c in windows.columns if c != "session_date"], F.lit(run_id).alias("run_id"), "session_date")

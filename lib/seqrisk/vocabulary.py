@@ -1,0 +1,132 @@
+"""The token vocabulary: learned from the data, saved as JSON beside the windows, carried by models.
+
+Tokens are event types (any vocabulary), optionally joined with a category bucket. Ids 0 to 2 are
+reserved: padding, unknown (never seen when the vocabulary was learned) and rare (seen fewer than
+`min_count` times, or past `max_size`). The same object holds how time gaps are bucketed, so a
+scorer cuts windows exactly as the trainer's windows were cut.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+PAD, UNK, RARE = 0, 1, 2
+SPECIAL = ("<pad>", "<unk>", "<rare>")
+FORMAT = 1
+NO_CATEGORY, OTHER_CATEGORY = "none", "other"
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    tokens: tuple[str, ...]  # index = token id; starts with SPECIAL
+    counts: dict[str, int]  # how often each learned token was seen (rare ones included)
+    composite: str = "none"  # "none" or "category"
+    top_categories: tuple[str, ...] = ()
+    gap_buckets_s: tuple[float, ...] = (1, 2, 5, 10, 30, 60, 120, 300, 900)
+    _ids: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ids", {t: i for i, t in enumerate(self.tokens)})
+
+    # -- learning ---------------------------------------------------------------------------
+
+    @classmethod
+    def learn(
+        cls,
+        counts: dict[str, int],
+        *,
+        min_count: int,
+        max_size: int,
+        composite: str = "none",
+        top_categories: Sequence[str] = (),
+        gap_buckets_s: Sequence[float] = (1, 2, 5, 10, 30, 60, 120, 300, 900),
+    ) -> "Vocabulary":
+        """Keep tokens seen at least `min_count` times, most frequent first (ties by name)."""
+        frequent = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+        kept = frequent[: max_size - len(SPECIAL)]
+        return cls(
+            tokens=SPECIAL + tuple(kept),
+            counts=dict(sorted(counts.items())),
+            composite=composite,
+            top_categories=tuple(top_categories),
+            gap_buckets_s=tuple(float(b) for b in gap_buckets_s),
+        )
+
+    # -- encoding ---------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def gap_bucket_count(self) -> int:
+        """Padding (0), one bucket per boundary plus one past the last, and the session start."""
+        return len(self.gap_buckets_s) + 3
+
+    def token_text(self, event_type: str, category: Optional[str]) -> str:
+        if self.composite == "none":
+            return event_type
+        bucket = NO_CATEGORY if category is None else category if category in self.top_categories else OTHER_CATEGORY
+        return f"{event_type}|{bucket}"
+
+    def encode(self, event_types: Sequence[str], categories: Optional[Sequence[Optional[str]]] = None) -> np.ndarray:
+        """Token ids for one session's events; unseen tokens give UNK, rare ones RARE."""
+        cats = categories if categories is not None else [None] * len(event_types)
+        ids = np.empty(len(event_types), dtype=np.int32)
+        for i, (kind, cat) in enumerate(zip(event_types, cats)):
+            text = self.token_text(kind, cat)
+            ids[i] = self._ids.get(text, RARE if text in self.counts else UNK)
+        return ids
+
+    def encode_gaps(self, gaps_s: Sequence[Optional[float]]) -> np.ndarray:
+        """Gap bucket ids: the first event (no gap) gets the session-start bucket."""
+        gaps = np.array([np.nan if g is None else g for g in gaps_s], dtype=np.float64)
+        buckets = 1 + np.searchsorted(np.asarray(self.gap_buckets_s), gaps, side="left")
+        buckets[np.isnan(gaps)] = self.gap_bucket_count - 1
+        if len(buckets):
+            buckets[0] = self.gap_bucket_count - 1
+        return buckets.astype(np.int32)
+
+    # -- storage ----------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "tokens": list(self.tokens),
+                "counts": self.counts,
+                "composite": self.composite,
+                "top_categories": list(self.top_categories),
+                "gap_buckets_s": list(self.gap_buckets_s),
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "Vocabulary":
+        data = json.loads(text)
+        if data.get("format") != FORMAT:
+            raise ValueError(f"vocabulary format {data.get('format')!r} is not {FORMAT}; re-run sessionize")
+        return cls(
+            tokens=tuple(data["tokens"]),
+            counts=data["counts"],
+            composite=data["composite"],
+            top_categories=tuple(data["top_categories"]),
+            gap_buckets_s=tuple(data["gap_buckets_s"]),
+        )
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically: a reader sees the old file or the new one, never half of one."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(self.to_json())
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Vocabulary":
+        return cls.from_json(Path(path).read_text())

@@ -1,0 +1,81 @@
+"""Fixed-length, padded windows cut from sessions: the one windowing function.
+
+The windows table is built with it (in `mapInPandas`), and the scorer calls it inside its UDF
+with the model's vocabulary, so training and scoring cut sessions identically.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from seqrisk.vocabulary import PAD, Vocabulary
+
+WINDOW_COLUMNS = ("window_index", "start_pos", "n_valid", "tokens", "gap_buckets")
+
+
+def window_starts(n_events: int, length: int, stride: int) -> list[int]:
+    """Start positions: every `stride` events, the last window ending at the session's last event.
+
+    A session no longer than `length` gives one window at 0 (padded on the right).
+    """
+    if n_events <= length:
+        return [0]
+    starts = list(range(0, n_events - length + 1, stride))
+    if starts[-1] + length < n_events:
+        starts.append(n_events - length)
+    return starts
+
+
+def cut(tokens: np.ndarray, gap_buckets: np.ndarray, length: int, stride: int) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """(start, n_valid, tokens, gap_buckets) per window, each array `length` long, PAD-filled."""
+    out = []
+    for start in window_starts(len(tokens), length, stride):
+        piece_tokens = np.full(length, PAD, dtype=np.int32)
+        piece_gaps = np.full(length, PAD, dtype=np.int32)
+        valid = min(length, len(tokens) - start)
+        piece_tokens[:valid] = tokens[start : start + valid]
+        piece_gaps[:valid] = gap_buckets[start : start + valid]
+        out.append((start, valid, piece_tokens, piece_gaps))
+    return out
+
+
+def session_windows(
+    event_types: Sequence[str],
+    categories: Sequence | None,
+    gaps_s: Sequence,
+    vocabulary: Vocabulary,
+    length: int,
+    stride: int,
+) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """One session's windows, encoded with `vocabulary`."""
+    tokens = vocabulary.encode(list(event_types), None if categories is None else list(categories))
+    return cut(tokens, vocabulary.encode_gaps(list(gaps_s)), length, stride)
+
+
+def windows_frame(sessions: pd.DataFrame, vocabulary: Vocabulary, length: int, stride: int, keep: Sequence[str]) -> pd.DataFrame:
+    """Rows of windows for a pandas batch of sessions; `keep` columns are copied from the session."""
+    rows: dict[str, list] = {c: [] for c in (*keep, *WINDOW_COLUMNS)}
+    for session in sessions.itertuples(index=False):
+        pieces = session_windows(session.event_types, session.categories, session.gaps_s, vocabulary, length, stride)
+        for index, (start, valid, tokens, gaps) in enumerate(pieces):
+            for column in keep:
+                rows[column].append(getattr(session, column))
+            rows["window_index"].append(index)
+            rows["start_pos"].append(start)
+            rows["n_valid"].append(valid)
+            rows["tokens"].append(tokens.tolist())
+            rows["gap_buckets"].append(gaps.tolist())
+    return pd.DataFrame(rows)
+
+
+def windows_batches(batches: Iterator[pd.DataFrame], vocabulary: Vocabulary, length: int, stride: int, keep: Sequence[str]) -> Iterator[pd.DataFrame]:
+    """`mapInPandas` body: sessions in, windows out."""
+    for batch in batches:
+        yield windows_frame(batch, vocabulary, length, stride, keep)
+
+
+def windows_mapper(vocabulary: Vocabulary, length: int, stride: int, keep: Sequence[str]):
+    return partial(windows_batches, vocabulary=vocabulary, length=length, stride=stride, keep=tuple(keep))

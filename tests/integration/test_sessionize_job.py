@@ -1,0 +1,90 @@
+"""The sessionize job on Delta tables: full and incremental runs agree, reruns change nothing."""
+import shutil
+from datetime import date
+
+import pytest
+from deltalake import DeltaTable
+
+from seqrisk.errors import SeqriskError
+from seqrisk.generate import run_generate
+from seqrisk.ingest import run_ingest
+from seqrisk.sessionize import run_sessionize
+from seqrisk.vocabulary import Vocabulary
+
+from conftest import make_config, read_with_deltalake
+
+SMALL = ["generate.users=150", "generate.days=4", "generate.anomaly_rate=0.2"]
+SESSION_COLUMNS = ["session_id", "user_id", "session_start", "n_events", "event_types", "gaps_s", "type_counts", "gap_cv", "purchase_value", "sequence_hash", "session_date"]
+WINDOW_COLUMNS = ["window_id", "session_id", "window_index", "start_pos", "n_valid", "tokens", "gap_buckets", "session_date"]
+
+
+@pytest.fixture(scope="module")
+def events_lake(spark, tmp_path_factory):
+    """A lake holding four days of generated events (made once for this module)."""
+    root = tmp_path_factory.mktemp("events")
+    lake = root / "lake"
+    run_generate(make_config(lake, *SMALL), out=str(root / "raw"), spark=spark)
+    run_ingest(make_config(lake), input_path=str(root / "raw" / "events"), mapping_name="generated", spark=spark)
+    return lake
+
+
+def copy_of(events_lake, tmp_path):
+    lake = tmp_path / "lake"
+    shutil.copytree(events_lake / "events", lake / "events")
+    return lake
+
+
+def test_a_sequence_of_incremental_runs_equals_a_full_run(spark, events_lake, tmp_path):
+    full = events_lake.parent / "full"
+    shutil.rmtree(full, ignore_errors=True)
+    shutil.copytree(events_lake / "events", full / "events")
+    summary = run_sessionize(make_config(full), spark=spark)
+    assert summary.sessions > 300 and summary.vocabulary_learned
+
+    parts = copy_of(events_lake, tmp_path)
+    first = run_sessionize(make_config(parts), date_from=date(2024, 5, 1), date_to=date(2024, 5, 2), spark=spark)
+    second = run_sessionize(make_config(parts), date_from=date(2024, 5, 3), date_to=date(2024, 5, 4), spark=spark)
+    assert first.vocabulary_learned and not second.vocabulary_learned
+    assert first.sessions + second.sessions == summary.sessions
+
+    for table, columns in (("sessions", SESSION_COLUMNS), ("windows", WINDOW_COLUMNS)):
+        assert read_with_deltalake(parts / table, columns) == read_with_deltalake(full / table, columns), table
+    assert Vocabulary.load(parts / "vocabulary.json") == Vocabulary.load(full / "vocabulary.json")
+
+
+def test_rerunning_changes_no_table(spark, events_lake, tmp_path):
+    lake = copy_of(events_lake, tmp_path)
+    run_sessionize(make_config(lake), spark=spark)
+    versions = DeltaTable(str(lake / "sessions")).version(), DeltaTable(str(lake / "windows")).version()
+    again = run_sessionize(make_config(lake), spark=spark)
+    ranged = run_sessionize(make_config(lake), date_from=date(2024, 5, 2), date_to=date(2024, 5, 3), spark=spark)
+    assert again.unchanged and ranged.unchanged
+    assert (DeltaTable(str(lake / "sessions")).version(), DeltaTable(str(lake / "windows")).version()) == versions
+
+
+def test_windows_cover_every_event_of_every_session(spark, events_lake, tmp_path):
+    lake = copy_of(events_lake, tmp_path)
+    run_sessionize(make_config(lake, "windows.length=8", "windows.stride=4"), spark=spark)
+    sessions = dict(read_with_deltalake(lake / "sessions", ["session_id", "n_events"]))
+    covered = {}
+    for session_id, start, valid, tokens in read_with_deltalake(lake / "windows", ["session_id", "start_pos", "n_valid", "tokens"]):
+        assert len(tokens) == 8 and all(t == 0 for t in tokens[valid:]) and all(t != 0 for t in tokens[:valid])
+        covered.setdefault(session_id, set()).update(range(start, start + valid))
+    assert {s: len(c) for s, c in covered.items()} == sessions
+    assert all(c == set(range(sessions[s])) for s, c in covered.items())
+
+
+def test_half_a_date_range_is_refused(spark, events_lake, tmp_path):
+    with pytest.raises(SeqriskError, match="both --from and --to"):
+        run_sessionize(make_config(tmp_path), date_from=date(2024, 5, 1), spark=spark)
+
+
+@pytest.mark.parametrize("name, mapping", [("taobao_userbehavior_815users.csv", "taobao"), ("trivago_sessions_100k.parquet", "trivago")])
+def test_real_slices_sessionize(spark, shared_data, lake, name, mapping):
+    ingested = run_ingest(make_config(lake), input_path=str(shared_data / name), mapping_name=mapping, spark=spark)
+    summary = run_sessionize(make_config(lake), spark=spark)
+    assert summary.events == ingested.written
+    rows = read_with_deltalake(lake / "sessions", ["source_session_id", "n_events"])
+    assert sum(n for _, n in rows) == ingested.written
+    if mapping == "trivago":  # sessions follow the source's ids, split only past 500 events
+        assert {s for s, _ in rows if s} and all(s is not None for s, _ in rows)

@@ -1,0 +1,66 @@
+"""The windowing function and the vocabulary it encodes with (no Spark)."""
+import numpy as np
+import pytest
+
+from seqrisk.vocabulary import PAD, RARE, UNK, Vocabulary
+from seqrisk.windows import cut, session_windows, window_starts
+
+VOCAB = Vocabulary.learn({"view": 50, "cart": 20, "buy": 5, "odd": 1}, min_count=2, max_size=100, gap_buckets_s=(1, 10, 60))
+
+
+@pytest.mark.parametrize(
+    "n, length, stride, starts",
+    [(1, 4, 2, [0]), (4, 4, 2, [0]), (5, 4, 2, [0, 1]), (6, 4, 2, [0, 2]), (9, 4, 2, [0, 2, 4, 5]), (8, 4, 4, [0, 4])],
+)
+def test_window_starts_cover_every_event_and_end_at_the_last(n, length, stride, starts):
+    assert window_starts(n, length, stride) == starts
+    covered = {p for s in starts for p in range(s, min(s + length, n))}
+    assert covered == set(range(n))
+
+
+def test_short_sessions_are_padded_on_the_right():
+    (start, valid, tokens, gaps), = cut(np.array([3, 4]), np.array([7, 2]), length=4, stride=2)
+    assert (start, valid, tokens.tolist(), gaps.tolist()) == (0, 2, [3, 4, PAD, PAD], [7, 2, PAD, PAD])
+
+
+def test_long_sessions_are_cut_into_overlapping_windows():
+    pieces = cut(np.arange(10, 15), np.arange(20, 25), length=4, stride=2)
+    assert [(s, v, t.tolist()) for s, v, t, _ in pieces] == [(0, 4, [10, 11, 12, 13]), (1, 4, [11, 12, 13, 14])]
+
+
+def test_vocabulary_orders_by_count_and_reserves_pad_unknown_and_rare():
+    assert VOCAB.tokens == ("<pad>", "<unk>", "<rare>", "view", "cart", "buy")
+    assert VOCAB.encode(["view", "buy", "odd", "never-seen"]).tolist() == [3, 5, RARE, UNK]
+
+
+def test_max_size_sends_the_least_frequent_tokens_to_rare():
+    small = Vocabulary.learn({"a": 9, "b": 8, "c": 7}, min_count=1, max_size=5)
+    assert small.encode(["a", "b", "c"]).tolist() == [3, 4, RARE]
+
+
+def test_composite_tokens_join_event_type_and_category_bucket():
+    vocab = Vocabulary.learn({"view|shoes": 9, "view|other": 9, "view|none": 9}, min_count=1, max_size=50, composite="category", top_categories=["shoes"])
+    assert vocab.encode(["view", "view", "view"], ["shoes", "hats", None]).tolist() == [
+        vocab.tokens.index("view|shoes"), vocab.tokens.index("view|other"), vocab.tokens.index("view|none")
+    ]
+
+
+def test_gap_buckets_mark_the_session_start_and_bound_each_gap():
+    # buckets: 1: <=1s, 2: <=10s, 3: <=60s, 4: >60s, 5: session start
+    assert VOCAB.gap_bucket_count == 6
+    assert VOCAB.encode_gaps([None, 0.5, 1.0, 9.0, 60.0, 61.0]).tolist() == [5, 1, 1, 2, 3, 4]
+
+
+def test_session_windows_encode_then_cut():
+    pieces = session_windows(["view", "cart", "never-seen"], None, [None, 3.0, 100.0], VOCAB, length=4, stride=2)
+    (_, valid, tokens, gaps), = pieces
+    assert (valid, tokens.tolist(), gaps.tolist()) == (3, [3, 4, UNK, PAD], [5, 2, 4, PAD])
+
+
+def test_vocabulary_survives_a_round_trip_and_rejects_other_formats(tmp_path):
+    VOCAB.save(tmp_path / "v.json")
+    again = Vocabulary.load(tmp_path / "v.json")
+    assert again == VOCAB and again.encode(["cart"]).tolist() == [4]
+    (tmp_path / "old.json").write_text('{"format": 0}')
+    with pytest.raises(ValueError, match="format"):
+        Vocabulary.load(tmp_path / "old.json")
