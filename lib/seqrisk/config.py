@@ -162,6 +162,7 @@ class SessionizeConfig(_Strict):
     max_events: int = Field(500, ge=2)  # longer sessions are split
     max_duration_minutes: float = Field(240, gt=0, le=1440)  # so are longer-lasting ones
     lookback_days: int = Field(1, ge=1)  # incremental runs read this far back, so sessions come out whole
+    skewed_user_events: int = Field(1_000_000, ge=1)  # users with more events are sessionized day by day
     cart_events: list[str] = ["add_to_cart", "cart"]  # event types counted as carts in session features
     purchase_events: list[str] = ["purchase", "buy"]
 
@@ -188,6 +189,34 @@ class WindowsConfig(_Strict):
         return self
 
 
+class ModelSettings(_Strict):
+    dir: str = "./models"  # versioned model directories are created under it
+    arch: Literal["transformer", "gru"] = "transformer"
+    d_model: int = Field(64, ge=8)
+    n_layers: int = Field(2, ge=1)
+    n_heads: int = Field(4, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _heads(self) -> "ModelSettings":
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
+        return self
+
+
+class TrainConfig(_Strict):
+    workers: int = Field(2, ge=1)  # Horovod processes (Spark barrier tasks); 1 trains in the driver
+    batch_size: int = Field(256, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)  # per worker; scaled by the number of workers
+    epochs: int = Field(8, ge=1)
+    steps_per_epoch: int = Field(100, ge=1)
+    val_steps: int = Field(20, ge=1)
+    patience: int = Field(2, ge=1)
+    val_fraction: float = Field(0.2, gt=0, lt=1)  # the latest session dates, held out chronologically
+    seed: int = 7
+    mixed_precision: bool = True  # bf16 on CUDA
+
+
 class Config(_Strict):
     spark: SparkConfig = SparkConfig()
     tables: TablesConfig
@@ -196,6 +225,8 @@ class Config(_Strict):
     sessionize: SessionizeConfig = SessionizeConfig()
     vocabulary: VocabularyConfig = VocabularyConfig()
     windows: WindowsConfig = WindowsConfig()
+    model: ModelSettings = ModelSettings()
+    train: TrainConfig = TrainConfig()
 
     def table_path(self, name: str) -> str:
         """Location of a table, by its logical name (a key of `tables.names`)."""

@@ -4,11 +4,11 @@ Sessions follow a source `session_id` when the event has one; otherwise a user's
 inactivity gap. Either way a session longer than `max_events` or `max_duration_minutes` is cut into
 pieces. Events are ordered by (`event_time`, `event_id`), so ties break the same way every run.
 
-Shuffles, by name: (1) events by (`user_id`, `event_date`) to find gaps and session starts: a user's
-day is the largest unit one task sorts, so a bot with millions of events does not hold the job, and
-sessions that cross midnight are stitched through a small per-user-day table; (2) events by
-`session_id` to build each session's ordered arrays and features. Windows are cut from sessions
-without a shuffle.
+Shuffles, by name: (1) events by `user_id` to find gaps and session starts, with one window over
+each user's history; users with more than `skewed_user_events` events (bots) instead go by
+(`user_id`, `event_date`), so the largest unit one task sorts is one user's day, and their sessions
+that cross midnight are stitched through a small per-user-day table; (2) events by `session_id` to
+build each session's ordered arrays and features. Windows are cut from sessions without a shuffle.
 """
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ class SessionRules:
     max_duration_s: float
     cart_events: tuple[str, ...]
     purchase_events: tuple[str, ...]
+    skewed_user_events: int = 1_000_000  # users above this go through the per-day path
 
 
 # -- the job ------------------------------------------------------------------------------------
@@ -59,6 +60,9 @@ class SessionizeSummary:
     vocabulary_size: int = 0
     vocabulary_learned: bool = False
     unchanged: bool = False
+    events_per_session: tuple = ()  # median, p90, max
+    duration_s: tuple = ()  # median, p90, max
+    gap_median_s: float = 0.0  # median over sessions of their median gap
 
     def report(self) -> str:
         vocab = "learned" if self.vocabulary_learned else "reused"
@@ -69,6 +73,12 @@ class SessionizeSummary:
             f"  windows             {self.windows:>12,}",
             f"  vocabulary          {self.vocabulary_size:>12,} tokens ({vocab})",
         ]
+        if self.events_per_session:
+            lines += [
+                "  events per session  median {:,} / p90 {:,} / max {:,}".format(*self.events_per_session),
+                "  duration (s)        median {:,.0f} / p90 {:,.0f} / max {:,.0f}".format(*self.duration_s),
+                f"  gap (s)             median {self.gap_median_s:,.1f}",
+            ]
         if self.unchanged:
             lines.append("  tables unchanged: the output equals what they already hold")
         return "\n".join(lines)
@@ -95,6 +105,7 @@ def run_sessionize(
         max_duration_s=settings.max_duration_minutes * 60,
         cart_events=tuple(settings.cart_events),
         purchase_events=tuple(settings.purchase_events),
+        skewed_user_events=settings.skewed_user_events,
     )
     ranged = date_from is not None
     summary = SessionizeSummary(job.run_id, f"{date_from} to {date_to}" if ranged else "all dates")
@@ -116,8 +127,7 @@ def run_sessionize(
     sessions = sessions.persist()
     try:
         windows = cut_windows(sessions, vocabulary, config.windows.length, config.windows.stride, job.run_id)
-        summary.events = int(sessions.agg(F.sum("n_events")).first()[0] or 0)
-        summary.sessions = sessions.count()
+        _describe(sessions, summary)
         dates = [d.isoformat() for d in _dates(date_from, date_to)] if ranged else None
         sessions_path, windows_path = config.table_path("sessions"), config.table_path("windows")
         if _unchanged(tables, sessions_path, sessions, dates) and _unchanged(tables, windows_path, windows, dates):
@@ -138,6 +148,24 @@ def run_sessionize(
         return summary
     finally:
         sessions.unpersist()
+
+
+def _describe(sessions: DataFrame, summary: SessionizeSummary) -> None:
+    """Counts and distributions for the report (one small aggregate)."""
+    stats = sessions.agg(
+        F.count("*"),
+        F.sum("n_events"),
+        F.percentile_approx("n_events", [0.5, 0.9]),
+        F.max("n_events"),
+        F.percentile_approx("duration_s", [0.5, 0.9]),
+        F.max("duration_s"),
+        F.percentile_approx("gap_median_s", 0.5),
+    ).first()
+    summary.sessions, summary.events = stats[0], int(stats[1] or 0)
+    if summary.sessions:
+        summary.events_per_session = (*stats[2], stats[3])
+        summary.duration_s = (*stats[4], stats[5])
+        summary.gap_median_s = stats[6] or 0.0
 
 
 def _vocabulary(config: Config, spark: SparkSession, events: DataFrame, *, full_run: bool) -> tuple[Vocabulary, bool]:
@@ -199,7 +227,21 @@ def assign_sessions(events: DataFrame, rules: SessionRules) -> DataFrame:
     given = events.filter(F.col("session_id").isNotNull())
     inferred = events.filter(F.col("session_id").isNull())
     columns = [*events.columns, "source_session_id"]
-    return _given_sessions(given, rules).select(*columns).unionByName(_gap_sessions(inferred, rules).select(*columns))
+    heavy = skewed_users(inferred, rules.skewed_user_events)
+    light_users = inferred.filter(~F.col("user_id").isin(heavy)) if heavy else inferred
+    parts = [_given_sessions(given, rules), _gap_sessions_per_user(light_users, rules)]
+    if heavy:
+        parts.append(_gap_sessions_per_day(inferred.filter(F.col("user_id").isin(heavy)), rules))
+    result = parts[0].select(*columns)
+    for part in parts[1:]:
+        result = result.unionByName(part.select(*columns))
+    return result
+
+
+def skewed_users(events: DataFrame, threshold: int) -> list[str]:
+    """Users with more than `threshold` events (a few bots at most: at most events / threshold)."""
+    counts = events.groupBy("user_id").count().filter(F.col("count") > threshold)
+    return [row["user_id"] for row in counts.select("user_id").collect()]
 
 
 def _seconds(column: str) -> Column:
@@ -223,8 +265,20 @@ def _given_sessions(events: DataFrame, rules: SessionRules) -> DataFrame:
     )
 
 
-def _gap_sessions(events: DataFrame, rules: SessionRules) -> DataFrame:
-    """Sessions split on inactivity, computed per user-day and stitched across midnight."""
+def _gap_sessions_per_user(events: DataFrame, rules: SessionRules) -> DataFrame:
+    """Sessions split on inactivity, with one window over each user's whole history."""
+    ordered = Window.partitionBy("user_id").orderBy("event_time", "event_id")
+    so_far = ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    e = events.withColumn("ts", _seconds("event_time")).withColumn("rn", F.row_number().over(ordered))
+    prev_ts = F.lag("ts").over(ordered)
+    e = e.withColumn("is_start", prev_ts.isNull() | (F.col("ts") - prev_ts > rules.gap_s))
+    e = e.withColumn("start_ts", F.last(F.when(F.col("is_start"), F.col("ts")), ignorenulls=True).over(so_far))
+    e = e.withColumn("index", F.col("rn") - F.last(F.when(F.col("is_start"), F.col("rn")), ignorenulls=True).over(so_far))
+    return _with_gap_session_id(e, rules)
+
+
+def _gap_sessions_per_day(events: DataFrame, rules: SessionRules) -> DataFrame:
+    """Sessions split on inactivity, computed per user-day and stitched across midnight (skewed users)."""
     user_day = ["user_id", "event_date"]
     in_day = Window.partitionBy(*user_day).orderBy("event_time", "event_id")
     day_so_far = in_day.rowsBetween(Window.unboundedPreceding, Window.currentRow)
@@ -270,7 +324,10 @@ def _gap_sessions(events: DataFrame, rules: SessionRules) -> DataFrame:
     started_today = F.col("start_in_day").isNotNull()
     start_ts = F.when(started_today, F.col("start_in_day")).otherwise(F.col("carried_start_ts"))
     index = F.when(started_today, F.col("rn") - F.col("start_rn_in_day")).otherwise(F.col("carried_count") + F.col("rn") - 1)
-    e = e.withColumn("start_ts", start_ts).withColumn("index", index)
+    return _with_gap_session_id(e.withColumn("start_ts", start_ts).withColumn("index", index), rules)
+
+
+def _with_gap_session_id(e: DataFrame, rules: SessionRules) -> DataFrame:
     piece = _piece(F.col("index"), F.col("ts") - F.col("start_ts"), rules)
     key = F.concat_ws("|", "user_id", F.col("start_ts").cast("decimal(20,6)").cast("string"), piece)
     return e.withColumn("source_session_id", F.lit(None).cast("string")).withColumn(
@@ -312,58 +369,67 @@ def build_sessions(events: DataFrame, rules: SessionRules, run_id: str) -> DataF
         F.col("steps.category").alias("categories"),
         F.col("steps.price").alias("prices"),
     )
-    return arrays.select(
+    return _with_features(arrays, rules).select(
         "session_id",
         "user_id",
         "source_session_id",
         "session_start",
         "session_end",
         "n_events",
-        *_session_features(rules),
+        *SESSION_ARRAYS,
+        *SESSION_FEATURES,
         F.lit(run_id).alias("run_id"),
         F.to_date("session_start").alias("session_date"),
     )
 
 
-def _session_features(rules: SessionRules) -> list[Column]:
-    types, prices = F.col("event_types"), F.col("prices")
-    gaps = F.filter("gaps_s", lambda g: g.isNotNull())
-    n_gaps = F.size(gaps)
-    gap_mean = F.aggregate(gaps, F.lit(0.0), lambda acc, g: acc + g) / n_gaps
-    gap_var = F.aggregate(gaps, F.lit(0.0), lambda acc, g: acc + (g - gap_mean) * (g - gap_mean)) / (n_gaps - 1)
-    gap_std = F.when(n_gaps > 1, F.sqrt(gap_var))
-    sorted_gaps = F.array_sort(gaps)
+SESSION_ARRAYS = ("event_types", "gaps_s", "event_times", "item_ids", "categories", "prices")
+SESSION_FEATURES = (
+    "duration_s", "events_per_minute", "type_counts", "distinct_event_types", "distinct_items", "distinct_categories",
+    "cart_count", "purchase_count", "purchase_value", "gap_mean_s", "gap_std_s", "gap_cv", "gap_min_s", "gap_median_s",
+    "gap_max_s", "start_hour", "start_weekday", "sequence_hash",
+)
+
+
+def _with_features(sessions: DataFrame, rules: SessionRules) -> DataFrame:
+    """Session features from the ordered arrays, in stages so each intermediate is computed once."""
+    types = F.col("event_types")
+    staged = sessions.select(
+        "*",
+        F.filter("gaps_s", lambda g: g.isNotNull()).alias("_gaps"),
+        F.array_sort(F.array_distinct(types)).alias("_types"),
+        F.filter(F.arrays_zip(types.alias("t"), F.col("prices").alias("p")), lambda s: s["t"].isin(list(rules.purchase_events))).alias("_purchases"),
+        ((F.call_function("unix_micros", F.col("session_end")) - F.call_function("unix_micros", F.col("session_start"))) / 1e6).alias("duration_s"),
+    )
+    staged = staged.select(
+        "*",
+        F.size("_gaps").alias("_n_gaps"),
+        F.array_sort("_gaps").alias("_sorted_gaps"),
+        F.aggregate("_gaps", F.lit(0.0), lambda acc, g: acc + g).alias("_gap_sum"),
+    )
+    staged = staged.select("*", F.when(F.col("_n_gaps") > 0, F.col("_gap_sum") / F.col("_n_gaps")).alias("gap_mean_s"))
+    squares = F.aggregate("_gaps", F.lit(0.0), lambda acc, g: acc + (g - F.col("gap_mean_s")) * (g - F.col("gap_mean_s")))
+    staged = staged.select("*", F.when(F.col("_n_gaps") > 1, F.sqrt(squares / (F.col("_n_gaps") - 1))).alias("gap_std_s"))
+    n_gaps, sorted_gaps = F.col("_n_gaps"), F.col("_sorted_gaps")
     middle = (F.element_at(sorted_gaps, F.floor((n_gaps + 1) / 2).cast("int")) + F.element_at(sorted_gaps, F.ceil((n_gaps + 1) / 2).cast("int"))) / 2
-    duration = (F.call_function("unix_micros", F.col("session_end")) - F.call_function("unix_micros", F.col("session_start"))) / 1e6
-    distinct_types = F.array_sort(F.array_distinct(types))
-    type_counts = F.map_from_arrays(distinct_types, F.transform(distinct_types, lambda t: F.size(F.filter(types, lambda x: x == t))))
-    purchases = F.filter(F.arrays_zip(types.alias("t"), prices.alias("p")), lambda s: s["t"].isin(list(rules.purchase_events)))
-    return [
-        "event_types",
-        "gaps_s",
-        "event_times",
-        "item_ids",
-        "categories",
-        "prices",
-        duration.alias("duration_s"),
-        (F.col("n_events") * 60.0 / F.greatest(duration, F.lit(1.0))).alias("events_per_minute"),
-        type_counts.alias("type_counts"),
-        F.size(distinct_types).alias("distinct_event_types"),
+    return staged.select(
+        "*",
+        (F.col("n_events") * 60.0 / F.greatest("duration_s", F.lit(1.0))).alias("events_per_minute"),
+        F.map_from_arrays("_types", F.transform("_types", lambda t: F.size(F.filter(types, lambda x: x == t)))).alias("type_counts"),
+        F.size("_types").alias("distinct_event_types"),
         F.size(F.array_distinct(F.filter("item_ids", lambda x: x.isNotNull()))).alias("distinct_items"),
         F.size(F.array_distinct(F.filter("categories", lambda x: x.isNotNull()))).alias("distinct_categories"),
         F.size(F.filter(types, lambda t: t.isin(list(rules.cart_events)))).alias("cart_count"),
-        F.size(purchases).alias("purchase_count"),
-        F.aggregate(purchases, F.lit(0.0), lambda acc, s: acc + F.coalesce(s["p"], F.lit(0.0))).alias("purchase_value"),
-        F.when(n_gaps > 0, gap_mean).alias("gap_mean_s"),
-        gap_std.alias("gap_std_s"),
-        F.when(n_gaps > 1, gap_std / gap_mean).alias("gap_cv"),
-        F.array_min(gaps).alias("gap_min_s"),
+        F.size("_purchases").alias("purchase_count"),
+        F.aggregate("_purchases", F.lit(0.0), lambda acc, s: acc + F.coalesce(s["p"], F.lit(0.0))).alias("purchase_value"),
+        F.when(n_gaps > 1, F.col("gap_std_s") / F.col("gap_mean_s")).alias("gap_cv"),
+        F.element_at(sorted_gaps, 1).alias("gap_min_s"),
         F.when(n_gaps > 0, middle).alias("gap_median_s"),
-        F.array_max(gaps).alias("gap_max_s"),
+        F.element_at(sorted_gaps, -1).alias("gap_max_s"),
         F.hour("session_start").alias("start_hour"),
         F.dayofweek("session_start").alias("start_weekday"),
         F.sha2(F.to_json(F.arrays_zip(types, F.col("item_ids"))), 256).substr(1, 32).alias("sequence_hash"),
-    ]
+    )
 
 
 def cut_windows(sessions: DataFrame, vocabulary: Vocabulary, length: int, stride: int, run_id: str) -> DataFrame:

@@ -98,6 +98,10 @@ class DeltaTables:
             return df
         return self._read_delta_rs(path, where)
 
+    def files(self, path: str, where: Optional[Mapping[str, Sequence[str]]] = None) -> list[str]:
+        """URIs of the Parquet files that make up the table now (for readers such as Petastorm)."""
+        return sorted(self.read(path, where).inputFiles())
+
     def schema(self, path: str) -> StructType:
         if self.backend == "native":
             return self.spark.read.format("delta").load(path).schema

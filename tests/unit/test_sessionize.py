@@ -1,4 +1,5 @@
 """Sessions from hand-written events whose sessions, features and windows are known exactly."""
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -9,6 +10,14 @@ from seqrisk.events import EVENTS_SCHEMA
 from seqrisk.sessionize import SessionRules, assign_sessions, build_sessions
 
 RULES = SessionRules(gap_s=1800, max_events=500, max_duration_s=4 * 3600, cart_events=("cart",), purchase_events=("buy",))
+
+
+@pytest.fixture(params=["per_user", "per_day"])
+def rules(request):
+    """Every case runs twice: users in one window over their history, and as skewed users, day by day."""
+    return replace(RULES, skewed_user_events=0 if request.param == "per_day" else 10**9)
+
+
 T0 = datetime(2024, 5, 1, 10, 0, 0)
 
 
@@ -26,60 +35,60 @@ def events(spark, *rows):
     return spark.createDataFrame(out, EVENTS_SCHEMA)
 
 
-def sessions_of(df, rules=RULES):
+def sessions_of(df, rules):
     built = build_sessions(assign_sessions(df, rules), rules, "run-1")
     return sorted(
         (r.user_id, r.session_start, r.n_events, tuple(r.event_types)) for r in built.collect()
     )
 
 
-def test_a_gap_of_exactly_the_limit_continues_the_session_and_one_second_more_ends_it(spark):
+def test_a_gap_of_exactly_the_limit_continues_the_session_and_one_second_more_ends_it(spark, rules):
     df = events(spark, ("u", 0, "view"), ("u", 1800, "view"), ("u", 3601, "buy"))
-    assert sessions_of(df) == [
+    assert sessions_of(df, rules) == [
         ("u", T0, 2, ("view", "view")),
         ("u", T0 + timedelta(seconds=3601), 1, ("buy",)),
     ]
 
 
-def test_ties_in_time_break_by_event_id(spark):
+def test_ties_in_time_break_by_event_id(spark, rules):
     df = events(spark, ("u", 0, "second", None, "e2"), ("u", 0, "first", None, "e1"), ("u", 5, "third", None, "e3"))
-    assert sessions_of(df) == [("u", T0, 3, ("first", "second", "third"))]
+    assert sessions_of(df, rules) == [("u", T0, 3, ("first", "second", "third"))]
 
 
-def test_users_are_sessionized_independently(spark):
+def test_users_are_sessionized_independently(spark, rules):
     df = events(spark, ("a", 0, "view"), ("b", 60, "view"), ("a", 120, "cart"))
-    assert sessions_of(df) == [("a", T0, 2, ("view", "cart")), ("b", T0 + timedelta(seconds=60), 1, ("view",))]
+    assert sessions_of(df, rules) == [("a", T0, 2, ("view", "cart")), ("b", T0 + timedelta(seconds=60), 1, ("view",))]
 
 
-def test_a_given_session_id_is_followed_whatever_the_gaps(spark):
+def test_a_given_session_id_is_followed_whatever_the_gaps(spark, rules):
     df = events(spark, ("u", 0, "view", "s1"), ("u", 7200, "view", "s1"), ("u", 7260, "view", "s2"))
-    built = build_sessions(assign_sessions(df, RULES), RULES, "run-1")
+    built = build_sessions(assign_sessions(df, rules), rules, "run-1")
     got = sorted((r.session_id, r.source_session_id, r.n_events) for r in built.collect())
     assert got == [("s1", "s1", 2), ("s2", "s2", 1)]
 
 
-def test_a_session_crossing_midnight_stays_whole_and_is_dated_by_its_start(spark):
+def test_a_session_crossing_midnight_stays_whole_and_is_dated_by_its_start(spark, rules):
     late = 14 * 3600 - 600  # 23:50
     df = events(spark, ("u", late, "view"), ("u", late + 1200, "cart"), ("u", late + 1500, "buy"))
-    built = build_sessions(assign_sessions(df, RULES), RULES, "run-1").collect()
+    built = build_sessions(assign_sessions(df, rules), rules, "run-1").collect()
     assert [(r.n_events, r.session_date) for r in built] == [(3, date(2024, 5, 1))]
 
 
-def test_long_sessions_are_cut_by_event_count_even_across_midnight(spark):
-    rules = SessionRules(gap_s=1800, max_events=10, max_duration_s=24 * 3600, cart_events=(), purchase_events=())
-    start = 12 * 3600  # 22:00, an event every 10 minutes for four hours
+def test_long_sessions_are_cut_by_event_count_even_across_midnight(spark, rules):
+    rules = replace(rules, max_events=10, max_duration_s=24 * 3600)
+    start = 12 * 3600  # 22:00, an event every 10 minutes for four hours: the count carries over midnight
     df = events(spark, *[("u", start + 600 * k, "view") for k in range(25)])
     assert [n for _, _, n, _ in sessions_of(df, rules)] == [10, 10, 5]
 
 
-def test_long_sessions_are_cut_by_duration(spark):
-    rules = SessionRules(gap_s=1800, max_events=500, max_duration_s=3600, cart_events=(), purchase_events=())
+def test_long_sessions_are_cut_by_duration(spark, rules):
+    rules = replace(rules, max_duration_s=3600)
     df = events(spark, *[("u", 1200 * k, "view") for k in range(8)])  # every 20 minutes for 2h20
     assert [n for _, _, n, _ in sessions_of(df, rules)] == [3, 3, 2]
 
 
-def test_given_sessions_are_cut_by_the_caps_too(spark):
-    rules = SessionRules(gap_s=1800, max_events=2, max_duration_s=3600, cart_events=(), purchase_events=())
+def test_given_sessions_are_cut_by_the_caps_too(spark, rules):
+    rules = replace(rules, max_events=2, max_duration_s=3600)
     df = events(spark, *[("u", 10 * k, "view", "big") for k in range(5)])
     built = build_sessions(assign_sessions(df, rules), rules, "run-1")
     assert sorted((r.session_id, r.source_session_id, r.n_events) for r in built.collect()) == [
@@ -87,7 +96,7 @@ def test_given_sessions_are_cut_by_the_caps_too(spark):
     ]
 
 
-def test_session_features_are_exact(spark):
+def test_session_features_are_exact(spark, rules):
     df = events(
         spark,
         ("u", 0, "view"),
@@ -95,7 +104,7 @@ def test_session_features_are_exact(spark):
         ("u", 40, "buy", None, "e2", 5.0),
         ("u", 100, "buy", None, "e3", 2.5),
     )
-    row = build_sessions(assign_sessions(df, RULES), RULES, "run-1").drop("session_id").collect()[0]
+    row = build_sessions(assign_sessions(df, rules), rules, "run-1").drop("session_id").collect()[0]
     assert (row.n_events, row.duration_s, row.events_per_minute) == (4, 100.0, 2.4)
     assert row.gaps_s == [None, 10.0, 30.0, 60.0]
     assert row.type_counts == {"buy": 2, "cart": 1, "view": 1}
@@ -106,20 +115,20 @@ def test_session_features_are_exact(spark):
     assert (row.distinct_event_types, row.distinct_items, row.start_hour, row.session_date) == (3, 4, 10, date(2024, 5, 1))
 
 
-def test_identical_sequences_of_different_users_share_a_sequence_hash(spark):
+def test_identical_sequences_of_different_users_share_a_sequence_hash(spark, rules):
     df = events(
         spark,
         ("a", 0, "view", None, "a1", None, "x"), ("a", 5, "cart", None, "a2", None, "y"),
         ("b", 100, "view", None, "b1", None, "x"), ("b", 109, "cart", None, "b2", None, "y"),  # same steps, other rhythm
         ("c", 0, "view", None, "c1", None, "x"), ("c", 5, "cart", None, "c2", None, "z"),  # another item
     )
-    hashes = {r.user_id: r.sequence_hash for r in build_sessions(assign_sessions(df, RULES), RULES, "run-1").collect()}
+    hashes = {r.user_id: r.sequence_hash for r in build_sessions(assign_sessions(df, rules), rules, "run-1").collect()}
     assert hashes["a"] == hashes["b"] != hashes["c"]
 
 
-def test_sessions_table_rows_compare_whole(spark):
+def test_sessions_table_rows_compare_whole(spark, rules):
     df = events(spark, ("u", 0, "view"), ("u", 30, "buy", None, "e1", 9.0))
-    built = build_sessions(assign_sessions(df, RULES), RULES, "run-1").select(
+    built = build_sessions(assign_sessions(df, rules), rules, "run-1").select(
         "user_id", "session_start", "session_end", "n_events", "event_types", "gaps_s", "item_ids", "categories", "prices", "run_id", "session_date"
     )
     expected = spark.createDataFrame(

@@ -1,0 +1,130 @@
+"""Sessionization with Spark (seqrisk) against an equivalent DuckDB query, on the same events table.
+
+usage: python bench/bench_sessionize.py [--events 1e6 1e7] [--work /tmp/seqrisk-bench/sessionize]
+
+For each size: generate and ingest that many events (not timed), then time, on the same Delta
+`events` table and the same machine:
+  spark   seqrisk's sessions step (assign_sessions + build_sessions), written as Parquet, timed after
+          one untimed warm-up pass of the same plan (JVM JIT and code generation)
+  duckdb  the same 30-minute gap sessions with ordered lists and features, COPY'd to Parquet
+  job     the whole `seqrisk sessionize` job (sessions, vocabulary, windows, Delta commits)
+and print the seconds and the Spark/DuckDB ratio (below 1: Spark is faster). DuckDB runs with its
+advice for large aggregations (no insertion order, a spill folder, a memory limit); if it still runs
+out of memory, that is printed as its result. An ingested lake is kept between runs (--keep).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+import duckdb_extension_delta
+
+from seqrisk.config import load_config
+from seqrisk.generate import run_generate
+from seqrisk.ingest import run_ingest
+from seqrisk.sessionize import SessionRules, assign_sessions, build_sessions, run_sessionize
+from seqrisk.spark import get_spark
+from seqrisk.tables import open_tables
+
+REPO = Path(__file__).resolve().parents[1]
+EVENTS_PER_USER = 41
+
+DUCKDB_SESSIONS = """
+COPY (
+  WITH e AS (
+    SELECT user_id, event_time, event_id, event_type, item_id, category, price
+    FROM delta_scan('{events}') WHERE session_id IS NULL
+  ),
+  g AS (
+    SELECT *, epoch(event_time) - epoch(lag(event_time) OVER (PARTITION BY user_id ORDER BY event_time, event_id)) AS gap
+    FROM e
+  ),
+  s AS (
+    SELECT *, sum(CASE WHEN gap IS NULL OR gap > 1800 THEN 1 ELSE 0 END)
+                OVER (PARTITION BY user_id ORDER BY event_time, event_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sn,
+              CASE WHEN gap <= 1800 THEN gap END AS gap_in
+    FROM g
+  )
+  SELECT user_id, sn, min(event_time) AS session_start, max(event_time) AS session_end, count(*) AS n_events,
+         list(event_type ORDER BY event_time, event_id) AS event_types,
+         list(gap_in ORDER BY event_time, event_id) AS gaps_s,
+         list(event_time ORDER BY event_time, event_id) AS event_times,
+         list(item_id ORDER BY event_time, event_id) AS item_ids,
+         list(category ORDER BY event_time, event_id) AS categories,
+         list(price ORDER BY event_time, event_id) AS prices,
+         epoch(max(event_time)) - epoch(min(event_time)) AS duration_s,
+         count(DISTINCT item_id) AS distinct_items, count(DISTINCT category) AS distinct_categories,
+         count(DISTINCT event_type) AS distinct_event_types,
+         sum(CASE WHEN event_type IN ('add_to_cart', 'cart') THEN 1 ELSE 0 END) AS cart_count,
+         sum(CASE WHEN event_type IN ('purchase', 'buy') THEN 1 ELSE 0 END) AS purchase_count,
+         coalesce(sum(CASE WHEN event_type IN ('purchase', 'buy') THEN price END), 0) AS purchase_value,
+         avg(gap_in) AS gap_mean_s, stddev_samp(gap_in) AS gap_std_s, min(gap_in) AS gap_min_s,
+         median(gap_in) AS gap_median_s, max(gap_in) AS gap_max_s,
+         md5(list(event_type || coalesce(item_id, '') ORDER BY event_time, event_id)::VARCHAR) AS sequence_hash
+  FROM s GROUP BY user_id, sn
+) TO '{out}' (FORMAT parquet)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=float, nargs="+", default=[1e6, 1e7])
+    parser.add_argument("--work", default="/tmp/seqrisk-bench/sessionize")
+    parser.add_argument("--keep", action="store_true", help="keep (and reuse) each size's ingested lake")
+    parser.add_argument("--duckdb-memory", default="16GB")
+    args = parser.parse_args()
+    spark = get_spark(load_config(REPO / "conf" / "local.yaml").spark)
+    extension = next(Path(duckdb_extension_delta.__file__).parent.glob("extensions/*/delta.duckdb_extension"))
+    print(f"cores: {os.cpu_count()}, spark master: {spark.sparkContext.master}, duckdb {duckdb.__version__} threads: {os.cpu_count()}")
+    print(f"{'events':>11} {'sessions':>9} {'spark s':>8} {'duckdb s':>9} {'ratio':>6} {'job s':>7}", flush=True)
+    for target in args.events:
+        work = Path(args.work) / f"{int(target)}"
+        config = load_config(REPO / "conf" / "local.yaml", [f"tables.root={work / 'lake'}", f"generate.users={int(target / EVENTS_PER_USER)}"])
+        tables = open_tables(spark, delta="delta-rs", max_records_per_file=config.tables.max_records_per_file)
+        if not tables.exists(config.table_path("events")):
+            shutil.rmtree(work, ignore_errors=True)
+            run_generate(config, out=str(work / "raw"), spark=spark)
+            run_ingest(config, input_path=str(work / "raw" / "events"), mapping_name="generated", spark=spark)
+            shutil.rmtree(work / "raw")
+        events = tables.read(config.table_path("events")).count()
+
+        s = config.sessionize
+        rules = SessionRules(s.gap_minutes * 60, s.max_events, s.max_duration_minutes * 60, tuple(s.cart_events), tuple(s.purchase_events))
+        sessions = build_sessions(assign_sessions(tables.read(config.table_path("events")), rules), rules, "bench")
+        sessions.write.format("noop").mode("overwrite").save()  # warm-up: JIT and code generation, untimed
+        started = time.perf_counter()
+        sessions.write.mode("overwrite").parquet(str(work / "spark_sessions"))
+        spark_s = time.perf_counter() - started
+        n_sessions = spark.read.parquet(str(work / "spark_sessions")).count()
+        print(f"{events:>11,} {n_sessions:>9,} {spark_s:>8.1f}", end=" ", flush=True)
+
+        con = duckdb.connect()
+        for setting in ("SET TimeZone = 'UTC'", "SET preserve_insertion_order = false", f"SET temp_directory = '{work / 'duckdb_tmp'}'", f"SET memory_limit = '{args.duckdb_memory}'"):
+            con.execute(setting)
+        con.execute(f"LOAD '{extension}'")
+        started = time.perf_counter()
+        try:
+            con.execute(DUCKDB_SESSIONS.format(events=work / "lake" / "events", out=work / "duckdb_sessions.parquet"))
+            duck_s = time.perf_counter() - started
+            duck = f"{duck_s:>9.1f} {spark_s / duck_s:>6.2f}"
+        except duckdb.OutOfMemoryException:
+            duck = f"{'OOM':>9} {'-':>6}"
+        con.close()
+        print(duck, end=" ", flush=True)
+
+        started = time.perf_counter()
+        run_sessionize(config, spark=spark)
+        print(f"{time.perf_counter() - started:>7.1f}", flush=True)
+        for leftover in ("spark_sessions", "duckdb_sessions.parquet", "duckdb_tmp", "lake/sessions", "lake/windows", "lake/vocabulary.json"):
+            target = work / leftover
+            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
