@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     sessionize = _job(jobs, "sessionize", "events into the sessions and windows tables and the vocabulary", _sessionize)
     sessionize.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD", help="first session date to recompute")
     sessionize.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="last session date to recompute")
+    train = _job(jobs, "train", "train the sequence model on the windows table (Horovod, Petastorm)", _train)
+    train.add_argument("--dry-run", action="store_true", help="a few steps on one worker, to try a config")
     return parser
 
 
@@ -65,6 +67,13 @@ def _sessionize(config: Config, args: argparse.Namespace) -> int:
     from seqrisk.sessionize import run_sessionize
 
     print(run_sessionize(config, date_from=args.date_from, date_to=args.date_to).report())
+    return 0
+
+
+def _train(config: Config, args: argparse.Namespace) -> int:
+    from seqrisk.train import run_train
+
+    print(run_train(config, dry_run=args.dry_run).report())
     return 0
 
 

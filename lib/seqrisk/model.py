@@ -1,0 +1,109 @@
+"""The sequence model: a small causal Transformer (or GRU) that predicts each session's next event.
+
+Inputs per step are the event token and its time-gap bucket; position t sees steps 0..t and
+predicts the token at t+1. A step's *surprise* is the negative log-likelihood the model gave the
+observed event, and its *rank* among all tokens (1: the model's top guess). Padding (token 0) never
+influences a real step: attention is causal and padded keys are masked.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from seqrisk.vocabulary import PAD
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    gap_buckets: int
+    max_len: int = 32
+    arch: Literal["transformer", "gru"] = "transformer"
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    dropout: float = 0.1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SequenceModel(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.token_emb = nn.Embedding(config.vocab_size, config.d_model, padding_idx=PAD)
+        self.gap_emb = nn.Embedding(config.gap_buckets, config.d_model, padding_idx=PAD)
+        if config.arch == "transformer":
+            self.pos_emb = nn.Embedding(config.max_len, config.d_model)
+            layer = nn.TransformerEncoderLayer(
+                config.d_model, config.n_heads, 4 * config.d_model, config.dropout, batch_first=True, norm_first=True
+            )
+            self.body = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
+            self.register_buffer("causal", torch.ones(config.max_len, config.max_len, dtype=torch.bool).triu(1), persistent=False)
+        elif config.arch == "gru":
+            self.body = nn.GRU(config.d_model, config.d_model, config.n_layers, batch_first=True, dropout=config.dropout if config.n_layers > 1 else 0.0)
+        else:
+            raise ValueError(f"arch must be 'transformer' or 'gru', got {config.arch!r}")
+        self.norm = nn.LayerNorm(config.d_model)
+        self.head = nn.Linear(config.d_model, config.vocab_size)
+
+    def forward(self, tokens: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
+        """Next-token logits. tokens, gaps: (B, T) int; returns (B, T, V)."""
+        B, T = tokens.shape
+        x = self.token_emb(tokens) + self.gap_emb(gaps)  # (B, T, C)
+        if self.config.arch == "transformer":
+            x = x + self.pos_emb(torch.arange(T, device=tokens.device))[None]
+            padded = tokens == PAD  # (B, T)
+            # A fully padded row would make attention NaN; unmask its first key (its outputs are ignored).
+            padded = padded & ~(padded.all(dim=1, keepdim=True) & (torch.arange(T, device=tokens.device) == 0))
+            x = self.body(x, mask=self.causal[:T, :T], src_key_padding_mask=padded, is_causal=True)
+        else:
+            x, _ = self.body(x)  # left to right: later padding cannot reach earlier steps
+        return self.head(self.norm(x))  # (B, T, V)
+
+
+def next_event_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of predicting step t+1 from steps <= t, over real (unpadded) targets."""
+    targets = tokens[:, 1:]  # (B, T-1)
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=PAD)
+
+
+@torch.no_grad()
+def surprises(model: SequenceModel, tokens: torch.Tensor, gaps: torch.Tensor, top_k: int = 3) -> dict[str, torch.Tensor]:
+    """Per-step surprise of the observed event (steps 1..T-1; step 0 has no prediction).
+
+    Returns nll (B, T) and rank (B, T), 0 at step 0 and at padding, and the model's `top_k`
+    expected tokens at each step (B, T, k).
+    """
+    model.eval()
+    logits = model(tokens, gaps).float()  # (B, T, V)
+    log_p = F.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V)
+    observed = tokens[:, 1:]  # (B, T-1)
+    nll = -log_p.gather(-1, observed.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+    rank = (log_p > -nll.unsqueeze(-1)).sum(-1) + 1  # (B, T-1): 1 + tokens strictly more likely
+    real = observed != PAD
+    zeros = torch.zeros(tokens.size(0), 1, device=tokens.device)
+    expected = log_p.topk(top_k, dim=-1).indices  # (B, T-1, k)
+    return {
+        "nll": torch.cat([zeros, torch.where(real, nll, 0.0)], dim=1),
+        "rank": torch.cat([zeros.long(), torch.where(real, rank, 0)], dim=1),
+        "expected": torch.cat([torch.zeros_like(expected[:, :1]), expected], dim=1),
+    }
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """Learning-rate multiplier: linear warm-up, then cosine decay to a tenth."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))

@@ -1,0 +1,316 @@
+"""Training the sequence model: one function every Horovod rank runs, fed by Petastorm.
+
+`train_worker` is what `horovod.spark.run` starts on each Spark barrier task (and what a single
+process runs without Spark). Each rank reads its shard of the `windows` table's Parquet files with
+Petastorm's batch reader, straight from the files the Delta log lists: no copy of the data.
+Lines that only make sense with several workers are marked `# hvd`. Rank 0 alone logs and saves.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+
+from seqrisk.model import ModelConfig, SequenceModel, next_event_loss, warmup_cosine
+from seqrisk.model_dir import PROBE, PROBE_WINDOWS, save_probe
+
+log = logging.getLogger("seqrisk")
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """Everything a rank needs, as plain values (it is pickled to the executors)."""
+
+    train_files: list[str]
+    val_files: list[str]
+    model: ModelConfig
+    out_dir: str  # rank 0 writes weights.pt and history.json here
+    batch_size: int = 256
+    learning_rate: float = 1e-3  # per worker; scaled by the number of workers
+    epochs: int = 8
+    steps_per_epoch: int = 100
+    val_steps: int = 20
+    patience: int = 2  # epochs without a better validation loss before stopping
+    seed: int = 7
+    mixed_precision: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    shard: bool = True  # False when there are fewer row groups than workers: every rank reads all
+    threads_per_worker: int = 1
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    windows_per_s: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    history: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_loss: float = float("inf")
+    workers: int = 1
+    device: str = "cpu"
+    stopped_early: bool = False
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "history": [asdict(h) for h in self.history]}
+
+
+def train_worker(plan: TrainPlan) -> Optional[dict]:
+    """Train on this rank's shard; rank 0 returns the result and has saved the best weights."""
+    import horovod.torch as hvd
+    from petastorm import make_batch_reader
+
+    hvd.init()  # hvd
+    rank, size = hvd.rank(), hvd.size()
+    torch.manual_seed(plan.seed)
+    torch.set_num_threads(plan.threads_per_worker)
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(hvd.local_rank())  # hvd: one GPU per process
+    device = torch.device("cuda" if cuda else "cpu")
+    amp = cuda and plan.mixed_precision
+
+    model = SequenceModel(plan.model).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=plan.learning_rate * size, weight_decay=0.01)  # hvd: lr x workers
+    optimizer = hvd.DistributedOptimizer(optimizer, named_parameters=model.named_parameters())  # hvd
+    hvd.broadcast_parameters(model.state_dict(), root_rank=0)  # hvd: every rank starts from rank 0's weights
+    hvd.broadcast_optimizer_state(optimizer, root_rank=0)  # hvd
+    total_steps = plan.epochs * plan.steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, total_steps, max(1, total_steps // 20)))
+
+    shard = dict(cur_shard=rank, shard_count=size) if plan.shard else {}
+    readers = dict(schema_fields=["tokens", "gap_buckets"], num_epochs=None, workers_count=2, **shard)
+    result = TrainResult(workers=size, device=str(device))
+    best_state, bad_epochs = None, 0
+    with make_batch_reader(plan.train_files, seed=plan.seed + rank, **readers) as train_reader, make_batch_reader(
+        plan.val_files, seed=plan.seed, shuffle_row_groups=False, **readers
+    ) as val_reader:
+        train_batches = fixed_batches(train_reader, plan.batch_size, np.random.default_rng(plan.seed + rank))
+        val_batches = fixed_batches(val_reader, plan.batch_size, None)
+        for epoch in range(plan.epochs):
+            started = time.perf_counter()
+            model.train()
+            losses = []
+            for _ in range(plan.steps_per_epoch):
+                tokens, gaps = (torch.from_numpy(a).to(device) for a in next(train_batches))
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    loss = next_event_loss(model(tokens, gaps).float(), tokens)
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                losses.append(loss.item())
+            seconds = time.perf_counter() - started
+            train_loss = hvd.allreduce(torch.tensor(float(np.mean(losses))), name="train_loss").item()  # hvd
+            val_loss = hvd.allreduce(torch.tensor(_evaluate(model, val_batches, plan, device, amp)), name="val_loss").item()  # hvd
+            record = EpochRecord(epoch, train_loss, val_loss, plan.steps_per_epoch * plan.batch_size * size / seconds, seconds)
+            result.history.append(record)
+            if rank == 0:
+                log.info(
+                    "train: epoch %d  loss %.4f  val %.4f  %.0f windows/s (%d workers)",
+                    epoch, train_loss, val_loss, record.windows_per_s, size,
+                )
+            if val_loss < result.best_val_loss - 1e-4:
+                result.best_epoch, result.best_val_loss, bad_epochs = epoch, val_loss, 0
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            else:
+                bad_epochs += 1
+                if bad_epochs >= plan.patience:  # every rank sees the same averaged val loss: all stop together
+                    result.stopped_early = True
+                    break
+        probe_tokens, probe_gaps = next(val_batches)
+    if rank != 0:
+        return None
+    out = Path(plan.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(best_state, out / "weights.pt")
+    (out / "history.json").write_text(json.dumps(result.to_json(), indent=1))
+    model.load_state_dict(best_state)
+    save_probe(out / PROBE, model.cpu(), probe_tokens[:PROBE_WINDOWS], probe_gaps[:PROBE_WINDOWS])
+    return result.to_json()
+
+
+@torch.no_grad()
+def _evaluate(model: SequenceModel, batches: Iterator, plan: TrainPlan, device, amp: bool) -> float:
+    model.eval()
+    losses = []
+    for _ in range(plan.val_steps):
+        tokens, gaps = (torch.from_numpy(a).to(device) for a in next(batches))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            losses.append(next_event_loss(model(tokens, gaps).float(), tokens).item())
+    return float(np.mean(losses))
+
+
+def fixed_batches(reader, batch_size: int, rng: Optional[np.random.Generator]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Petastorm yields one row group at a time; hand out (tokens, gaps) batches of one fixed size.
+
+    With `rng`, rows are shuffled within a buffer of a few row groups.
+    """
+    tokens_buffer: list[np.ndarray] = []
+    gaps_buffer: list[np.ndarray] = []
+    held = 0
+    for chunk in reader:
+        tokens_buffer.append(np.stack(chunk.tokens).astype(np.int64))
+        gaps_buffer.append(np.stack(chunk.gap_buckets).astype(np.int64))
+        held += len(chunk.tokens)
+        if held < 4 * batch_size:
+            continue
+        tokens, gaps = np.concatenate(tokens_buffer), np.concatenate(gaps_buffer)
+        if rng is not None:
+            order = rng.permutation(len(tokens))
+            tokens, gaps = tokens[order], gaps[order]
+        usable = (len(tokens) // batch_size) * batch_size
+        for start in range(0, usable, batch_size):
+            yield tokens[start : start + batch_size], gaps[start : start + batch_size]
+        tokens_buffer, gaps_buffer = [tokens[usable:]], [gaps[usable:]]
+        held = len(tokens) - usable
+
+
+def local_threads(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+# -- the job (driver side) ----------------------------------------------------------------------
+
+
+@dataclass
+class TrainSummary:
+    run_id: str
+    model_dir: str
+    version: str
+    windows_train_files: int
+    windows_val_files: int
+    result: dict
+
+    def report(self) -> str:
+        history = self.result["history"]
+        last = history[-1]
+        return "\n".join(
+            [
+                f"train {self.run_id}: model {self.version}",
+                f"  model directory     {self.model_dir}",
+                f"  workers             {self.result['workers']} ({self.result['device']})",
+                f"  epochs              {len(history)}" + (" (stopped early)" if self.result["stopped_early"] else ""),
+                f"  best val loss       {self.result['best_val_loss']:.4f} (epoch {self.result['best_epoch']})",
+                f"  last train loss     {last['train_loss']:.4f}",
+                f"  throughput          {last['windows_per_s']:,.0f} windows/s",
+            ]
+        )
+
+
+def run_train(config, *, dry_run: bool = False, spark=None) -> TrainSummary:
+    """Train on the `windows` table and publish a new versioned model directory."""
+    import horovod.spark
+
+    from seqrisk import model_dir
+    from seqrisk.errors import SeqriskError
+    from seqrisk.job import start_job
+    from seqrisk.vocabulary import Vocabulary
+
+    job = start_job("train", config, spark)
+    windows_path = config.table_path("windows")
+    vocabulary = Vocabulary.load(_require(Path(config.table_path("vocabulary")), "vocabulary"))
+    train_files, val_files = chronological_split(job.tables, windows_path, config.train.val_fraction)
+    settings = config.train
+    workers = 1 if dry_run else settings.workers
+    version = model_dir.new_version(job.started_at)
+    staging = model_dir.staging_dir(config.model.dir, version)
+    plan = TrainPlan(
+        train_files=train_files,
+        val_files=val_files,
+        model=ModelConfig(
+            vocab_size=vocabulary.size,
+            gap_buckets=vocabulary.gap_bucket_count,
+            max_len=window_length(job.tables, windows_path),
+            arch=config.model.arch,
+            d_model=config.model.d_model,
+            n_layers=config.model.n_layers,
+            n_heads=config.model.n_heads,
+            dropout=config.model.dropout,
+        ),
+        out_dir=str(staging),
+        batch_size=min(settings.batch_size, 64) if dry_run else settings.batch_size,
+        learning_rate=settings.learning_rate,
+        epochs=1 if dry_run else settings.epochs,
+        steps_per_epoch=3 if dry_run else settings.steps_per_epoch,
+        val_steps=1 if dry_run else settings.val_steps,
+        patience=settings.patience,
+        seed=settings.seed,
+        mixed_precision=settings.mixed_precision,
+        shard=min(_row_groups(train_files), _row_groups(val_files)) >= workers,
+        threads_per_worker=local_threads(workers),
+    )
+    log.info(
+        "train: %d train and %d validation files, %d worker(s)%s", len(train_files), len(val_files), workers, " (dry run)" if dry_run else ""
+    )
+    if workers == 1:
+        result = train_worker(plan)
+    else:
+        results = horovod.spark.run(train_worker, args=(plan,), num_proc=workers, use_gloo=True, verbose=0)  # hvd
+        result = next(r for r in results if r is not None)  # rank 0's
+    if result is None:
+        raise SeqriskError("training produced no result; see the worker logs above")
+    vocabulary.save(staging / "vocabulary.json")
+    path = model_dir.publish(
+        staging,
+        version,
+        plan.model,
+        {"run_id": job.run_id, "dry_run": dry_run, "train": settings.model_dump(), "windows": config.windows.model_dump(), "trained_on": windows_path},
+    )
+    return TrainSummary(job.run_id, str(path), version, len(train_files), len(val_files), result)
+
+
+def chronological_split(tables, windows_path: str, val_fraction: float) -> tuple[list[str], list[str]]:
+    """Files of the earlier session dates for training, of the latest dates for validation."""
+    from seqrisk.errors import SeqriskError
+
+    dates = sorted(r["session_date"].isoformat() for r in tables.read(windows_path).select("session_date").distinct().collect())
+    if len(dates) < 2:
+        raise SeqriskError(f"{windows_path} holds {len(dates)} session date(s); a chronological validation split needs at least 2")
+    cut = min(len(dates) - 1, max(1, round(len(dates) * (1 - val_fraction))))
+    return tables.files(windows_path, {"session_date": dates[:cut]}), tables.files(windows_path, {"session_date": dates[cut:]})
+
+
+def window_length(tables, windows_path: str) -> int:
+    """The length the windows were cut with (read from the table, not from today's config)."""
+    from pyspark.sql import functions as F
+
+    first = tables.read(windows_path).select(F.size("tokens").alias("n")).first()
+    if first is None:
+        from seqrisk.errors import SeqriskError
+
+        raise SeqriskError(f"{windows_path} is empty; sessionize some events first")
+    return int(first["n"])
+
+
+def _row_groups(files: list[str]) -> int:
+    """Row groups over all `files` (footers only), on any filesystem pyarrow reaches."""
+    import pyarrow.parquet as pq
+    from pyarrow import fs
+
+    total = 0
+    for uri in files:
+        filesystem, path = fs.FileSystem.from_uri(uri)
+        with filesystem.open_input_file(path) as handle:
+            total += pq.ParquetFile(handle).num_row_groups
+    return total
+
+
+def _require(path: Path, what: str) -> Path:
+    from seqrisk.errors import SeqriskError
+
+    if not path.is_file():
+        raise SeqriskError(f"no {what} at {path}; run `seqrisk sessionize` first")
+    return path

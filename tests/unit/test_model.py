@@ -1,0 +1,63 @@
+"""The sequence model: shapes, masking, learning, and what a surprise means."""
+import numpy as np
+import pytest
+import torch
+
+from seqrisk.model import ModelConfig, SequenceModel, next_event_loss, surprises
+
+CONFIG = ModelConfig(vocab_size=12, gap_buckets=8, max_len=8, d_model=32, n_layers=2, n_heads=4, dropout=0.0)
+TOKENS = torch.tensor([[3, 4, 5, 6, 0, 0, 0, 0], [3, 4, 5, 6, 7, 8, 9, 10], [3, 0, 0, 0, 0, 0, 0, 0]])
+GAPS = torch.tensor([[7, 2, 3, 1, 0, 0, 0, 0], [7, 2, 3, 1, 2, 2, 2, 2], [7, 0, 0, 0, 0, 0, 0, 0]])
+
+
+@pytest.fixture(params=["transformer", "gru"])
+def model(request):
+    torch.manual_seed(0)
+    return SequenceModel(ModelConfig(**{**CONFIG.to_dict(), "arch": request.param})).eval()
+
+
+def test_logits_have_one_distribution_per_step(model):
+    assert model(TOKENS, GAPS).shape == (3, 8, 12)  # (B, T, V)
+
+
+def test_padding_never_influences_a_real_step(model):
+    before = surprises(model, TOKENS, GAPS)
+    other_padding = TOKENS.clone()
+    other_padding[0, 4:] = 11  # whatever follows the session's end...
+    other_gaps = GAPS.clone()
+    other_gaps[0, 4:] = 5
+    after = surprises(model, other_padding, other_gaps)
+    torch.testing.assert_close(before["nll"][0, :4], after["nll"][0, :4])  # ...changes nothing before it
+    assert (before["nll"][0, 4:] == 0).all() and (before["rank"][0, 4:] == 0).all()
+
+
+def test_a_single_event_or_empty_window_gives_finite_zero_surprise(model):
+    out = surprises(model, torch.zeros(1, 8, dtype=torch.long), torch.zeros(1, 8, dtype=torch.long))
+    assert torch.isfinite(out["nll"]).all() and (out["nll"] == 0).all()
+    assert (surprises(model, TOKENS, GAPS)["nll"][2] == 0).all()
+
+
+def test_loss_falls_when_overfitting_one_batch(model):
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = next_event_loss(model(TOKENS, GAPS), TOKENS).item()
+    for _ in range(150):
+        loss = next_event_loss(model(TOKENS, GAPS), TOKENS)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.2 * first
+
+
+def test_rank_one_means_the_observed_event_was_the_top_guess(model):
+    out = surprises(model, TOKENS, GAPS, top_k=3)
+    real = TOKENS[:, 1:] != 0
+    top_guess = out["expected"][:, 1:, 0]
+    agrees = (top_guess == TOKENS[:, 1:]) & real
+    assert ((out["rank"][:, 1:] == 1) == agrees)[real].all()
+    assert (out["rank"][:, 1:][real] >= 1).all() and (out["rank"][:, 1:][real] <= 12).all()
+
+
+def test_unknown_architecture_is_refused():
+    with pytest.raises(ValueError, match="'transformer' or 'gru'"):
+        SequenceModel(ModelConfig(**{**CONFIG.to_dict(), "arch": "lstm"}))
