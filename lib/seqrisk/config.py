@@ -208,9 +208,9 @@ class TrainConfig(_Strict):
     workers: int = Field(2, ge=1)  # Horovod processes (Spark barrier tasks); 1 trains in the driver
     batch_size: int = Field(256, ge=1)
     learning_rate: float = Field(1e-3, gt=0)  # per worker; scaled by the number of workers
-    epochs: int = Field(8, ge=1)
-    steps_per_epoch: int = Field(100, ge=1)
-    val_steps: int = Field(20, ge=1)
+    epochs: int = Field(6, ge=1)
+    steps_per_epoch: int = Field(40, ge=1)
+    val_steps: int = Field(10, ge=1)
     patience: int = Field(2, ge=1)
     val_fraction: float = Field(0.2, gt=0, lt=1)  # the latest session dates, held out chronologically
     seed: int = 7

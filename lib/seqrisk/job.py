@@ -29,7 +29,7 @@ class Job:
 
 def start_job(name: str, config: Config, spark: Optional[SparkSession] = None) -> Job:
     """Open a job run: every row it writes carries the returned `run_id`."""
-    _ensure_logging()
+    enable_progress_logging()
     started_at = datetime.now(timezone.utc)
     run_id = f"{name}-{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     log.info("%s: run %s, effective config:\n%s", name, run_id, config.to_yaml().rstrip())
@@ -41,8 +41,8 @@ def start_job(name: str, config: Config, spark: Optional[SparkSession] = None) -
     return Job(name, run_id, started_at, config, spark, tables)
 
 
-def _ensure_logging() -> None:
-    """Show seqrisk's progress lines (also in a notebook), once."""
+def enable_progress_logging() -> None:
+    """Show seqrisk's progress lines on stderr (also in a notebook or a Horovod worker), once."""
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s seqrisk %(levelname)s %(message)s", "%H:%M:%S"))

@@ -73,6 +73,10 @@ def train_worker(plan: TrainPlan) -> Optional[dict]:
 
     hvd.init()  # hvd
     rank, size = hvd.rank(), hvd.size()
+    if rank == 0:
+        from seqrisk.job import enable_progress_logging
+
+        enable_progress_logging()  # this may be a fresh worker process
     torch.manual_seed(plan.seed)
     torch.set_num_threads(plan.threads_per_worker)
     cuda = torch.cuda.is_available()
