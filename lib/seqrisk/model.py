@@ -97,10 +97,6 @@ def surprises(model: SequenceModel, tokens: torch.Tensor, gaps: torch.Tensor, to
     }
 
 
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def warmup_cosine(step: int, total: int, warmup: int) -> float:
     """Learning-rate multiplier: linear warm-up, then cosine decay to a tenth."""
     if step < warmup:

@@ -102,13 +102,6 @@ class DeltaTables:
         """URIs of the Parquet files that make up the table now (for readers such as Petastorm)."""
         return sorted(self.read(path, where).inputFiles())
 
-    def schema(self, path: str) -> StructType:
-        if self.backend == "native":
-            return self.spark.read.format("delta").load(path).schema
-        from deltalake import DeltaTable
-
-        return StructType.fromJson(json.loads(DeltaTable(_local(path)).schema().to_json()))
-
     def _read_delta_rs(self, path: str, where: Optional[Mapping[str, Sequence[str]]]) -> DataFrame:
         from deltalake import DeltaTable
 

@@ -1,7 +1,6 @@
 """The generate job on Spark: deterministic output that ingests through the `generated` preset."""
 from pathlib import Path
 
-import pytest
 
 from seqrisk.generate import run_generate
 from seqrisk.ingest import run_ingest

@@ -1,5 +1,4 @@
 """The sequence model: shapes, masking, learning, and what a surprise means."""
-import numpy as np
 import pytest
 import torch
 
