@@ -1,0 +1,61 @@
+"""Labels files (DESIGN.md, "Jobs and their contract"), and which sessions they mark.
+
+A labels file is CSV with a header: `user_id` (required), `session_id` (optional: labels per
+session), `anomaly_type`, and optional `start` and `end` (ISO times bounding the anomalous span).
+Sessions and users absent from it are normal.
+"""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from seqrisk.errors import SeqriskError
+
+LABEL_COLUMNS = ("user_id", "session_id", "anomaly_type", "start", "end")
+UNKNOWN_TYPE = "anomalous"  # the type given to labels that name none
+
+
+def read_labels(spark: SparkSession, path: str) -> DataFrame:
+    """The labels at `path`, with every optional column present (null where the file has none)."""
+    raw = spark.read.option("header", True).csv(path)
+    if "user_id" not in raw.columns:
+        raise SeqriskError(f"labels file {path} has no user_id column; its columns are {raw.columns}")
+    unknown = set(raw.columns) - set(LABEL_COLUMNS)
+    if unknown:
+        raise SeqriskError(f"labels file {path} has unexpected columns {sorted(unknown)}; allowed: {', '.join(LABEL_COLUMNS)}")
+
+    def column(name: str, kind: str = "string"):
+        return (F.col(name) if name in raw.columns else F.lit(None)).cast(kind).alias(name)
+
+    return raw.select(
+        column("user_id"),
+        column("session_id"),
+        F.coalesce(column("anomaly_type"), F.lit(UNKNOWN_TYPE)).alias("anomaly_type"),
+        column("start", "timestamp"),
+        column("end", "timestamp"),
+    )
+
+
+def label_sessions(sessions: DataFrame, labels: DataFrame) -> DataFrame:
+    """`sessions` with `anomaly_type`: the label a session matches, null for normal sessions.
+
+    A label with a `session_id` marks that session; otherwise it marks the user's sessions that
+    overlap [start, end] (all of the user's sessions when it has no span). A session matching labels
+    of several types takes the first type by name. Labels are small: they are broadcast.
+    """
+    by_session = labels.filter(F.col("session_id").isNotNull())
+    by_span = labels.filter(F.col("session_id").isNull())
+    keys = sessions.select("session_id", "user_id", "session_start", "session_end")
+    session_matches = keys.join(F.broadcast(by_session.select("session_id", "anomaly_type")), on="session_id", how="inner")
+    overlaps = (
+        (F.col("start").isNull() | (F.col("start") <= F.col("session_end")))
+        & (F.col("end").isNull() | (F.col("end") >= F.col("session_start")))
+    )
+    span_matches = keys.join(F.broadcast(by_span.drop("session_id")), on="user_id", how="inner").filter(overlaps)
+    matched = (
+        session_matches.select("session_id", "anomaly_type")
+        .unionByName(span_matches.select("session_id", "anomaly_type"))
+        .groupBy("session_id")
+        .agg(F.min("anomaly_type").alias("anomaly_type"))
+    )
+    return sessions.join(matched, on="session_id", how="left")
