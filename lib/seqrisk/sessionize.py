@@ -125,29 +125,37 @@ def run_sessionize(
     if ranged:
         sessions = sessions.filter(F.col("session_date").between(F.lit(date_from), F.lit(date_to)))
     sessions = sessions.persist()
+    # Persisted too: the windows are read by the unchanged-check and again by the write.
+    windows = cut_windows(sessions, vocabulary, config.windows.length, config.windows.stride, job.run_id).persist()
     try:
-        windows = cut_windows(sessions, vocabulary, config.windows.length, config.windows.stride, job.run_id)
         _describe(sessions, summary)
         dates = [d.isoformat() for d in _dates(date_from, date_to)] if ranged else None
         sessions_path, windows_path = config.table_path("sessions"), config.table_path("windows")
         if _unchanged(tables, sessions_path, sessions, dates) and _unchanged(tables, windows_path, windows, dates):
             summary.windows = windows.count()
             summary.unchanged = True
-            return summary
-        replace = {"session_date": dates} if ranged else None
-        row_group = str(config.windows.row_group_mb * 1024 * 1024)
-        log.info("sessionize: writing sessions and windows")
-        _, windows_result = tables.publish(
-            TableWrite(sessions_path, sessions.sortWithinPartitions("user_id", "session_start"), "overwrite", ("session_date",), replace),
-            TableWrite(windows_path, windows, "overwrite", ("session_date",), replace, options={"parquet.block.size": row_group}),
-            run_id=job.run_id,
-        )
-        summary.windows = windows_result.rows_added
-        if summary.vocabulary_learned:
+        else:
+            summary.windows = _publish(job, config, sessions, windows, dates)
+        if summary.vocabulary_learned:  # after the tables: the saved vocabulary is the one their windows used
             vocabulary.save(config.table_path("vocabulary"))
         return summary
     finally:
+        windows.unpersist()
         sessions.unpersist()
+
+
+def _publish(job, config: Config, sessions: DataFrame, windows: DataFrame, dates: Optional[list[str]]) -> int:
+    """Overwrite sessions and windows (only `dates` when given); returns the windows written."""
+    sessions_path, windows_path = config.table_path("sessions"), config.table_path("windows")
+    replace = {"session_date": dates} if dates is not None else None
+    row_group = str(config.windows.row_group_mb * 1024 * 1024)
+    log.info("sessionize: writing sessions and windows")
+    _, windows_result = job.tables.publish(
+        TableWrite(sessions_path, sessions.sortWithinPartitions("user_id", "session_start"), "overwrite", ("session_date",), replace),
+        TableWrite(windows_path, windows, "overwrite", ("session_date",), replace, options={"parquet.block.size": row_group}),
+        run_id=job.run_id,
+    )
+    return windows_result.rows_added
 
 
 def _describe(sessions: DataFrame, summary: SessionizeSummary) -> None:
