@@ -92,8 +92,7 @@ def main() -> None:
             shutil.rmtree(work / "raw")
         events = tables.read(config.table_path("events")).count()
 
-        s = config.sessionize
-        rules = SessionRules(s.gap_minutes * 60, s.max_events, s.max_duration_minutes * 60, tuple(s.cart_events), tuple(s.purchase_events))
+        rules = SessionRules.from_config(config.sessionize)
         sessions = build_sessions(assign_sessions(tables.read(config.table_path("events")), rules), rules, "bench")
         sessions.write.format("noop").mode("overwrite").save()  # warm-up: JIT and code generation, untimed
         started = time.perf_counter()

@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from seqrisk.config import Config
+from seqrisk.config import Config, SessionizeConfig
 from seqrisk.errors import SeqriskError
 from seqrisk.job import start_job
 from seqrisk.tables import TableWrite
@@ -45,6 +45,17 @@ class SessionRules:
     cart_events: tuple[str, ...]
     purchase_events: tuple[str, ...]
     skewed_user_events: int = 1_000_000  # users above this go through the per-day path
+
+    @classmethod
+    def from_config(cls, settings: SessionizeConfig) -> "SessionRules":
+        return cls(
+            gap_s=settings.gap_minutes * 60,
+            max_events=settings.max_events,
+            max_duration_s=settings.max_duration_minutes * 60,
+            cart_events=tuple(settings.cart_events),
+            purchase_events=tuple(settings.purchase_events),
+            skewed_user_events=settings.skewed_user_events,
+        )
 
 
 # -- the job ------------------------------------------------------------------------------------
@@ -99,14 +110,7 @@ def run_sessionize(
     job = start_job("sessionize", config, spark)
     tables, settings = job.tables, config.sessionize
     events_path = config.table_path("events")
-    rules = SessionRules(
-        gap_s=settings.gap_minutes * 60,
-        max_events=settings.max_events,
-        max_duration_s=settings.max_duration_minutes * 60,
-        cart_events=tuple(settings.cart_events),
-        purchase_events=tuple(settings.purchase_events),
-        skewed_user_events=settings.skewed_user_events,
-    )
+    rules = SessionRules.from_config(settings)
     ranged = date_from is not None
     summary = SessionizeSummary(job.run_id, f"{date_from} to {date_to}" if ranged else "all dates")
 
@@ -117,7 +121,7 @@ def run_sessionize(
         events = all_events.filter(F.col("event_date").between(F.lit(first_read), F.lit(last_read)))
     else:
         events = all_events
-    vocabulary, summary.vocabulary_learned = _vocabulary(config, job.spark, all_events, full_run=not ranged)
+    vocabulary, summary.vocabulary_learned = _vocabulary(config, all_events, full_run=not ranged)
     summary.vocabulary_size = vocabulary.size
 
     log.info("sessionize: finding sessions")
@@ -176,7 +180,7 @@ def _describe(sessions: DataFrame, summary: SessionizeSummary) -> None:
         summary.gap_median_s = stats[6] or 0.0
 
 
-def _vocabulary(config: Config, spark: SparkSession, events: DataFrame, *, full_run: bool) -> tuple[Vocabulary, bool]:
+def _vocabulary(config: Config, events: DataFrame, *, full_run: bool) -> tuple[Vocabulary, bool]:
     """A full run learns the vocabulary from all events; a ranged run reuses the saved one."""
     path = config.table_path("vocabulary")
     if not full_run:

@@ -18,6 +18,7 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
+from seqrisk.errors import SeqriskError
 from seqrisk.model import ModelConfig, SequenceModel, next_event_loss, warmup_cosine
 from seqrisk.model_dir import PROBE, PROBE_WINDOWS, save_probe
 
@@ -219,7 +220,6 @@ def run_train(config, *, dry_run: bool = False, spark=None) -> TrainSummary:
     import horovod.spark
 
     from seqrisk import model_dir
-    from seqrisk.errors import SeqriskError
     from seqrisk.job import start_job
     from seqrisk.vocabulary import Vocabulary
 
@@ -278,8 +278,6 @@ def run_train(config, *, dry_run: bool = False, spark=None) -> TrainSummary:
 
 def chronological_split(tables, windows_path: str, val_fraction: float) -> tuple[list[str], list[str]]:
     """Files of the earlier session dates for training, of the latest dates for validation."""
-    from seqrisk.errors import SeqriskError
-
     dates = sorted(r["session_date"].isoformat() for r in tables.read(windows_path).select("session_date").distinct().collect())
     if len(dates) < 2:
         raise SeqriskError(f"{windows_path} holds {len(dates)} session date(s); a chronological validation split needs at least 2")
@@ -293,8 +291,6 @@ def window_length(tables, windows_path: str) -> int:
 
     first = tables.read(windows_path).select(F.size("tokens").alias("n")).first()
     if first is None:
-        from seqrisk.errors import SeqriskError
-
         raise SeqriskError(f"{windows_path} is empty; sessionize some events first")
     return int(first["n"])
 
@@ -313,8 +309,6 @@ def _row_groups(files: list[str]) -> int:
 
 
 def _require(path: Path, what: str) -> Path:
-    from seqrisk.errors import SeqriskError
-
     if not path.is_file():
         raise SeqriskError(f"no {what} at {path}; run `seqrisk sessionize` first")
     return path
