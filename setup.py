@@ -20,6 +20,8 @@ RUNTIME = [
     "petastorm==0.12.1",
     "torch==2.13.0",
     "scikit-learn==1.5.2",
+    "skops==0.16.0",  # safe persistence of the IsolationForest (no pickle)
+    "matplotlib==3.9.2",  # evaluation plots
     "pydantic==2.11.10",
     "PyYAML==6.0.2",
 ]

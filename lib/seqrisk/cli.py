@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     sessionize.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="last session date to recompute")
     train = _job(jobs, "train", "train the sequence model on the windows table (Horovod, Petastorm)", _train)
     train.add_argument("--dry-run", action="store_true", help="a few steps on one worker, to try a config")
+    score = _job(jobs, "score", "score sessions with a model into the session_risk and user_risk tables", _score)
+    score.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD", help="first session date to score")
+    score.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="last session date to score")
+    evaluate = _job(jobs, "evaluate", "risk tables against labels: metrics.json, report.md and plots", _evaluate)
+    evaluate.add_argument("--labels", required=True, metavar="PATH", help="a labels CSV file or a Delta table")
+    evaluate.add_argument("--report", metavar="DIR", help="report directory (default: evaluate.report)")
     return parser
 
 
@@ -74,6 +80,20 @@ def _train(config: Config, args: argparse.Namespace) -> int:
     from seqrisk.train import run_train
 
     print(run_train(config, dry_run=args.dry_run).report())
+    return 0
+
+
+def _score(config: Config, args: argparse.Namespace) -> int:
+    from seqrisk.score import run_score
+
+    print(run_score(config, date_from=args.date_from, date_to=args.date_to).report())
+    return 0
+
+
+def _evaluate(config: Config, args: argparse.Namespace) -> int:
+    from seqrisk.evaluate import run_evaluate
+
+    print(run_evaluate(config, labels=args.labels, report_dir=args.report).report())
     return 0
 
 

@@ -47,6 +47,8 @@ class TableNames(_Strict):
     sessions: str = "sessions"
     windows: str = "windows"
     vocabulary: str = "vocabulary.json"  # the vocabulary the windows were cut with, beside them
+    session_risk: str = "session_risk"
+    user_risk: str = "user_risk"
 
 
 class TablesConfig(_Strict):
@@ -215,6 +217,73 @@ class TrainConfig(_Strict):
     val_fraction: float = Field(0.2, gt=0, lt=1)  # the latest session dates, held out chronologically
     seed: int = 7
     mixed_precision: bool = True  # bf16 on CUDA
+    reference_sessions: int = Field(100_000, ge=100)  # sample that fits the second detector and the calibration
+    detector_trees: int = Field(200, ge=10)
+
+
+class RiskLevels(_Strict):
+    """risk_pct cut-offs: at or above `medium` is medium, at or above `high` is high."""
+
+    medium: float = Field(95.0, gt=0, lt=100)
+    high: float = Field(99.0, gt=0, lt=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "RiskLevels":
+        if self.medium >= self.high:
+            raise ValueError(f"medium ({self.medium}) must be below high ({self.high})")
+        return self
+
+
+class PolicyRule(_Strict):
+    """A rule of the risk-action policy; a rule without conditions matches every session."""
+
+    level: Optional[Literal["low", "medium", "high"]] = None
+    any_reason: list[str] = []
+    action: Literal["allow", "review", "step_up_auth", "block"]
+
+    @field_validator("any_reason")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        from seqrisk.reasons import REASONS
+
+        unknown = sorted(set(value) - set(REASONS))
+        if unknown:
+            raise ValueError(f"unknown reason codes {unknown}; known: {', '.join(REASONS)}")
+        return value
+
+
+DEFAULT_POLICY = [
+    PolicyRule(level="high", any_reason=["duplicate_sequence", "bot_like_timing"], action="block"),
+    PolicyRule(level="high", any_reason=["unseen_event", "rare_transition"], action="step_up_auth"),
+    PolicyRule(level="high", action="review"),
+    PolicyRule(level="medium", action="review"),
+    PolicyRule(action="allow"),
+]
+
+
+class ScoreConfig(_Strict):
+    model: str = "latest"  # a model directory, or "latest": the newest version under model.dir
+    batch_windows: int = Field(4096, ge=1)  # windows per tensor batch inside the scoring UDF
+    top_events: int = Field(3, ge=1, le=32)  # surprising events kept per session (also the sequence score's k)
+    levels: RiskLevels = RiskLevels()
+    reason_percentile: float = Field(95.0, gt=0, lt=100)  # a detector explains a session from this percentile up
+    reason_z: float = Field(3.0, gt=0)  # a feature is a reason from this robust z-score up
+    duplicate_min_users: int = Field(3, ge=2)
+    duplicate_min_events: int = Field(5, ge=1)
+    user_window_days: int = Field(30, ge=1)  # user_risk aggregates this many days of sessions up to the run's last date
+    policy: list[PolicyRule] = DEFAULT_POLICY  # first matching rule wins
+
+    @field_validator("policy")
+    @classmethod
+    def _catch_all(cls, rules: list[PolicyRule]) -> list[PolicyRule]:
+        if not rules or rules[-1].level is not None or rules[-1].any_reason:
+            raise ValueError("the last policy rule must have no conditions (only an action), so every session gets one")
+        return rules
+
+
+class EvaluateConfig(_Strict):
+    report: str = "./report"  # where `seqrisk evaluate` writes metrics.json, report.md and plots
+    alert_budget_pct: float = Field(1.0, gt=0, le=100)  # recall when alerting on this share of sessions
 
 
 class Config(_Strict):
@@ -227,6 +296,8 @@ class Config(_Strict):
     windows: WindowsConfig = WindowsConfig()
     model: ModelSettings = ModelSettings()
     train: TrainConfig = TrainConfig()
+    score: ScoreConfig = ScoreConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
 
     def table_path(self, name: str) -> str:
         """Location of a table, by its logical name (a key of `tables.names`)."""

@@ -17,12 +17,16 @@ UNKNOWN_TYPE = "anomalous"  # the type given to labels that name none
 
 def read_labels(spark: SparkSession, path: str) -> DataFrame:
     """The labels at `path`, with every optional column present (null where the file has none)."""
-    raw = spark.read.option("header", True).csv(path)
+    return labels_frame(spark.read.option("header", True).csv(path), path)
+
+
+def labels_frame(raw: DataFrame, source: str = "the labels table") -> DataFrame:
+    """Labels from any DataFrame with the labels columns (a labels table, for example)."""
     if "user_id" not in raw.columns:
-        raise SeqriskError(f"labels file {path} has no user_id column; its columns are {raw.columns}")
-    unknown = set(raw.columns) - set(LABEL_COLUMNS)
+        raise SeqriskError(f"labels {source} has no user_id column; its columns are {raw.columns}")
+    unknown = set(raw.columns) - set(LABEL_COLUMNS) - {"run_id"}
     if unknown:
-        raise SeqriskError(f"labels file {path} has unexpected columns {sorted(unknown)}; allowed: {', '.join(LABEL_COLUMNS)}")
+        raise SeqriskError(f"labels {source} has unexpected columns {sorted(unknown)}; allowed: {', '.join(LABEL_COLUMNS)}")
 
     def column(name: str, kind: str = "string"):
         return (F.col(name) if name in raw.columns else F.lit(None)).cast(kind).alias(name)

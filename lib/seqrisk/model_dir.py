@@ -1,8 +1,10 @@
 """Versioned, self-contained model directories (DESIGN.md, "Model and scores").
 
 A model directory holds what scoring needs without the training data: `weights.pt` (a state dict,
-loaded with `weights_only=True`), `vocabulary.json`, `history.json`, and `manifest.json` with the
-model's config, the versions it was built with, and a SHA-256 checksum of every other file.
+loaded with `weights_only=True`), `vocabulary.json`, the second detector (`detector.skops`), the
+reference score quantiles (`calibration.npz`), `history.json`, a probe of known surprises, and
+`manifest.json` with the model's config, the versions it was built with, and a SHA-256 checksum of
+every other file.
 A directory is written under a temporary name and renamed into place, so a reader never sees half
 of one. `load_model` verifies the format and the checksums before anything else.
 """
@@ -24,7 +26,8 @@ from seqrisk.errors import SeqriskError
 from seqrisk.model import ModelConfig, SequenceModel, surprises
 from seqrisk.vocabulary import Vocabulary
 
-FORMAT = 1
+FORMAT = 2  # 2: adds the second detector and the calibration
+REQUIRED = ("weights.pt", "vocabulary.json", "detector.skops", "calibration.npz")
 MANIFEST = "manifest.json"
 PROBE = "probe.npz"  # a few validation windows and the surprises the trained model gave them
 PROBE_WINDOWS = 16
@@ -88,6 +91,9 @@ def load_model(path: str | Path) -> LoadedModel:
         raise SeqriskError(
             f"{path}: model format {manifest.get('format')!r} is not the supported format {FORMAT}; retrain with this version of seqrisk"
         )
+    missing = [name for name in REQUIRED if name not in manifest.get("files", {})]
+    if missing:
+        raise SeqriskError(f"{path}: the manifest lists no {', '.join(missing)}; the model directory is incomplete")
     for name, digest in manifest["files"].items():
         file = path / name
         if not file.is_file():

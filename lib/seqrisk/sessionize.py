@@ -135,7 +135,8 @@ def run_sessionize(
         _describe(sessions, summary)
         dates = [d.isoformat() for d in _dates(date_from, date_to)] if ranged else None
         sessions_path, windows_path = config.table_path("sessions"), config.table_path("windows")
-        if _unchanged(tables, sessions_path, sessions, dates) and _unchanged(tables, windows_path, windows, dates):
+        where = {"session_date": dates} if dates is not None else None
+        if tables.holds(sessions_path, sessions, where) and tables.holds(windows_path, windows, where):
             summary.windows = windows.count()
             summary.unchanged = True
         else:
@@ -209,22 +210,6 @@ def learn_vocabulary(
         token = F.concat_ws("|", "event_type", bucket)
     counts = {r["token"]: r["count"] for r in events.groupBy(token.alias("token")).count().collect()}
     return Vocabulary.learn(counts, min_count=min_count, max_size=max_size, composite=composite, top_categories=top, gap_buckets_s=gap_buckets_s)
-
-
-def _unchanged(tables, path: str, new: DataFrame, dates: Optional[list[str]]) -> bool:
-    """True when the table already holds exactly `new` (ignoring `run_id`) where it would be written."""
-    if not tables.exists(path):
-        return False
-    old = tables.read(path, where={"session_date": dates} if dates is not None else None)
-    return _fingerprint(old) == _fingerprint(new)
-
-
-def _fingerprint(df: DataFrame) -> tuple:
-    """Row count and order-free sums of row hashes (maps hashed through their JSON)."""
-    columns = [F.to_json(f.name) if f.dataType.typeName() == "map" else F.col(f.name) for f in df.schema.fields if f.name != "run_id"]
-    row_hash = F.xxhash64(*columns)
-    first = df.agg(F.count("*"), F.sum(row_hash.cast("decimal(38,0)")), F.sum((row_hash % 1000003).cast("long") ** 2)).first()
-    return tuple(first)
 
 
 def _dates(first: date, last: date) -> list[date]:

@@ -197,6 +197,7 @@ class TrainSummary:
     version: str
     windows_train_files: int
     windows_val_files: int
+    reference_sessions: int
     result: dict
 
     def report(self) -> str:
@@ -211,6 +212,7 @@ class TrainSummary:
                 f"  best val loss       {self.result['best_val_loss']:.4f} (epoch {self.result['best_epoch']})",
                 f"  last train loss     {last['train_loss']:.4f}",
                 f"  throughput          {last['windows_per_s']:,.0f} windows/s",
+                f"  reference sample    {self.reference_sessions:,} sessions (second detector, calibration)",
             ]
         )
 
@@ -226,7 +228,9 @@ def run_train(config, *, dry_run: bool = False, spark=None) -> TrainSummary:
     job = start_job("train", config, spark)
     windows_path = config.table_path("windows")
     vocabulary = Vocabulary.load(_require(Path(config.table_path("vocabulary")), "vocabulary"))
-    train_files, val_files = chronological_split(job.tables, windows_path, config.train.val_fraction)
+    train_dates, val_dates = chronological_split(job.tables, windows_path, config.train.val_fraction)
+    train_files = job.tables.files(windows_path, {"session_date": train_dates})
+    val_files = job.tables.files(windows_path, {"session_date": val_dates})
     settings = config.train
     workers = 1 if dry_run else settings.workers
     version = model_dir.new_version(job.started_at)
@@ -267,22 +271,52 @@ def run_train(config, *, dry_run: bool = False, spark=None) -> TrainSummary:
     if result is None:
         raise SeqriskError("training produced no result; see the worker logs above")
     vocabulary.save(staging / "vocabulary.json")
+    sample_size = min(settings.reference_sessions, 2000) if dry_run else settings.reference_sessions
+    log.info("train: fitting the second detector and the calibration on up to %d reference sessions", sample_size)
+    reference_sessions = fit_reference(job, config, staging, plan.model, vocabulary, train_dates, sample_size)
     path = model_dir.publish(
         staging,
         version,
         plan.model,
-        {"run_id": job.run_id, "dry_run": dry_run, "train": settings.model_dump(), "windows": config.windows.model_dump(), "trained_on": windows_path},
+        {"run_id": job.run_id, "dry_run": dry_run, "train": settings.model_dump(), "windows": config.windows.model_dump(), "trained_on": windows_path,
+         "reference_sessions": reference_sessions},
     )
-    return TrainSummary(job.run_id, str(path), version, len(train_files), len(val_files), result)
+    return TrainSummary(job.run_id, str(path), version, len(train_files), len(val_files), reference_sessions, result)
 
 
 def chronological_split(tables, windows_path: str, val_fraction: float) -> tuple[list[str], list[str]]:
-    """Files of the earlier session dates for training, of the latest dates for validation."""
+    """The earlier session dates for training, the latest ones for validation (ISO strings)."""
     dates = sorted(r["session_date"].isoformat() for r in tables.read(windows_path).select("session_date").distinct().collect())
     if len(dates) < 2:
         raise SeqriskError(f"{windows_path} holds {len(dates)} session date(s); a chronological validation split needs at least 2")
     cut = min(len(dates) - 1, max(1, round(len(dates) * (1 - val_fraction))))
-    return tables.files(windows_path, {"session_date": dates[:cut]}), tables.files(windows_path, {"session_date": dates[cut:]})
+    return dates[:cut], dates[cut:]
+
+
+def fit_reference(job, config, staging: Path, model_config: ModelConfig, vocabulary, dates: list[str], sample_size: int) -> int:
+    """Fit the second detector and the calibration on a sample of the training dates' sessions.
+
+    Writes detector.skops and calibration.npz into `staging`; returns the sessions sampled.
+    Shuffle: by sequence hash (users per sequence). The sample is bounded by `sample_size`.
+    """
+    from seqrisk.detector import FeatureDetector
+    from seqrisk.features import FEATURE_COLUMNS, with_sequence_users
+    from seqrisk.scoring import INPUT_COLUMNS, fit_calibration, raw_scores
+    from seqrisk.sequence_evidence import event_types_of
+
+    sessions = with_sequence_users(job.tables.read(config.table_path("sessions"), where={"session_date": dates}))
+    total = sessions.count()
+    if total < 2:
+        raise SeqriskError(f"the training dates hold {total} session(s); the second detector needs at least 2")
+    columns = list(dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS]))
+    fraction = min(1.0, 1.2 * sample_size / total)
+    reference = sessions.select(*columns).sample(fraction=fraction, seed=config.train.seed).limit(sample_size).toPandas()
+    model = SequenceModel(model_config)
+    model.load_state_dict(torch.load(staging / "weights.pt", map_location="cpu", weights_only=True))
+    detector = FeatureDetector.fit(reference, event_types_of(vocabulary), config.train.seed, config.train.detector_trees)
+    fit_calibration(raw_scores(reference, model, vocabulary, detector, config.windows.stride, config.score)).save(staging)
+    detector.save(staging)
+    return len(reference)
 
 
 def window_length(tables, windows_path: str) -> int:

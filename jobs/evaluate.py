@@ -1,0 +1,7 @@
+"""spark-submit entry point: `spark-submit jobs/evaluate.py --conf C --labels PATH [--report DIR]`."""
+import sys
+
+from seqrisk.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["evaluate", *sys.argv[1:]]))

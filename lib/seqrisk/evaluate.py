@@ -1,0 +1,229 @@
+"""The evaluate job: session_risk against labels, for seqrisk and the IsolationForest baseline.
+
+The baseline is the IsolationForest over session features alone (the `feature_pct` column, the
+same forest seqrisk combines with the sequence model), so the comparison shows what the sequence
+model adds. Spark reduces the labeled sessions to counts per percentile bin (0.01 wide) and label;
+metrics and plots come from those counts (`metrics.py`). Writes metrics.json (a stable shape),
+report.md and PNG plots into the report directory.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from seqrisk.config import Config
+from seqrisk.errors import SeqriskError
+from seqrisk.job import start_job
+from seqrisk.labels import label_sessions, labels_frame, read_labels
+from seqrisk.metrics import Binned, at_cutoff, pr_auc, pr_curve, recall_at_budget, roc_auc
+
+log = logging.getLogger("seqrisk")
+DETECTORS = {"seqrisk": "risk_pct", "baseline": "feature_pct"}
+BUDGETS_PCT = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+NORMAL = "normal"
+
+
+@dataclass
+class EvaluateSummary:
+    run_id: str
+    report_dir: str
+    metrics: dict
+
+    def report(self) -> str:
+        m = self.metrics
+        lines = [
+            f"evaluate {self.run_id}: {m['sessions']:,} sessions, {m['anomalous_sessions']:,} anomalous, model {m['model_version']}",
+            f"  report              {self.report_dir}/report.md",
+            f"  {'':20}{'seqrisk':>10}{'baseline':>10}",
+        ]
+        for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct"):
+            lines.append(f"  {key:20}{m['seqrisk'][key]:>10.3f}{m['baseline'][key]:>10.3f}")
+        return "\n".join(lines)
+
+
+def run_evaluate(config: Config, *, labels: str, report_dir: Optional[str] = None, spark: Optional[SparkSession] = None) -> EvaluateSummary:
+    """Join session_risk with `labels` (a CSV file or a Delta table) and write the report."""
+    job = start_job("evaluate", config, spark)
+    out = Path(report_dir or config.evaluate.report)
+    risk = job.tables.read(config.table_path("session_risk"))
+    label_rows = labels_frame(job.tables.read(labels)) if job.tables.exists(labels) else read_labels(job.spark, labels)
+    labeled = label_sessions(risk, label_rows).withColumn("label", F.coalesce("anomaly_type", F.lit(NORMAL)))
+    counts = {name: _binned_counts(labeled, column) for name, column in DETECTORS.items()}
+    versions = [r["model_version"] for r in risk.select("model_version").distinct().limit(5).collect()]
+    if not counts["seqrisk"]:
+        raise SeqriskError(f"{config.table_path('session_risk')} is empty; run `seqrisk score` first")
+
+    cutoff, budget = config.score.levels.high, config.evaluate.alert_budget_pct
+    metrics = {
+        "sessions": int(sum(counts["seqrisk"].values())),
+        "anomalous_sessions": int(sum(n for (b, label), n in counts["seqrisk"].items() if label != NORMAL)),
+        "model_version": ", ".join(sorted(versions)),
+        "labels": str(labels),
+        "cutoff_pct": cutoff,
+        "alert_budget_pct": budget,
+        **{name: detector_metrics(c, cutoff, budget) for name, c in counts.items()},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    history = _history(config, versions)
+    plots = write_plots(out, counts, history)
+    (out / "report.md").write_text(report_markdown(metrics, plots, history))
+    log.info("evaluate: report written to %s", out)
+    return EvaluateSummary(job.run_id, str(out), metrics)
+
+
+def _binned_counts(labeled: DataFrame, column: str) -> dict[tuple[float, str], int]:
+    """{(percentile bin, label): sessions}; at most 10,001 bins per label. Shuffle: by (bin, label)."""
+    rows = labeled.groupBy(F.round(column, 2).alias("bin"), "label").count().collect()
+    return {(float(r["bin"]), r["label"]): int(r["count"]) for r in rows}
+
+
+def _binned(counts: dict[tuple[float, str], int], positive: Optional[str]) -> Binned:
+    """Bins with `positive` (None: any anomaly) against normal sessions; other anomalies left out."""
+    bins = sorted({b for b, _ in counts})
+    index = {b: i for i, b in enumerate(bins)}
+    pos, neg = np.zeros(len(bins)), np.zeros(len(bins))
+    for (b, label), n in counts.items():
+        if label == NORMAL:
+            neg[index[b]] += n
+        elif positive is None or label == positive:
+            pos[index[b]] += n
+    return Binned.of(np.array(bins), pos, neg)
+
+
+def detector_metrics(counts: dict[tuple[float, str], int], cutoff: float, budget_pct: float) -> dict:
+    """The stable metrics.json shape for one detector."""
+    overall = _binned(counts, None)
+    types = sorted({label for _, label in counts} - {NORMAL})
+    per_type = {}
+    for kind in types:
+        b = _binned(counts, kind)
+        per_type[kind] = {"roc_auc": _clean(roc_auc(b)), "recall": _clean(at_cutoff(b, cutoff)["recall"]), "sessions": int(b.positives.sum())}
+    return {
+        "roc_auc": _clean(roc_auc(overall)),
+        "pr_auc": _clean(pr_auc(overall)),
+        **{k: _clean(v) for k, v in at_cutoff(overall, cutoff).items()},
+        "recall_at_1pct": _clean(recall_at_budget(overall, 1.0)),
+        "recall_at_budget": _clean(recall_at_budget(overall, budget_pct)),
+        "per_type": per_type,
+    }
+
+
+def _clean(value: float) -> Optional[float]:
+    return None if value is None or math.isnan(value) else round(float(value), 6)
+
+
+def _history(config: Config, versions: list[str]) -> Optional[dict]:
+    """The newest scoring model's training history, when its directory is at hand."""
+    for version in sorted(versions, reverse=True):
+        path = Path(config.model.dir) / version / "history.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+    return None
+
+
+def write_plots(out: Path, counts: dict[str, dict], history: Optional[dict]) -> dict[str, str]:
+    """PNG plots, by name -> file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots = {}
+    labels = sorted({label for c in counts.values() for _, label in c})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for ax, (name, c) in zip(axes, counts.items()):
+        for label in labels:
+            hist = np.zeros(100)
+            for (b, lab), n in c.items():
+                if lab == label:
+                    hist[min(int(b), 99)] += n
+            if hist.sum():
+                ax.step(np.arange(100), hist / hist.sum(), where="post", label=f"{label} ({int(hist.sum()):,})", lw=2 if label == NORMAL else 1)
+        ax.set_yscale("log")
+        ax.set_title(f"{name}: percentile by class")
+        ax.set_xlabel("percentile (0-100)")
+    axes[0].set_ylabel("share of the class's sessions")
+    axes[1].legend(fontsize=7)
+    plots["score distributions"] = _save(fig, out / "score_distributions.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, c in counts.items():
+        precision, recall = pr_curve(_binned(c, None))
+        ax.plot(recall, precision, label=f"{name} (PR AUC {pr_auc(_binned(c, None)):.3f})")
+    ax.set(xlabel="recall", ylabel="precision", title="precision-recall, all anomaly types", xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend()
+    plots["precision-recall"] = _save(fig, out / "precision_recall.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, c in counts.items():
+        ax.plot(BUDGETS_PCT, [recall_at_budget(_binned(c, None), b) for b in BUDGETS_PCT], marker="o", label=name)
+    ax.set(xscale="log", xlabel="alert budget (% of sessions)", ylabel="recall", title="recall at alert budgets", ylim=(0, 1.02))
+    ax.legend()
+    plots["recall at alert budgets"] = _save(fig, out / "recall_at_budget.png")
+
+    if history:
+        epochs = [h["epoch"] for h in history["history"]]
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        ax.plot(epochs, [h["train_loss"] for h in history["history"]], marker="o", label="training")
+        ax.plot(epochs, [h["val_loss"] for h in history["history"]], marker="o", label="validation")
+        ax.axvline(history["best_epoch"], color="grey", ls=":", label="kept")
+        ax.set(xlabel="epoch", ylabel="next-event loss", title="sequence model training")
+        ax.legend()
+        plots["training history"] = _save(fig, out / "training_history.png")
+    return plots
+
+
+def _save(fig, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path.name
+
+
+def report_markdown(metrics: dict, plots: dict[str, str], history: Optional[dict]) -> str:
+    s, b = metrics["seqrisk"], metrics["baseline"]
+    lines = [
+        "# seqrisk evaluation",
+        "",
+        f"{metrics['sessions']:,} sessions, {metrics['anomalous_sessions']:,} of them anomalous; model {metrics['model_version']}; "
+        f"labels {metrics['labels']}. Alerts at risk percentile {metrics['cutoff_pct']} or above; alert budget "
+        f"{metrics['alert_budget_pct']} % of sessions. The baseline is the IsolationForest over session features alone.",
+        "",
+        "| metric | seqrisk | baseline |",
+        "| --- | ---: | ---: |",
+    ]
+    for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct", "recall_at_budget"):
+        lines.append(f"| {key} | {_fmt(s[key])} | {_fmt(b[key])} |")
+    lines += ["", "## Per anomaly type", "", "| type | sessions | seqrisk ROC AUC | seqrisk recall | baseline ROC AUC | baseline recall |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for kind, m in s["per_type"].items():
+        base = b["per_type"].get(kind, {})
+        lines.append(f"| {kind} | {m['sessions']:,} | {_fmt(m['roc_auc'])} | {_fmt(m['recall'])} | {_fmt(base.get('roc_auc'))} | {_fmt(base.get('recall'))} |")
+    lines += ["", "## Findings", ""]
+    findings = [
+        f"seqrisk {'beats' if (s['pr_auc'] or 0) > (b['pr_auc'] or 0) else 'does not beat'} the baseline on PR AUC ({_fmt(s['pr_auc'])} vs {_fmt(b['pr_auc'])}).",
+        f"seqrisk {'beats' if (s['recall_at_1pct'] or 0) > (b['recall_at_1pct'] or 0) else 'does not beat'} the baseline on recall at a 1 % alert budget ({_fmt(s['recall_at_1pct'])} vs {_fmt(b['recall_at_1pct'])}).",
+    ]
+    weak = [k for k, m in s["per_type"].items() if m["roc_auc"] is not None and m["roc_auc"] < 0.95]
+    findings.append(
+        "ROC AUC is at least 0.95 for every anomaly type." if not weak else f"ROC AUC is below 0.95 for: {', '.join(weak)} (see docs/scoring.md for why)."
+    )
+    lines += [f"- {f}" for f in findings]
+    if history:
+        lines += ["", f"Training: {len(history['history'])} epochs on {history['workers']} worker(s) ({history['device']}), best validation loss {history['best_val_loss']:.4f} at epoch {history['best_epoch']}."]
+    lines += ["", "## Plots", ""] + [f"### {title}\n\n![{title}]({file})\n" for title, file in plots.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

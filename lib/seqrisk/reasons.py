@@ -1,0 +1,72 @@
+"""Reason codes and actions: the stable strings a risk row carries, and how evidence maps to them.
+
+Codes never change meaning; new evidence gets a new code. docs/scoring.md documents each one.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+REASONS = {
+    "rare_transition": "the sequence model found the order of events unlikely (sequence percentile at or above score.reason_percentile)",
+    "unseen_event": "the session holds an event type the model's vocabulary has never seen",
+    "duplicate_sequence": "at least score.duplicate_min_users users played this exact sequence of events and items",
+    "bot_like_timing": "time gaps between events unusually short, long or regular",
+    "velocity_burst": "unusually many events, or events per minute, or an unusual duration",
+    "broad_browsing": "unusually many distinct items, categories or event types",
+    "cart_purchase_anomaly": "unusual cart or purchase counts or purchase value",
+    "unusual_event_mix": "an unusual share of some event type",
+    "unusual_hour": "the session starts at an unusual hour",
+}
+ACTIONS = ("allow", "review", "step_up_auth", "block")  # weakest to strongest
+LEVELS = ("low", "medium", "high")
+
+# Which session feature (as named by features.feature_matrix) points to which reason.
+_FEATURE_REASONS = {
+    "log1p_n_events": "velocity_burst",
+    "log1p_duration_s": "velocity_burst",
+    "log1p_events_per_minute": "velocity_burst",
+    "log1p_distinct_event_types": "broad_browsing",
+    "log1p_distinct_items": "broad_browsing",
+    "log1p_distinct_categories": "broad_browsing",
+    "log1p_cart_count": "cart_purchase_anomaly",
+    "log1p_purchase_count": "cart_purchase_anomaly",
+    "log1p_purchase_value": "cart_purchase_anomaly",
+    "log1p_gap_mean_s": "bot_like_timing",
+    "log1p_gap_std_s": "bot_like_timing",
+    "log1p_gap_min_s": "bot_like_timing",
+    "log1p_gap_median_s": "bot_like_timing",
+    "log1p_gap_max_s": "bot_like_timing",
+    "gap_cv": "bot_like_timing",
+    "log1p_users_with_sequence": "duplicate_sequence",
+    "hour_sin": "unusual_hour",
+    "hour_cos": "unusual_hour",
+}
+
+
+def feature_reason(name: str) -> str:
+    """The reason a feature's deviation stands for (`share_<type>` features: the event mix)."""
+    return _FEATURE_REASONS.get(name, "unusual_event_mix")
+
+
+def feature_reasons(deviations: np.ndarray, names: list[str], flagged: np.ndarray, z: float, most: int = 2) -> list[list[str]]:
+    """Per session: the reasons of its (at most `most`) features deviating by at least `z`, strongest first.
+
+    Only sessions where `flagged` is true (the feature detector's percentile is high) get reasons.
+    """
+    out: list[list[str]] = []
+    strength = np.abs(deviations)
+    for row in range(len(deviations)):
+        found: list[str] = []
+        if flagged[row]:
+            for column in np.argsort(-strength[row], kind="stable"):
+                if strength[row, column] < z or len(found) >= most:
+                    break
+                reason = feature_reason(names[column])
+                if reason not in found:
+                    found.append(reason)
+        out.append(found)
+    return out
+
+
+def strongest_action(actions: list[str]) -> str:
+    return max(actions, key=ACTIONS.index)

@@ -1,0 +1,172 @@
+"""Scoring sessions with a model directory: pandas in, risk rows out (what the scoring UDF runs).
+
+Both detectors score each session; the calibration turns each score into a percentile of the
+reference population; the session's `score` is the larger of the two percentiles (as a fraction),
+calibrated again into `risk_pct`. Reasons come from the evidence (docs/scoring.md), and the
+risk-action policy of the config turns level and reasons into an action.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from seqrisk.calibration import Calibration
+from seqrisk.config import ScoreConfig
+from seqrisk.detector import FeatureDetector
+from seqrisk.errors import SeqriskError
+from seqrisk.model import SequenceModel
+from seqrisk.model_dir import LoadedModel, load_model
+from seqrisk.reasons import feature_reasons
+from seqrisk.sequence_evidence import SequenceEvidence, session_evidence
+from seqrisk.vocabulary import Vocabulary
+
+SESSION_RISK_COLUMNS = (
+    "session_id", "user_id", "session_date", "session_start", "session_end", "n_events", "score", "risk_pct", "risk_level",
+    "reasons", "top_events", "action", "sequence_pct", "feature_pct", "model_version", "scored_at", "run_id",
+)
+SESSION_RISK_DDL = (
+    "session_id string, user_id string, session_date date, session_start timestamp, session_end timestamp, n_events int, score double, "
+    "risk_pct double, risk_level string, reasons array<string>, "
+    "top_events array<struct<position:int,event:string,expected:array<string>,surprise:double>>, action string, "
+    "sequence_pct double, feature_pct double, model_version string, scored_at timestamp, run_id string"
+)
+# Session columns the scorer reads (after features.with_sequence_users).
+INPUT_COLUMNS = ("session_id", "user_id", "session_date", "session_start", "session_end", "n_events", "event_types", "categories", "gaps_s", "users_with_sequence")
+
+
+@dataclass
+class RiskModel:
+    """Everything in a model directory that scoring needs, loaded and verified."""
+
+    loaded: LoadedModel
+    detector: FeatureDetector
+    calibration: Calibration
+
+    @property
+    def version(self) -> str:
+        return self.loaded.version
+
+    @property
+    def stride(self) -> int:
+        return int(self.loaded.manifest["windows"]["stride"])
+
+
+@dataclass
+class RawScores:
+    evidence: SequenceEvidence
+    feature_risk: np.ndarray
+    deviations: np.ndarray
+
+
+def load_risk_model(path: str | Path) -> RiskModel:
+    """Load and verify a model directory (checksums first); a clear error if it cannot score."""
+    loaded = load_model(path)
+    return RiskModel(loaded, FeatureDetector.load(loaded.path), Calibration.load(loaded.path))
+
+
+def raw_scores(
+    sessions: pd.DataFrame, model: SequenceModel, vocabulary: Vocabulary, detector: FeatureDetector, stride: int, settings: ScoreConfig
+) -> RawScores:
+    """Both detectors' raw scores for a pandas batch of sessions (GPU for the model when there is one)."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    evidence = session_evidence(
+        sessions, model, vocabulary, length=model.config.max_len, stride=stride,
+        batch_windows=settings.batch_windows, top_k=settings.top_events, device=device,
+    )
+    X = detector.matrix(sessions)
+    return RawScores(evidence, detector.risk(X), detector.deviations(X))
+
+
+def combined(sequence_pct: np.ndarray, feature_pct: np.ndarray) -> np.ndarray:
+    """The session score before its own calibration: the stronger detector's percentile, as a fraction."""
+    return np.maximum(sequence_pct, feature_pct) / 100.0
+
+
+def fit_calibration(raw: RawScores) -> Calibration:
+    """Reference quantiles of the sequence, feature and combined scores of the reference population."""
+    parts = Calibration.fit({"sequence": raw.evidence.score, "feature": raw.feature_risk})
+    joint = combined(parts.percentile("sequence", raw.evidence.score), parts.percentile("feature", raw.feature_risk))
+    return Calibration.fit({"sequence": raw.evidence.score, "feature": raw.feature_risk, "combined": joint})
+
+
+def risk_frame(sessions: pd.DataFrame, model: RiskModel, settings: ScoreConfig, run_id: str, scored_at: datetime) -> pd.DataFrame:
+    """session_risk rows for a pandas batch of sessions (columns INPUT_COLUMNS)."""
+    raw = raw_scores(sessions, model.loaded.model, model.loaded.vocabulary, model.detector, model.stride, settings)
+    calibration = model.calibration
+    sequence_pct = calibration.percentile("sequence", raw.evidence.score)
+    feature_pct = calibration.percentile("feature", raw.feature_risk)
+    score = combined(sequence_pct, feature_pct)
+    risk_pct = calibration.percentile("combined", score)
+    levels = np.where(risk_pct >= settings.levels.high, "high", np.where(risk_pct >= settings.levels.medium, "medium", "low"))
+    reasons = session_reasons(sessions, raw, sequence_pct, feature_pct, model.detector.feature_names, settings)
+    return pd.DataFrame(
+        {
+            "session_id": sessions["session_id"].to_numpy(),
+            "user_id": sessions["user_id"].to_numpy(),
+            "session_date": sessions["session_date"].to_numpy(),
+            "session_start": sessions["session_start"].to_numpy(),
+            "session_end": sessions["session_end"].to_numpy(),
+            "n_events": sessions["n_events"].to_numpy(),
+            "score": score,
+            "risk_pct": risk_pct,
+            "risk_level": levels,
+            "reasons": reasons,
+            "top_events": raw.evidence.top_events,
+            "action": [action_for(level, found, settings) for level, found in zip(levels, reasons)],
+            "sequence_pct": sequence_pct,
+            "feature_pct": feature_pct,
+            "model_version": model.version,
+            "scored_at": pd.Timestamp(scored_at),  # naive UTC, as Spark's UTC session hands timestamps over
+            "run_id": run_id,
+        },
+        columns=list(SESSION_RISK_COLUMNS),
+    )
+
+
+def session_reasons(
+    sessions: pd.DataFrame, raw: RawScores, sequence_pct: np.ndarray, feature_pct: np.ndarray, names: list[str], settings: ScoreConfig
+) -> list[list[str]]:
+    """Reason codes per session, in a fixed order: sequence evidence first, then the features'."""
+    from_features = feature_reasons(raw.deviations, names, feature_pct >= settings.reason_percentile, settings.reason_z)
+    duplicated = (sessions["users_with_sequence"].to_numpy() >= settings.duplicate_min_users) & (
+        sessions["n_events"].to_numpy() >= settings.duplicate_min_events
+    )
+    out = []
+    for row in range(len(sessions)):
+        found = []
+        if sequence_pct[row] >= settings.reason_percentile:
+            found.append("rare_transition")
+        if raw.evidence.unseen[row] > 0:
+            found.append("unseen_event")
+        if duplicated[row]:
+            found.append("duplicate_sequence")
+        found += [r for r in from_features[row] if r not in found]
+        out.append(found)
+    return out
+
+
+def action_for(level: str, reasons: list[str], settings: ScoreConfig) -> str:
+    """The first policy rule that matches the level and (any of) the reasons."""
+    for rule in settings.policy:
+        if (rule.level is None or rule.level == level) and (not rule.any_reason or set(rule.any_reason) & set(reasons)):
+            return rule.action
+    raise SeqriskError("no policy rule matched; the last rule must have no conditions")  # config validation prevents this
+
+
+_LOADED: dict[str, RiskModel] = {}
+
+
+def score_batches(batches: Iterator[pd.DataFrame], model_path: str, settings: ScoreConfig, run_id: str, scored_at: datetime) -> Iterator[pd.DataFrame]:
+    """`mapInPandas` body: the model is loaded once per Python worker and kept for its later tasks."""
+    model = _LOADED.get(model_path)
+    if model is None:
+        model = _LOADED[model_path] = load_risk_model(model_path)
+    for batch in batches:
+        yield risk_frame(batch, model, settings, run_id, scored_at)
+

@@ -1,0 +1,114 @@
+"""What the sequence model says about whole sessions: per-event surprise, gathered from windows.
+
+Each session is cut into windows with the model's own vocabulary (`windows.session_windows`, the
+function the windows table was built with), the windows are scored in large tensor batches, and
+every event takes its surprise from the first window that holds it (where it has the most context
+before it). The session's sequence score is the mean surprise of its `top_k` most surprising events:
+a few very unlikely steps (a credential change, an unseen event) count as much as a long run of
+mildly unlikely ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from seqrisk.model import SequenceModel, surprises
+from seqrisk.vocabulary import SPECIAL, UNK, Vocabulary
+from seqrisk.windows import session_windows
+
+
+@dataclass(frozen=True)
+class SequenceEvidence:
+    """Per session (aligned with the input rows)."""
+
+    score: np.ndarray  # float64: mean surprise of the most surprising events (0 for one-event sessions)
+    mean_surprise: np.ndarray  # float64: mean over every predicted event
+    unseen: np.ndarray  # int: events the model's vocabulary has never seen
+    top_events: list[list[dict]]  # the most surprising positions, most surprising first
+
+
+def session_evidence(
+    sessions: pd.DataFrame,
+    model: SequenceModel,
+    vocabulary: Vocabulary,
+    *,
+    length: int,
+    stride: int,
+    batch_windows: int = 4096,
+    top_k: int = 3,
+    expected_k: int = 3,
+    device: str = "cpu",
+) -> SequenceEvidence:
+    """Score `sessions` (columns event_types, categories, gaps_s) with `model`."""
+    owners, starts, valid, tokens, gaps, encoded = [], [], [], [], [], []
+    for row, session in enumerate(sessions[["event_types", "categories", "gaps_s"]].itertuples(index=False)):
+        pieces = session_windows(session.event_types, session.categories, session.gaps_s, vocabulary, length, stride)
+        encoded.append(pieces[0][2] if len(pieces) == 1 else None)
+        for start, n_valid, piece_tokens, piece_gaps in pieces:
+            owners.append(row)
+            starts.append(start)
+            valid.append(n_valid)
+            tokens.append(piece_tokens)
+            gaps.append(piece_gaps)
+    n_windows = len(tokens)
+    nll = np.zeros((n_windows, length), dtype=np.float32)
+    expected = np.zeros((n_windows, length, expected_k), dtype=np.int64)
+    if n_windows:
+        token_array, gap_array = np.stack(tokens).astype(np.int64), np.stack(gaps).astype(np.int64)
+        model = model.to(device)
+        for first in range(0, n_windows, batch_windows):
+            part = slice(first, first + batch_windows)
+            out = surprises(model, torch.from_numpy(token_array[part]).to(device), torch.from_numpy(gap_array[part]).to(device), top_k=expected_k)
+            nll[part] = out["nll"].cpu().numpy()
+            expected[part] = out["expected"].cpu().numpy()
+    else:
+        token_array = np.zeros((0, length), dtype=np.int64)
+
+    n_sessions = len(sessions)
+    score, mean = np.zeros(n_sessions), np.zeros(n_sessions)
+    unseen = np.zeros(n_sessions, dtype=np.int64)
+    top_events: list[list[dict]] = [[] for _ in range(n_sessions)]
+    by_session: dict[int, list[int]] = {}
+    for window, owner in enumerate(owners):
+        by_session.setdefault(owner, []).append(window)
+    event_types = sessions["event_types"].tolist()
+    for row, windows in by_session.items():
+        n_events = len(event_types[row])
+        event_nll = np.full(n_events, np.nan)
+        event_expected = np.zeros((n_events, expected_k), dtype=np.int64)
+        event_tokens = np.zeros(n_events, dtype=np.int64)
+        for window in reversed(windows):  # the earliest window holding an event writes last: most context
+            start, n_valid = starts[window], valid[window]
+            event_tokens[start : start + n_valid] = token_array[window, :n_valid]
+            predicted = np.arange(1, n_valid)  # step 0 of a window has nothing before it
+            event_nll[start + predicted] = nll[window, predicted]
+            event_expected[start + predicted] = expected[window, predicted]
+        unseen[row] = int((event_tokens == UNK).sum())
+        scored = np.flatnonzero(~np.isnan(event_nll))
+        if not len(scored):
+            continue
+        order = scored[np.argsort(-event_nll[scored], kind="stable")][:top_k]
+        score[row] = float(event_nll[order].mean())
+        mean[row] = float(event_nll[scored].mean())
+        top_events[row] = [
+            {
+                "position": int(p),
+                "event": str(event_types[row][p]),
+                "expected": [vocabulary.tokens[t] for t in event_expected[p]],
+                "surprise": round(float(event_nll[p]), 4),
+            }
+            for p in order
+        ]
+    return SequenceEvidence(score, mean, unseen, top_events)
+
+
+def event_types_of(vocabulary: Vocabulary) -> Sequence[str]:
+    """The event types a vocabulary knows (composite tokens give their event-type part)."""
+    seen: dict[str, None] = {}
+    for token in list(vocabulary.tokens[len(SPECIAL):]) + sorted(vocabulary.counts):
+        seen.setdefault(token.split("|", 1)[0] if vocabulary.composite != "none" else token, None)
+    return list(seen)
