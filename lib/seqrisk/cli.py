@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = _job(jobs, "evaluate", "risk tables against labels: metrics.json, report.md and plots", _evaluate)
     evaluate.add_argument("--labels", required=True, metavar="PATH", help="a labels CSV file or a Delta table")
     evaluate.add_argument("--report", metavar="DIR", help="report directory (default: evaluate.report)")
+    pipeline = _job(jobs, "pipeline", "every job in order: generate (or --input), ingest, sessionize, train, score, evaluate", _pipeline)
+    pipeline.add_argument("--input", metavar="PATH_OR_GLOB", help="raw events to ingest instead of generating them")
+    pipeline.add_argument("--mapping", metavar="NAME", help="the mapping for --input")
+    pipeline.add_argument("--labels", metavar="PATH", help="labels to evaluate against (default with generated data: its labels)")
     return parser
 
 
@@ -94,6 +98,13 @@ def _evaluate(config: Config, args: argparse.Namespace) -> int:
     from seqrisk.evaluate import run_evaluate
 
     print(run_evaluate(config, labels=args.labels, report_dir=args.report).report())
+    return 0
+
+
+def _pipeline(config: Config, args: argparse.Namespace) -> int:
+    from seqrisk.pipeline import run_pipeline
+
+    print(run_pipeline(config, input_path=args.input, mapping=args.mapping, labels=args.labels).report())
     return 0
 
 

@@ -15,7 +15,6 @@ REASONS = {
     "broad_browsing": "unusually many distinct items, categories or event types",
     "cart_purchase_anomaly": "unusual cart or purchase counts or purchase value",
     "unusual_event_mix": "an unusual share of some event type",
-    "unusual_hour": "the session starts at an unusual hour",
 }
 ACTIONS = ("allow", "review", "step_up_auth", "block")  # weakest to strongest
 LEVELS = ("low", "medium", "high")
@@ -38,12 +37,12 @@ _FEATURE_REASONS = {
     "log1p_gap_max_s": "bot_like_timing",
     "gap_cv": "bot_like_timing",
     "log1p_users_with_sequence": "duplicate_sequence",
-    "hour_sin": "unusual_hour",
-    "hour_cos": "unusual_hour",
+    "hour_sin": None,  # the hour feeds the detector, but on a circle no single hour is far from the median
+    "hour_cos": None,
 }
 
 
-def feature_reason(name: str) -> str:
+def feature_reason(name: str) -> str | None:
     """The reason a feature's deviation stands for (`share_<type>` features: the event mix)."""
     return _FEATURE_REASONS.get(name, "unusual_event_mix")
 
@@ -51,22 +50,20 @@ def feature_reason(name: str) -> str:
 def feature_reasons(deviations: np.ndarray, names: list[str], flagged: np.ndarray, z: float, most: int = 2) -> list[list[str]]:
     """Per session: the reasons of its (at most `most`) features deviating by at least `z`, strongest first.
 
-    Only sessions where `flagged` is true (the feature detector's percentile is high) get reasons.
+    A session the feature detector `flagged` (its percentile is high) is explained by deviations of
+    `z` or more; any session by deviations of `2 z` or more, which are evidence by themselves (an
+    IsolationForest scores a point far outside the reference range like the range's edge).
     """
     out: list[list[str]] = []
     strength = np.abs(deviations)
     for row in range(len(deviations)):
         found: list[str] = []
-        if flagged[row]:
-            for column in np.argsort(-strength[row], kind="stable"):
-                if strength[row, column] < z or len(found) >= most:
-                    break
-                reason = feature_reason(names[column])
-                if reason not in found:
-                    found.append(reason)
+        needed = z if flagged[row] else 2 * z
+        for column in np.argsort(-strength[row], kind="stable"):
+            if strength[row, column] < needed or len(found) >= most:
+                break
+            reason = feature_reason(names[column])
+            if reason is not None and reason not in found:
+                found.append(reason)
         out.append(found)
     return out
-
-
-def strongest_action(actions: list[str]) -> str:
-    return max(actions, key=ACTIONS.index)

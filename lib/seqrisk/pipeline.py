@@ -1,0 +1,101 @@
+"""The pipeline job: generate (or take raw input), ingest, sessionize, train, score, evaluate, in order.
+
+All steps share one Spark session. Without `--input` it runs on the embedded synthetic data (what
+`make demo` does); with `--input` and `--mapping` it ingests your files, and evaluates only when
+`--labels` is given. It ends with where everything is, the headline metrics and the riskiest users.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from seqrisk.config import Config
+from seqrisk.errors import SeqriskError
+from seqrisk.spark import get_spark
+
+TOP_USERS = 10
+
+
+@dataclass
+class PipelineSummary:
+    seconds: dict[str, float] = field(default_factory=dict)
+    tables_root: str = ""
+    model_dir: str = ""
+    report_dir: Optional[str] = None
+    headline: Optional[str] = None
+    riskiest: list[dict] = field(default_factory=list)
+
+    def report(self) -> str:
+        lines = ["pipeline: done in " + ", ".join(f"{k} {v:.0f}s" for k, v in self.seconds.items())]
+        lines += [f"  tables              {self.tables_root} (events, quarantine, sessions, windows, session_risk, user_risk)"]
+        lines += [f"  model               {self.model_dir}"]
+        if self.report_dir:
+            lines += [f"  report              {self.report_dir}/report.md (metrics.json, plots)"]
+        if self.headline:
+            lines += ["", self.headline]
+        lines += ["", f"The {len(self.riskiest)} riskiest users:", f"  {'user':<14}{'sessions':>9}{'high':>6}{'max pct':>9}  {'action':<13}reasons"]
+        for u in self.riskiest:
+            lines.append(
+                f"  {u['user_id']:<14}{u['n_sessions']:>9}{u['high_risk_sessions']:>6}{u['max_risk_pct']:>9.2f}  {u['action']:<13}{', '.join(u['top_reasons']) or '-'}"
+            )
+        return "\n".join(lines)
+
+
+def run_pipeline(
+    config: Config,
+    *,
+    input_path: Optional[str] = None,
+    mapping: Optional[str] = None,
+    labels: Optional[str] = None,
+    spark: Optional[SparkSession] = None,
+) -> PipelineSummary:
+    from seqrisk.evaluate import run_evaluate
+    from seqrisk.generate import run_generate
+    from seqrisk.ingest import run_ingest
+    from seqrisk.score import run_score
+    from seqrisk.sessionize import run_sessionize
+    from seqrisk.train import run_train
+
+    if (input_path is None) != (mapping is None):
+        raise SeqriskError("give --input and --mapping together, or neither (the synthetic data)")
+    spark = spark or get_spark(config.spark)
+    summary = PipelineSummary(tables_root=config.tables.root)
+
+    def step(name: str, run, echo: bool = True) -> object:
+        started = time.perf_counter()
+        result = run()
+        summary.seconds[name] = time.perf_counter() - started
+        if echo:  # each step's report as soon as it is done
+            print(result.report() + "\n", flush=True)
+        return result
+
+    if input_path is None:
+        generated = step("generate", lambda: run_generate(config, spark=spark))
+        input_path, mapping = str(Path(generated.out) / "events"), "generated"
+        labels = labels or str(Path(generated.out) / "labels.csv")
+    step("ingest", lambda: run_ingest(config, input_path=input_path, mapping_name=mapping, spark=spark))
+    step("sessionize", lambda: run_sessionize(config, spark=spark))
+    trained = step("train", lambda: run_train(config, spark=spark))
+    summary.model_dir = trained.model_dir
+    scored = step("score", lambda: run_score(config, spark=spark))
+    if labels:
+        evaluated = step("evaluate", lambda: run_evaluate(config, labels=labels, spark=spark), echo=False)  # the summary shows it
+        summary.report_dir = evaluated.report_dir
+        summary.headline = evaluated.report()
+    summary.riskiest = riskiest_users(spark, config, scored.as_of_date)
+    return summary
+
+
+def riskiest_users(spark: SparkSession, config: Config, as_of) -> list[dict]:
+    """The top users of the run's user_risk partition (a `limit`: bounded)."""
+    from seqrisk.tables import open_tables
+
+    tables = open_tables(spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file)
+    users = tables.read(config.table_path("user_risk"), where={"as_of_date": [as_of.isoformat()]})
+    top = users.orderBy(F.desc("max_risk_pct"), F.desc("high_risk_sessions"), "user_id").limit(TOP_USERS)
+    return [r.asDict() for r in top.select("user_id", "n_sessions", "high_risk_sessions", "max_risk_pct", "action", "top_reasons").collect()]

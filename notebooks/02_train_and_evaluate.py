@@ -1,0 +1,42 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # Train, score and evaluate
+# MAGIC Trains the sequence model with Horovod (one process per GPU on a cluster; `train.workers` in the config),
+# MAGIC scores every session, and evaluates against labels. Set `dry_run` to `true` to try a config in seconds.
+
+# COMMAND ----------
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from seqrisk.evaluate import run_evaluate
+from seqrisk.notebook import Notebook
+from seqrisk.score import run_score
+from seqrisk.spark import get_spark
+from seqrisk.train import run_train
+
+nb = Notebook(globals(), conf="conf/local.yaml", tables_root="demo/lake", model_dir="demo/models", labels="demo/raw/labels.csv",
+              report="demo/report", dry_run="false")
+config = nb.config()
+spark = get_spark(config.spark)
+
+# COMMAND ----------
+
+trained = run_train(config, dry_run=nb["dry_run"].lower() == "true", spark=spark)
+print(trained.report())
+nb.show(pd.DataFrame(trained.result["history"]))
+
+# COMMAND ----------
+
+scored = run_score(config, spark=spark)
+print(scored.report())
+
+# COMMAND ----------
+
+evaluated = run_evaluate(config, labels=nb["labels"], report_dir=nb["report"], spark=spark)
+print(evaluated.report())
+metrics = json.loads((Path(nb["report"]) / "metrics.json").read_text())
+nb.show(pd.DataFrame({name: {k: v for k, v in metrics[name].items() if k != "per_type"} for name in ("seqrisk", "baseline")}))
+nb.show(pd.DataFrame(metrics["seqrisk"]["per_type"]).T)

@@ -1,0 +1,220 @@
+"""Scoring: the UDF job against the model applied directly, reruns, date ranges, another lake, bad models."""
+import json
+import shutil
+from datetime import date, datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from deltalake import DeltaTable
+
+from seqrisk.errors import SeqriskError
+from seqrisk.features import FEATURE_COLUMNS, with_sequence_users
+from seqrisk.generate import run_generate
+from seqrisk.ingest import run_ingest
+from seqrisk.model import surprises
+from seqrisk.reasons import ACTIONS, REASONS
+from seqrisk.score import run_score, score_sessions
+from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame
+from seqrisk.sessionize import run_sessionize
+from seqrisk.tables import open_tables
+from seqrisk.train import run_train
+from seqrisk.windows import session_windows
+
+from conftest import make_config
+
+LAKE = ["windows.length=16", "windows.stride=8", "windows.row_group_mb=1"]
+TRAIN = ["train.workers=1", "train.epochs=2", "train.steps_per_epoch=15", "train.val_steps=2", "train.batch_size=64",
+         "model.d_model=32", "model.n_heads=2"]
+
+
+def _lake(spark, root, *generate):
+    lake = root / "lake"
+    run_generate(make_config(lake, *generate), out=str(root / "raw"), spark=spark)
+    run_ingest(make_config(lake), input_path=str(root / "raw" / "events"), mapping_name="generated", spark=spark)
+    run_sessionize(make_config(lake, *LAKE), spark=spark)
+    return lake
+
+
+@pytest.fixture(scope="module")
+def trained(spark, tmp_path_factory):
+    """A lake, and a model trained on it (one worker: the Horovod path has its own test)."""
+    root = tmp_path_factory.mktemp("score")
+    lake = _lake(spark, root, "generate.users=300", "generate.days=6")
+    models = root / "models"
+    summary = run_train(make_config(lake, *LAKE, *TRAIN, f"model.dir={models}"), spark=spark)
+    return lake, models, summary
+
+
+def _config(lake, models, *more):
+    return make_config(lake, *LAKE, f"model.dir={models}", *more)
+
+
+def _tables(spark, config):
+    return open_tables(spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file)
+
+
+def _pandas(df):
+    return df.toPandas().sort_values("session_id").reset_index(drop=True)
+
+
+def test_score_writes_both_tables_users_aggregate_sessions_exactly_and_a_rerun_writes_nothing(spark, trained):
+    lake, models, _ = trained
+    config = _config(lake, models)
+    summary = run_score(config, spark=spark)
+    tables = _tables(spark, config)
+    risk = _pandas(tables.read(config.table_path("session_risk")))
+    sessions = tables.read(config.table_path("sessions"))
+    assert summary.sessions == len(risk) == sessions.count()
+    assert risk["risk_pct"].between(0, 100).all() and set(risk["risk_level"]) <= {"low", "medium", "high"}
+    assert set(risk["action"]) <= set(ACTIONS) and {r for rs in risk["reasons"] for r in rs} <= set(REASONS)
+    assert (risk["model_version"] == summary.model_version).all() and (risk["run_id"] == summary.run_id).all()
+    assert ((risk["risk_level"] == "high") == (risk["risk_pct"] >= 99)).all()
+    top = risk.loc[risk["n_events"] > 3, "top_events"].iloc[0]
+    assert len(top) == 3 and top[0]["surprise"] >= top[-1]["surprise"] and len(top[0]["expected"]) == 3
+
+    users = tables.read(config.table_path("user_risk")).toPandas().set_index("user_id").sort_index()
+    grouped = risk.groupby("user_id")
+    assert (users["n_sessions"] == grouped.size()).all()
+    assert (users["high_risk_sessions"] == grouped["risk_level"].agg(lambda s: (s == "high").sum())).all()
+    np.testing.assert_allclose(users["max_risk_pct"], grouped["risk_pct"].max())
+    np.testing.assert_allclose(users["typical_risk_pct"], grouped["risk_pct"].median())
+    assert (users["action"] == grouped["action"].agg(lambda s: max(s, key=ACTIONS.index))).all()
+    flagged = risk[risk["risk_level"] != "low"].explode("reasons").dropna(subset=["reasons"])
+    for user, rows in flagged.groupby("user_id"):
+        counts = rows["reasons"].value_counts()
+        expected = sorted(counts.index, key=lambda r: (-counts[r], r))[:3]
+        assert list(users.loc[user, "top_reasons"]) == expected
+    assert (users["as_of_date"] == summary.as_of_date).all()
+
+    versions = [DeltaTable(config.table_path(name)).version() for name in ("session_risk", "user_risk")]
+    again = run_score(config, spark=spark)
+    assert again.unchanged
+    assert [DeltaTable(config.table_path(name)).version() for name in ("session_risk", "user_risk")] == versions
+
+
+def test_scores_equal_the_model_applied_directly_and_do_not_depend_on_partitioning(spark, trained):
+    lake, models, summary = trained
+    config = _config(lake, models)
+    model = load_risk_model(summary.model_dir)
+    sessions = _tables(spark, config).read(config.table_path("sessions"))
+    at = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")
+    try:
+        one = _pandas(score_sessions(sessions.repartition(1), summary.model_dir, config.score, "r", at))
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    many = _pandas(score_sessions(sessions.repartition(5), summary.model_dir, config.score, "r", at))
+    pd.testing.assert_frame_equal(one, many)
+
+    # The sequence score of one-window sessions, computed here straight from PyTorch.
+    frame = with_sequence_users(sessions).select(*INPUT_COLUMNS).toPandas().set_index("session_id")
+    short = [s for s in frame.index if 4 <= frame.loc[s, "n_events"] <= 16][:20]
+    for session_id in short:
+        row = frame.loc[session_id]
+        (_, n, tokens, gaps), = session_windows(row.event_types, row.categories, row.gaps_s, model.loaded.vocabulary, 16, 8)
+        nll = surprises(model.loaded.model, torch.from_numpy(tokens[None].astype(np.int64)), torch.from_numpy(gaps[None].astype(np.int64)))["nll"][0, 1:n]
+        direct = np.sort(nll.numpy().astype(np.float64))[::-1][:3].mean()  # the documented score: top-3 mean surprise
+        expected_pct = model.calibration.percentile("sequence", np.array([direct]))[0]
+        assert one.set_index("session_id").loc[session_id, "sequence_pct"] == pytest.approx(expected_pct, abs=1e-9)
+
+
+def test_the_training_population_comes_out_uniform(spark, trained):
+    lake, models, summary = trained
+    config = _config(lake, models)
+    model = load_risk_model(summary.model_dir)
+    manifest = json.loads((model.loaded.path / "manifest.json").read_text())
+    assert manifest["reference_sessions"] > 100
+    sessions = _tables(spark, config).read(config.table_path("sessions"))
+    frame = with_sequence_users(sessions).select(*dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS])).toPandas()
+    risk = risk_frame(frame, model, config.score, "r", datetime(2024, 1, 1))
+    for column in ("feature_pct", "risk_pct"):
+        deciles = np.histogram(risk[column], bins=10, range=(0, 100))[0] / len(risk)
+        assert np.abs(deciles - 0.1).max() < 0.03, (column, deciles)
+
+
+def test_a_date_range_replaces_only_its_partitions(spark, trained):
+    lake, models, _ = trained
+    config = _config(lake, models)
+    first = run_score(config, spark=spark)
+    tables = _tables(spark, config)
+    before = _pandas(tables.read(config.table_path("session_risk")))
+    day = sorted(before["session_date"].unique())[2]
+    ranged = run_score(config, date_from=day, date_to=day, spark=spark)
+    after = _pandas(tables.read(config.table_path("session_risk")))
+    assert len(after) == len(before)
+    assert set(after.loc[after["session_date"] == day, "run_id"]) <= {ranged.run_id, first.run_id}
+    assert (after.loc[after["session_date"] != day, "run_id"] == before.loc[before["session_date"] != day, "run_id"]).all()
+    users = tables.read(config.table_path("user_risk")).toPandas()
+    assert set(users["as_of_date"]) == {first.as_of_date, day}
+
+
+def test_a_model_trained_on_one_lake_scores_another(spark, trained, tmp_path):
+    _, models, summary = trained
+    other = _lake(spark, tmp_path, "generate.users=60", "generate.days=2", "generate.seed=99")
+    config = make_config(other, f"score.model={summary.model_dir}")  # the other lake's own windows settings
+    result = run_score(config, spark=spark)
+    risk = _tables(spark, config).read(config.table_path("session_risk")).toPandas()
+    assert result.sessions == len(risk) > 0 and (risk["model_version"] == summary.version).all()
+
+
+def test_a_corrupt_or_foreign_model_fails_before_any_spark_work(trained, tmp_path, monkeypatch):
+    lake, _, summary = trained
+    broken = tmp_path / "model"
+    shutil.copytree(summary.model_dir, broken)
+    monkeypatch.setattr("seqrisk.score.start_job", lambda *a, **k: pytest.fail("Spark work started"))
+    (broken / "calibration.npz").write_bytes(b"not the calibration")
+    with pytest.raises(SeqriskError, match="calibration.npz does not match its checksum"):
+        run_score(make_config(lake, f"score.model={broken}"))
+    manifest = json.loads((broken / "manifest.json").read_text())
+    (broken / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
+    with pytest.raises(SeqriskError, match="model format 1 is not the supported format"):
+        run_score(make_config(lake, f"score.model={broken}"))
+    with pytest.raises(SeqriskError, match="run `seqrisk train` first"):
+        run_score(make_config(lake, f"model.dir={tmp_path / 'none'}"))
+    with pytest.raises(SeqriskError, match="give both --from and --to"):
+        run_score(make_config(lake), date_from=date(2024, 5, 1))
+
+
+def _least_expected_sequence(model, length: int) -> list[str]:
+    """Events chosen one by one as the model's least expected next event: built to surprise it."""
+    vocabulary, tokens = model.loaded.vocabulary, [3]
+    for _ in range(length - 1):
+        t = torch.tensor([tokens])
+        logits = model.loaded.model(t, torch.ones_like(t))[0, -1]
+        logits[:3] = float("inf")  # never padding, unknown or rare
+        tokens.append(int(torch.argmin(logits)))
+    return [vocabulary.tokens[t] for t in tokens]
+
+
+def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trained):
+    lake, models, summary = trained
+    config = _config(lake, models)
+    model = load_risk_model(summary.model_dir)
+    sessions = _tables(spark, config).read(config.table_path("sessions"))
+    frame = with_sequence_users(sessions).select(*dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS])).toPandas()
+    base = frame[(frame["n_events"] >= 6) & (frame["n_events"] <= 12) & (frame["users_with_sequence"] == 1)].iloc[0]
+
+    def case(**changes):
+        row = base.copy()
+        for key, value in changes.items():
+            row[key] = value
+        return row
+
+    n = base["n_events"]
+    odd = _least_expected_sequence(model, 12)
+    cases = {
+        "rare_transition": case(event_types=odd, categories=[None] * 12, gaps_s=[None] + [30.0] * 11, n_events=12),
+        "unseen_event": case(event_types=["teleport", *base["event_types"][1:]]),
+        "duplicate_sequence": case(users_with_sequence=25),
+        "bot_like_timing": case(gap_mean_s=5000.0, gap_median_s=5000.0, gap_min_s=5000.0, gap_max_s=5000.0, gap_std_s=0.0, gap_cv=0.0),
+        "velocity_burst": case(duration_s=30000.0, events_per_minute=900.0),
+        "broad_browsing": case(distinct_items=5000, distinct_categories=900, distinct_event_types=40),
+        "cart_purchase_anomaly": case(cart_count=900, purchase_count=900, purchase_value=5e6),
+        "unusual_event_mix": case(type_counts={base["event_types"][0]: 0, model.detector.event_types[-1]: int(n)}),
+    }
+    assert set(cases) == set(REASONS)
+    risk = risk_frame(pd.DataFrame(list(cases.values())), model, config.score, "r", datetime(2024, 1, 1))
+    missing = [(reason, list(found), pct) for reason, found, pct in zip(cases, risk["reasons"], risk["risk_pct"]) if reason not in found]
+    assert not missing
