@@ -1,0 +1,74 @@
+"""Scoring throughput: the pandas-UDF job against the same model in a plain PyTorch loop.
+
+usage: python bench/bench_score.py --lake demo/lake --models demo/models [--repeat 2]
+Both score the same sessions with the newest model: the plain loop calls `scoring.risk_frame` on
+the sessions in one process (2 torch threads: the machine's cores); the job runs `score_sessions`
+(mapInPandas on local Spark, one Python worker per core) and writes to Spark's no-op sink. Prints
+sessions per second, their ratio (the cost of Spark and Arrow), and each Python worker's peak memory.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from seqrisk.config import load_config
+from seqrisk.features import FEATURE_COLUMNS, with_sequence_users
+from seqrisk.model_dir import latest
+from seqrisk.score import score_sessions
+from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame
+from seqrisk.spark import get_spark
+from seqrisk.tables import open_tables
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def peak_rss_mb(batches):
+    import pandas as pd
+
+    for _ in batches:
+        pass
+    yield pd.DataFrame({"rss_mb": [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lake", required=True)
+    parser.add_argument("--models", required=True)
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs of each (the best is kept)")
+    args = parser.parse_args()
+    config = load_config(REPO / "conf" / "local.yaml", [f"tables.root={args.lake}", f"model.dir={args.models}"])
+    spark = get_spark(config.spark)
+    tables = open_tables(spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file)
+    model_path = str(latest(args.models))
+    model = load_risk_model(model_path)
+    sessions = tables.read(config.table_path("sessions")).persist()
+    n = sessions.count()
+    frame = with_sequence_users(sessions).select(*dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS])).toPandas()  # a benchmark-sized lake
+    at = datetime.now(timezone.utc)
+
+    torch.set_num_threads(2)
+    plain = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        risk_frame(frame, model, config.score, "bench", at.replace(tzinfo=None))
+        plain.append(time.perf_counter() - started)
+    job = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        score_sessions(sessions, model_path, config.score, "bench", at).write.format("noop").mode("overwrite").save()
+        job.append(time.perf_counter() - started)
+    rss = [r["rss_mb"] for r in spark.range(0, 64, numPartitions=2).mapInPandas(peak_rss_mb, "rss_mb double").collect()]
+    print(f"{n:,} sessions, model {model.version}, {torch.get_num_threads()} torch threads in the plain loop")
+    print(f"plain PyTorch loop   {min(plain):6.1f} s   {n / min(plain):8,.0f} sessions/s")
+    print(f"pandas-UDF job       {min(job):6.1f} s   {n / min(job):8,.0f} sessions/s")
+    print(f"ratio (job / plain)  {min(plain) / min(job):.2f}")
+    print("peak memory per Python worker: " + ", ".join(f"{m:,.0f} MB" for m in rss))
+
+
+if __name__ == "__main__":
+    main()
