@@ -44,10 +44,9 @@ def session_evidence(
     device: str = "cpu",
 ) -> SequenceEvidence:
     """Score `sessions` (columns event_types, categories, gaps_s) with `model`."""
-    owners, starts, valid, tokens, gaps, encoded = [], [], [], [], [], []
+    owners, starts, valid, tokens, gaps = [], [], [], [], []
     for row, session in enumerate(sessions[["event_types", "categories", "gaps_s"]].itertuples(index=False)):
         pieces = session_windows(session.event_types, session.categories, session.gaps_s, vocabulary, length, stride)
-        encoded.append(pieces[0][2] if len(pieces) == 1 else None)
         for start, n_valid, piece_tokens, piece_gaps in pieces:
             owners.append(row)
             starts.append(start)
