@@ -1,13 +1,17 @@
-"""Training throughput of the sequence model fed from in-memory tensors (the baseline for Horovod + Petastorm).
+"""Training throughput: Horovod + Petastorm against the same model fed from in-memory tensors.
 
-usage: python bench/bench_train_inmemory.py --lake demo/lake [--steps 30] [--threads 1 2]
-Loads the lake's windows table into memory with deltalake, then times plain training steps
-(same model and batch size as `seqrisk train` with conf/local.yaml) and prints windows per second.
-Compare with the windows/s that `seqrisk train` logs per epoch on the same lake.
+usage: python bench/bench_train.py --lake demo/lake [--steps 30] [--threads 1 2] [--epochs 3]
+In one run, on one lake's windows table, with the model and batch size of conf/local.yaml:
+1. the in-memory loop: the table loaded into memory with deltalake, plain training steps, per
+   thread count;
+2. `seqrisk train` itself (2 Horovod workers on local Spark barrier tasks, Petastorm readers over
+   the table's files), into a throw-away model directory; its per-epoch windows/s after the first.
+Prints windows per second for each and the ratio of the distributed path to the best in-memory one.
 """
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +31,7 @@ def main() -> None:
     parser.add_argument("--lake", required=True)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of the Horovod run (the first is warm-up)")
     args = parser.parse_args()
     config = load_config(REPO / "conf" / "local.yaml", [f"tables.root={args.lake}"])
     vocabulary = Vocabulary.load(config.table_path("vocabulary"))
@@ -38,6 +43,7 @@ def main() -> None:
     batch = config.train.batch_size
     print(f"{len(tokens):,} windows of {tokens.shape[1]}, batch {batch}, {model_config.arch} d_model {m.d_model}")
     rng = np.random.default_rng(0)
+    best = 0.0
     for threads in args.threads:
         torch.set_num_threads(threads)
         torch.manual_seed(0)
@@ -52,7 +58,19 @@ def main() -> None:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        print(f"threads {threads}: {args.steps * batch / (time.perf_counter() - started):,.0f} windows/s")
+        rate = args.steps * batch / (time.perf_counter() - started)
+        best = max(best, rate)
+        print(f"in-memory loop, {threads} thread(s): {rate:,.0f} windows/s")
+
+    from seqrisk.train import run_train
+
+    with tempfile.TemporaryDirectory() as models:
+        overrides = [f"tables.root={args.lake}", f"model.dir={models}", f"train.epochs={args.epochs}", "train.patience=99", "train.workers=2"]
+        summary = run_train(load_config(REPO / "conf" / "local.yaml", overrides))
+    rates = [h["windows_per_s"] for h in summary.result["history"][1:]]
+    horovod = float(np.mean(rates))
+    print(f"seqrisk train, 2 Horovod workers + Petastorm: {horovod:,.0f} windows/s (epochs 2..{args.epochs}: {', '.join(f'{r:,.0f}' for r in rates)})")
+    print(f"ratio (Horovod + Petastorm / best in-memory): {horovod / best:.2f}")
 
 
 if __name__ == "__main__":
