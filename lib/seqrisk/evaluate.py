@@ -2,7 +2,7 @@
 
 The baseline is the IsolationForest over session features alone (the `feature_pct` column, the
 same forest seqrisk combines with the sequence model), so the comparison shows what the sequence
-model adds. Spark reduces the labeled sessions to counts per percentile bin (0.01 wide) and label;
+model adds; `sequence_only` (the `sequence_pct` column) shows the sequence model by itself. Spark reduces the labeled sessions to counts per percentile bin (0.01 wide) and label;
 metrics and plots come from those counts (`metrics.py`). Writes metrics.json (a stable shape),
 report.md and PNG plots into the report directory.
 """
@@ -26,7 +26,7 @@ from seqrisk.labels import label_sessions, labels_frame, read_labels
 from seqrisk.metrics import Binned, at_cutoff, pr_auc, pr_curve, recall_at_budget, roc_auc
 
 log = logging.getLogger("seqrisk")
-DETECTORS = {"seqrisk": "risk_pct", "baseline": "feature_pct"}
+DETECTORS = {"seqrisk": "risk_pct", "baseline": "feature_pct", "sequence_only": "sequence_pct"}
 BUDGETS_PCT = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 NORMAL = "normal"
 
@@ -42,10 +42,10 @@ class EvaluateSummary:
         lines = [
             f"evaluate {self.run_id}: {m['sessions']:,} sessions, {m['anomalous_sessions']:,} anomalous, model {m['model_version']}",
             f"  report              {self.report_dir}/report.md",
-            f"  {'':20}{'seqrisk':>10}{'baseline':>10}",
+            f"  {'':20}" + "".join(f"{name:>15}" for name in DETECTORS),
         ]
         for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct"):
-            lines.append(f"  {key:20}{m['seqrisk'][key]:>10.3f}{m['baseline'][key]:>10.3f}")
+            lines.append(f"  {key:20}" + "".join(f"{m[name][key]:>15.3f}" for name in DETECTORS))
         return "\n".join(lines)
 
 
@@ -139,7 +139,7 @@ def write_plots(out: Path, counts: dict[str, dict], history: Optional[dict]) -> 
 
     plots = {}
     labels = sorted({label for c in counts.values() for _, label in c})
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    fig, axes = plt.subplots(1, len(counts), figsize=(6 * len(counts), 4.5), sharey=True)
     for ax, (name, c) in zip(axes, counts.items()):
         for label in labels:
             hist = np.zeros(100)
@@ -152,7 +152,7 @@ def write_plots(out: Path, counts: dict[str, dict], history: Optional[dict]) -> 
         ax.set_title(f"{name}: percentile by class")
         ax.set_xlabel("percentile (0-100)")
     axes[0].set_ylabel("share of the class's sessions")
-    axes[1].legend(fontsize=7)
+    axes[-1].legend(fontsize=7)
     plots["score distributions"] = _save(fig, out / "score_distributions.png")
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -192,23 +192,30 @@ def _save(fig, path: Path) -> str:
 
 
 def report_markdown(metrics: dict, plots: dict[str, str], history: Optional[dict]) -> str:
-    s, b = metrics["seqrisk"], metrics["baseline"]
+    s, b, q = metrics["seqrisk"], metrics["baseline"], metrics["sequence_only"]
     lines = [
         "# seqrisk evaluation",
         "",
         f"{metrics['sessions']:,} sessions, {metrics['anomalous_sessions']:,} of them anomalous; model {metrics['model_version']}; "
         f"labels {metrics['labels']}. Alerts at risk percentile {metrics['cutoff_pct']} or above; alert budget "
-        f"{metrics['alert_budget_pct']} % of sessions. The baseline is the IsolationForest over session features alone.",
+        f"{metrics['alert_budget_pct']} % of sessions. The baseline is the IsolationForest over session features alone; "
+        "sequence_only is the sequence model alone (seqrisk combines the two).",
         "",
-        "| metric | seqrisk | baseline |",
-        "| --- | ---: | ---: |",
+        "| metric | seqrisk | baseline | sequence_only |",
+        "| --- | ---: | ---: | ---: |",
     ]
     for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct", "recall_at_budget"):
-        lines.append(f"| {key} | {_fmt(s[key])} | {_fmt(b[key])} |")
-    lines += ["", "## Per anomaly type", "", "| type | sessions | seqrisk ROC AUC | seqrisk recall | baseline ROC AUC | baseline recall |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        lines.append(f"| {key} | {_fmt(s[key])} | {_fmt(b[key])} | {_fmt(q[key])} |")
+    lines += [
+        "", "## Per anomaly type", "",
+        "| type | sessions | seqrisk ROC AUC | seqrisk recall | baseline ROC AUC | baseline recall | sequence_only ROC AUC |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for kind, m in s["per_type"].items():
-        base = b["per_type"].get(kind, {})
-        lines.append(f"| {kind} | {m['sessions']:,} | {_fmt(m['roc_auc'])} | {_fmt(m['recall'])} | {_fmt(base.get('roc_auc'))} | {_fmt(base.get('recall'))} |")
+        base, seq = b["per_type"].get(kind, {}), q["per_type"].get(kind, {})
+        lines.append(
+            f"| {kind} | {m['sessions']:,} | {_fmt(m['roc_auc'])} | {_fmt(m['recall'])} | {_fmt(base.get('roc_auc'))} | {_fmt(base.get('recall'))} | {_fmt(seq.get('roc_auc'))} |"
+        )
     lines += ["", "## Findings", ""]
     findings = [
         f"seqrisk {'beats' if (s['pr_auc'] or 0) > (b['pr_auc'] or 0) else 'does not beat'} the baseline on PR AUC ({_fmt(s['pr_auc'])} vs {_fmt(b['pr_auc'])}).",

@@ -218,3 +218,32 @@ def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trai
     risk = risk_frame(pd.DataFrame(list(cases.values())), model, config.score, "r", datetime(2024, 1, 1))
     missing = [(reason, list(found), pct) for reason, found, pct in zip(cases, risk["reasons"], risk["risk_pct"]) if reason not in found]
     assert not missing
+
+
+def test_evaluate_writes_the_stable_metrics_shape_real_plots_and_agrees_with_scikit_learn(spark, trained, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from seqrisk.evaluate import run_evaluate
+    from seqrisk.labels import label_sessions, read_labels
+
+    lake, models, _ = trained
+    config = _config(lake, models)
+    run_score(config, spark=spark)
+    labels = str(lake.parent / "raw" / "labels.csv")
+    summary = run_evaluate(config, labels=labels, report_dir=str(tmp_path / "report"), spark=spark)
+
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    for name in ("seqrisk", "baseline"):
+        assert {"roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct", "per_type"} <= set(metrics[name])
+        assert all({"roc_auc", "recall"} <= set(m) for m in metrics[name]["per_type"].values())
+    risk = _tables(spark, config).read(config.table_path("session_risk"))
+    frame = label_sessions(risk, read_labels(spark, labels)).select("risk_pct", "anomaly_type").toPandas()
+    assert metrics["sessions"] == len(frame) and metrics["anomalous_sessions"] == frame["anomaly_type"].notna().sum()
+    expected = roc_auc_score(frame["anomaly_type"].notna(), frame["risk_pct"].round(2))
+    assert metrics["seqrisk"]["roc_auc"] == pytest.approx(expected, abs=1e-6)
+    assert set(metrics["seqrisk"]["per_type"]) == set(frame["anomaly_type"].dropna())
+    for png in ("score_distributions.png", "precision_recall.png", "recall_at_budget.png", "training_history.png"):
+        data = (tmp_path / "report" / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+        assert f"]({png})" in (tmp_path / "report" / "report.md").read_text()
+    assert summary.metrics == metrics
