@@ -193,7 +193,7 @@ class WindowsConfig(_Strict):
 
 class ModelSettings(_Strict):
     dir: str = "./models"  # versioned model directories are created under it
-    arch: Literal["transformer", "gru"] = "transformer"
+    arch: Literal["transformer", "gru"] = "gru"
     d_model: int = Field(64, ge=8)
     n_layers: int = Field(2, ge=1)
     n_heads: int = Field(4, ge=1)

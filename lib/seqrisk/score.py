@@ -82,7 +82,7 @@ def run_score(
 
     sessions = job.tables.read(config.table_path("sessions"), where)
     log.info("score: scoring sessions with model %s", model.version)
-    risk = score_sessions(sessions, str(model.loaded.path), config.score, job.run_id, job.started_at).persist()
+    risk = score_sessions(sessions, str(model.loaded.path.resolve()), config.score, job.run_id, job.started_at).persist()  # executors may not share the cwd
     try:
         counts = risk.groupBy("risk_level", "action").agg(F.count("*").alias("n"), F.max("session_date").alias("last")).collect()  # at most 12 rows
         summary.sessions = sum(r["n"] for r in counts)

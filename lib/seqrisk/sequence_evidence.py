@@ -26,7 +26,6 @@ class SequenceEvidence:
     """Per session (aligned with the input rows)."""
 
     score: np.ndarray  # float64: mean surprise of the most surprising events (0 for one-event sessions)
-    mean_surprise: np.ndarray  # float64: mean over every predicted event
     unseen: np.ndarray  # int: events the model's vocabulary has never seen
     top_events: list[list[dict]]  # the most surprising positions, most surprising first
 
@@ -68,7 +67,7 @@ def session_evidence(
         token_array = np.zeros((0, length), dtype=np.int64)
 
     n_sessions = len(sessions)
-    score, mean = np.zeros(n_sessions), np.zeros(n_sessions)
+    score = np.zeros(n_sessions)
     unseen = np.zeros(n_sessions, dtype=np.int64)
     top_events: list[list[dict]] = [[] for _ in range(n_sessions)]
     by_session: dict[int, list[int]] = {}
@@ -92,7 +91,6 @@ def session_evidence(
             continue
         order = scored[np.argsort(-event_nll[scored], kind="stable")][:top_k]
         score[row] = float(event_nll[order].mean())
-        mean[row] = float(event_nll[scored].mean())
         top_events[row] = [
             {
                 "position": int(p),
@@ -102,7 +100,7 @@ def session_evidence(
             }
             for p in order
         ]
-    return SequenceEvidence(score, mean, unseen, top_events)
+    return SequenceEvidence(score, unseen, top_events)
 
 
 def event_types_of(vocabulary: Vocabulary) -> Sequence[str]:
