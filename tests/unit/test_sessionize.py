@@ -1,4 +1,5 @@
 """Sessions from hand-written events whose sessions, features and windows are known exactly."""
+from collections import Counter
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -7,7 +8,7 @@ from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from seqrisk.events import EVENTS_SCHEMA
-from seqrisk.sessionize import SessionRules, assign_sessions, build_sessions
+from seqrisk.sessionize import SessionRules, assign_sessions, build_sessions, learn_vocabulary
 
 RULES = SessionRules(gap_s=1800, max_events=500, max_duration_s=4 * 3600, cart_events=("cart",), purchase_events=("buy",))
 
@@ -136,3 +137,12 @@ def test_sessions_table_rows_compare_whole(spark, rules):
         built.schema,
     )
     assertDataFrameEqual(built, expected)
+
+
+def test_the_spark_composite_token_rule_agrees_with_the_vocabulary_the_scorer_encodes_with(spark):
+    pairs = [("view", "c1"), ("view", "c1"), ("buy", "c1"), ("view", "c2"), ("cart", "c2"), ("view", "c3"), ("view", None), ("login", None)]
+    rows = [(f"e{n}", "u1", T0 + timedelta(seconds=n), kind, None, f"i{n}", cat, None, {}, "r", T0.date()) for n, (kind, cat) in enumerate(pairs)]
+    vocabulary = learn_vocabulary(spark.createDataFrame(rows, EVENTS_SCHEMA), 1, 100, "category", 2, (1, 10))
+    assert vocabulary.top_categories == ("c1", "c2")
+    assert vocabulary.counts == dict(Counter(vocabulary.token_text(kind, cat) for kind, cat in pairs))
+    assert "view|other" in vocabulary.counts and "login|none" in vocabulary.counts
