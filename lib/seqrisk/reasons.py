@@ -17,7 +17,6 @@ REASONS = {
     "unusual_event_mix": "an unusual share of some event type",
 }
 ACTIONS = ("allow", "review", "step_up_auth", "block")  # weakest to strongest
-LEVELS = ("low", "medium", "high")
 
 # Which session feature (as named by features.feature_matrix) points to which reason.
 _FEATURE_REASONS = {
