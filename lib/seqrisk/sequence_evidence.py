@@ -60,9 +60,11 @@ def session_evidence(
         model = model.to(device)
         for first in range(0, n_windows, batch_windows):
             part = slice(first, first + batch_windows)
-            out = surprises(model, torch.from_numpy(token_array[part]).to(device), torch.from_numpy(gap_array[part]).to(device), top_k=expected_k)
-            nll[part] = out["nll"].cpu().numpy()
-            expected[part] = out["expected"].cpu().numpy()
+            batch_tokens, batch_gaps = _padded(token_array[part]), _padded(gap_array[part])
+            out = surprises(model, torch.from_numpy(batch_tokens).to(device), torch.from_numpy(batch_gaps).to(device), top_k=expected_k)
+            rows = len(token_array[part])
+            nll[part] = out["nll"][:rows].cpu().numpy()
+            expected[part] = out["expected"][:rows].cpu().numpy()
     else:
         token_array = np.zeros((0, length), dtype=np.int64)
 
@@ -101,6 +103,17 @@ def session_evidence(
             for p in order
         ]
     return SequenceEvidence(score, unseen, top_events)
+
+
+def _padded(batch: np.ndarray, multiple: int = 8) -> np.ndarray:
+    """The batch with all-padding windows appended up to a multiple of `multiple` rows.
+
+    A one-row batch takes a different BLAS path (matrix-vector) whose rounding differs in the 7th
+    digit; batches of 2 rows and more give every window the same numbers whatever shares its batch,
+    so scores do not depend on how sessions fall into partitions and Arrow batches.
+    """
+    extra = -len(batch) % multiple
+    return np.concatenate([batch, np.zeros((extra, batch.shape[1]), dtype=batch.dtype)]) if extra else batch
 
 
 def event_types_of(vocabulary: Vocabulary) -> Sequence[str]:
