@@ -26,6 +26,19 @@ def make_config(root: Path, *overrides: str):
     )
 
 
+def synthetic_lake(spark, root: Path, generate: tuple = (), lake: tuple = ()) -> Path:
+    """Generate synthetic raw events under root/raw, then ingest and sessionize them into root/lake."""
+    from seqrisk.generate import run_generate
+    from seqrisk.ingest import run_ingest
+    from seqrisk.sessionize import run_sessionize
+
+    path = root / "lake"
+    run_generate(make_config(path, *generate), out=str(root / "raw"), spark=spark)
+    run_ingest(make_config(path), input_path=str(root / "raw" / "events"), mapping_name="generated", spark=spark)
+    run_sessionize(make_config(path, *lake), spark=spark)
+    return path
+
+
 @pytest.fixture(scope="session")
 def spark():
     from seqrisk.spark import get_spark

@@ -6,11 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from seqrisk.generate import run_generate
-from seqrisk.ingest import run_ingest
-from seqrisk.sessionize import run_sessionize
-
-from conftest import REPO, make_config
+from conftest import REPO, synthetic_lake
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.py"))
 
@@ -34,10 +30,7 @@ class FakeDbutils:
 @pytest.fixture(scope="module")
 def widgets(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("notebooks")
-    lake = root / "lake"
-    run_generate(make_config(lake, "generate.users=80", "generate.days=3"), out=str(root / "raw"), spark=spark)
-    run_ingest(make_config(lake), input_path=str(root / "raw" / "events"), mapping_name="generated", spark=spark)
-    run_sessionize(make_config(lake, "windows.length=16", "windows.stride=8"), spark=spark)
+    lake = synthetic_lake(spark, root, ("generate.users=80", "generate.days=3"), ("windows.length=16", "windows.stride=8"))
     return {"conf": str(REPO / "conf" / "local.yaml"), "tables_root": str(lake), "model_dir": str(root / "models"), "labels": str(root / "raw" / "labels.csv"),
             "report": str(root / "report"), "dry_run": "true", "user_id": ""}
 

@@ -11,37 +11,26 @@ from deltalake import DeltaTable
 
 from seqrisk.errors import SeqriskError
 from seqrisk.features import FEATURE_COLUMNS, with_sequence_users
-from seqrisk.generate import run_generate
-from seqrisk.ingest import run_ingest
 from seqrisk.model import surprises
 from seqrisk.reasons import ACTIONS, REASONS
 from seqrisk.score import run_score, score_sessions
 from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame
-from seqrisk.sessionize import run_sessionize
 from seqrisk.tables import open_tables
 from seqrisk.train import run_train
 from seqrisk.windows import session_windows
 
-from conftest import make_config
+from conftest import make_config, synthetic_lake
 
 LAKE = ["windows.length=16", "windows.stride=8", "windows.row_group_mb=1"]
 TRAIN = ["train.workers=1", "train.epochs=2", "train.steps_per_epoch=15", "train.val_steps=2", "train.batch_size=64",
          "model.d_model=32", "model.n_heads=2"]
 
 
-def _lake(spark, root, *generate):
-    lake = root / "lake"
-    run_generate(make_config(lake, *generate), out=str(root / "raw"), spark=spark)
-    run_ingest(make_config(lake), input_path=str(root / "raw" / "events"), mapping_name="generated", spark=spark)
-    run_sessionize(make_config(lake, *LAKE), spark=spark)
-    return lake
-
-
 @pytest.fixture(scope="module")
 def trained(spark, tmp_path_factory):
     """A lake, and a model trained on it (one worker: the Horovod path has its own test)."""
     root = tmp_path_factory.mktemp("score")
-    lake = _lake(spark, root, "generate.users=300", "generate.days=6")
+    lake = synthetic_lake(spark, root, ("generate.users=300", "generate.days=6"), LAKE)
     models = root / "models"
     summary = run_train(make_config(lake, *LAKE, *TRAIN, f"model.dir={models}"), spark=spark)
     return lake, models, summary
@@ -154,7 +143,7 @@ def test_a_date_range_replaces_only_its_partitions(spark, trained):
 
 def test_a_model_trained_on_one_lake_scores_another(spark, trained, tmp_path):
     _, models, summary = trained
-    other = _lake(spark, tmp_path, "generate.users=60", "generate.days=2", "generate.seed=99")
+    other = synthetic_lake(spark, tmp_path, ("generate.users=60", "generate.days=2", "generate.seed=99"), LAKE)
     config = make_config(other, f"score.model={summary.model_dir}")  # the other lake's own windows settings
     result = run_score(config, spark=spark)
     risk = _tables(spark, config).read(config.table_path("session_risk")).toPandas()

@@ -4,13 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from seqrisk.generate import run_generate
-from seqrisk.ingest import run_ingest
 from seqrisk.model_dir import load_model
-from seqrisk.sessionize import run_sessionize
 from seqrisk.train import run_train
 
-from conftest import make_config
+from conftest import make_config, synthetic_lake
 
 LAKE = ["windows.length=16", "windows.stride=8", "windows.row_group_mb=1"]
 FAST = ["train.epochs=2", "train.steps_per_epoch=4", "train.val_steps=2", "train.batch_size=32", "model.d_model=32", "model.n_heads=2"]
@@ -18,12 +15,7 @@ FAST = ["train.epochs=2", "train.steps_per_epoch=4", "train.val_steps=2", "train
 
 @pytest.fixture(scope="module")
 def lake(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    lake = root / "lake"
-    run_generate(make_config(lake, "generate.users=300", "generate.days=6"), out=str(root / "raw"), spark=spark)
-    run_ingest(make_config(lake), input_path=str(root / "raw" / "events"), mapping_name="generated", spark=spark)
-    run_sessionize(make_config(lake, *LAKE), spark=spark)
-    return lake
+    return synthetic_lake(spark, tmp_path_factory.mktemp("train"), ("generate.users=300", "generate.days=6"), LAKE)
 
 
 def test_two_horovod_workers_train_and_publish_a_model_that_reloads_and_reproduces_its_surprises(spark, lake, tmp_path):
