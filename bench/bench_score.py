@@ -17,10 +17,9 @@ from pathlib import Path
 import torch
 
 from seqrisk.config import load_config
-from seqrisk.features import FEATURE_COLUMNS, with_sequence_users
 from seqrisk.model_dir import latest
-from seqrisk.score import score_sessions
-from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame
+from seqrisk.score import score_sessions, scorer_input
+from seqrisk.scoring import load_risk_model, risk_frame
 from seqrisk.spark import get_spark
 from seqrisk.tables import open_tables
 
@@ -48,7 +47,7 @@ def main() -> None:
     model = load_risk_model(model_path)
     sessions = tables.read(config.table_path("sessions")).persist()
     n = sessions.count()
-    frame = with_sequence_users(sessions).select(*dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS])).toPandas()  # a benchmark-sized lake
+    frame = scorer_input(sessions).toPandas()  # a benchmark-sized lake
     at = datetime.now(timezone.utc)
 
     torch.set_num_threads(2)

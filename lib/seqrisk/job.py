@@ -5,12 +5,13 @@ import logging
 import sys
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Optional
 
 from pyspark.sql import SparkSession
 
 from seqrisk.config import Config
+from seqrisk.errors import SeqriskError
 from seqrisk.spark import get_spark
 from seqrisk.tables import DeltaTables, open_tables
 
@@ -49,3 +50,14 @@ def enable_progress_logging() -> None:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
+
+
+def date_range(date_from: Optional[date], date_to: Optional[date], everything: str) -> Optional[list[str]]:
+    """The ISO dates of `--from`..`--to`, or None when neither is given (the job does `everything`)."""
+    if (date_from is None) != (date_to is None):
+        raise SeqriskError(f"give both --from and --to, or neither ({everything})")
+    if date_from is None:
+        return None
+    if date_from > date_to:
+        raise SeqriskError(f"--from {date_from} is after --to {date_to}")
+    return [(date_from + timedelta(days=i)).isoformat() for i in range((date_to - date_from).days + 1)]

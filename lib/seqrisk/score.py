@@ -23,7 +23,7 @@ from seqrisk import model_dir
 from seqrisk.config import Config, ScoreConfig
 from seqrisk.errors import SeqriskError
 from seqrisk.features import FEATURE_COLUMNS, with_sequence_users
-from seqrisk.job import start_job
+from seqrisk.job import date_range, start_job
 from seqrisk.reasons import ACTIONS
 from seqrisk.scoring import INPUT_COLUMNS, SESSION_RISK_DDL, load_risk_model, score_batches
 from seqrisk.tables import TableWrite
@@ -69,15 +69,11 @@ def run_score(
     config: Config, *, date_from: Optional[date] = None, date_to: Optional[date] = None, spark: Optional[SparkSession] = None
 ) -> ScoreSummary:
     """Score all sessions, or only those of `date_from`..`date_to`, and publish both risk tables."""
-    if (date_from is None) != (date_to is None):
-        raise SeqriskError("give both --from and --to, or neither (score every session)")
-    if date_from and date_to and date_from > date_to:
-        raise SeqriskError(f"--from {date_from} is after --to {date_to}")
+    dates = date_range(date_from, date_to, "score every session")
     model = load_risk_model(resolve_model(config))  # a bad model directory fails here, before any Spark work
     job = start_job("score", config, spark)
     ranged = date_from is not None
     summary = ScoreSummary(job.run_id, model.version, str(model.loaded.path), f"{date_from} to {date_to}" if ranged else "all dates")
-    dates = [(date_from + timedelta(days=i)).isoformat() for i in range((date_to - date_from).days + 1)] if ranged else None
     where = {"session_date": dates} if ranged else None
 
     sessions = job.tables.read(config.table_path("sessions"), where)
@@ -113,12 +109,19 @@ def run_score(
         risk.unpersist()
 
 
+def scorer_input(sessions: DataFrame) -> DataFrame:
+    """What the scorer reads of each session: the sequence, the features, users per sequence.
+
+    Shuffle: by sequence hash.
+    """
+    return with_sequence_users(sessions).select(*dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS]))
+
+
 def score_sessions(sessions: DataFrame, model_path: str, settings: ScoreConfig, run_id: str, scored_at: datetime) -> DataFrame:
-    """session_risk rows for a DataFrame of sessions (lazy). Shuffle: by sequence hash."""
-    columns = list(dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS]))
+    """session_risk rows for a DataFrame of sessions (lazy)."""
     naive_utc = scored_at.astimezone(timezone.utc).replace(tzinfo=None)  # as the UTC Spark session hands times to pandas
     score = partial(score_batches, model_path=model_path, settings=settings, run_id=run_id, scored_at=naive_utc)
-    return with_sequence_users(sessions).select(*columns).mapInPandas(score, SESSION_RISK_DDL)
+    return scorer_input(sessions).mapInPandas(score, SESSION_RISK_DDL)
 
 
 def _user_window(tables, session_risk_path: str, risk: DataFrame, as_of: date, days: int, replaced: Optional[list[str]]) -> DataFrame:

@@ -21,8 +21,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from seqrisk.config import Config, SessionizeConfig
-from seqrisk.errors import SeqriskError
-from seqrisk.job import start_job
+from seqrisk.job import date_range, start_job
 from seqrisk.tables import TableWrite
 from seqrisk.vocabulary import NO_CATEGORY, OTHER_CATEGORY, Vocabulary
 from seqrisk.windows import windows_mapper
@@ -103,10 +102,7 @@ def run_sessionize(
     spark: Optional[SparkSession] = None,
 ) -> SessionizeSummary:
     """Build sessions and windows for all dates, or recompute only `date_from`..`date_to`."""
-    if (date_from is None) != (date_to is None):
-        raise SeqriskError("give both --from and --to, or neither (a full run)")
-    if date_from and date_to and date_from > date_to:
-        raise SeqriskError(f"--from {date_from} is after --to {date_to}")
+    dates = date_range(date_from, date_to, "a full run")
     job = start_job("sessionize", config, spark)
     tables, settings = job.tables, config.sessionize
     events_path = config.table_path("events")
@@ -133,7 +129,6 @@ def run_sessionize(
     windows = cut_windows(sessions, vocabulary, config.windows.length, config.windows.stride, job.run_id).persist()
     try:
         _describe(sessions, summary)
-        dates = [d.isoformat() for d in _dates(date_from, date_to)] if ranged else None
         sessions_path, windows_path = config.table_path("sessions"), config.table_path("windows")
         where = {"session_date": dates} if dates is not None else None
         if tables.holds(sessions_path, sessions, where) and tables.holds(windows_path, windows, where):
@@ -210,10 +205,6 @@ def learn_vocabulary(
         token = F.concat_ws("|", "event_type", bucket)
     counts = {r["token"]: r["count"] for r in events.groupBy(token.alias("token")).count().collect()}
     return Vocabulary.learn(counts, min_count=min_count, max_size=max_size, composite=composite, top_categories=top, gap_buckets_s=gap_buckets_s)
-
-
-def _dates(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 # -- events to sessions (plain DataFrame transforms) --------------------------------------------

@@ -300,17 +300,16 @@ def fit_reference(job, config, staging: Path, model_config: ModelConfig, vocabul
     Shuffle: by sequence hash (users per sequence). The sample is bounded by `sample_size`.
     """
     from seqrisk.detector import FeatureDetector
-    from seqrisk.features import FEATURE_COLUMNS, with_sequence_users
-    from seqrisk.scoring import INPUT_COLUMNS, fit_calibration, raw_scores
+    from seqrisk.score import scorer_input
+    from seqrisk.scoring import fit_calibration, raw_scores
     from seqrisk.sequence_evidence import event_types_of
 
-    sessions = with_sequence_users(job.tables.read(config.table_path("sessions"), where={"session_date": dates}))
+    sessions = scorer_input(job.tables.read(config.table_path("sessions"), where={"session_date": dates}))
     total = sessions.count()
     if total < 2:
         raise SeqriskError(f"the training dates hold {total} session(s); the second detector needs at least 2")
-    columns = list(dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS]))
     fraction = min(1.0, 1.2 * sample_size / total)
-    reference = sessions.select(*columns).sample(fraction=fraction, seed=config.train.seed).limit(sample_size).toPandas()
+    reference = sessions.sample(fraction=fraction, seed=config.train.seed).limit(sample_size).toPandas()
     model = SequenceModel(model_config)
     model.load_state_dict(torch.load(staging / "weights.pt", map_location="cpu", weights_only=True))
     detector = FeatureDetector.fit(reference, event_types_of(vocabulary), config.train.seed, config.train.detector_trees)

@@ -10,10 +10,10 @@ import torch
 from deltalake import DeltaTable
 
 from seqrisk.errors import SeqriskError
-from seqrisk.features import FEATURE_COLUMNS, with_sequence_users
+from seqrisk.features import with_sequence_users
 from seqrisk.model import surprises
 from seqrisk.reasons import ACTIONS, REASONS
-from seqrisk.score import run_score, score_sessions
+from seqrisk.score import run_score, score_sessions, scorer_input
 from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame
 from seqrisk.tables import open_tables
 from seqrisk.train import run_train
@@ -118,7 +118,7 @@ def test_the_training_population_comes_out_uniform(spark, trained):
     manifest = json.loads((model.loaded.path / "manifest.json").read_text())
     assert manifest["reference_sessions"] > 100
     sessions = _tables(spark, config).read(config.table_path("sessions"))
-    frame = with_sequence_users(sessions).select(*dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS])).toPandas()
+    frame = scorer_input(sessions).toPandas()
     risk = risk_frame(frame, model, config.score, "r", datetime(2024, 1, 1))
     for column in ("feature_pct", "risk_pct"):
         deciles = np.histogram(risk[column], bins=10, range=(0, 100))[0] / len(risk)
@@ -184,7 +184,7 @@ def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trai
     config = _config(lake, models)
     model = load_risk_model(summary.model_dir)
     sessions = _tables(spark, config).read(config.table_path("sessions"))
-    frame = with_sequence_users(sessions).select(*dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS])).toPandas()
+    frame = scorer_input(sessions).toPandas()
     base = frame[(frame["n_events"] >= 6) & (frame["n_events"] <= 12) & (frame["users_with_sequence"] == 1)].iloc[0]
 
     def case(**changes):
