@@ -68,7 +68,7 @@ def run_generate(config: Config, *, out: Optional[str] = None, spark: Optional[S
     rows = (
         job.spark.range(0, settings.users, numPartitions=tasks)
         .mapInPandas(partial(_generate_batches, params=params), OUTPUT_SCHEMA)
-        .persist(StorageLevel.MEMORY_AND_DISK)
+        .persist(StorageLevel.DISK_ONLY)  # events, labels and the summary read it; on disk, any size fits
     )
     try:
         rows.filter(F.col("kind") == "event").select("line").write.mode("overwrite").text(f"{out}/events")

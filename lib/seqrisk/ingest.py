@@ -79,7 +79,7 @@ def run_ingest(
         max_price=config.ingest.max_price,
     )
     validated = validate(read_raw(job.spark, files, mapping), mapping, limits)
-    validated = validated.persist(StorageLevel.MEMORY_AND_DISK)
+    validated = validated.persist(StorageLevel.DISK_ONLY)  # two writes and the counts read it; on disk, any size fits
     try:
         counts = {row["reason"]: row["count"] for row in validated.groupBy("reason").count().collect()}
         summary.records = sum(counts.values())
