@@ -1,6 +1,6 @@
 """Sessionization with Spark (seqrisk) against an equivalent DuckDB query, on the same events table.
 
-usage: python bench/bench_sessionize.py [--events 1e6 1e7] [--work /tmp/seqrisk-bench/sessionize]
+usage: python bench/bench_sessionize.py [--events 1e6 1e7] [--work DIR] [--keep] [--steps spark duckdb job] [--cold]
 
 For each size: generate and ingest that many events (not timed), then time, on the same Delta
 `events` table and the same machine:
@@ -11,6 +11,8 @@ For each size: generate and ingest that many events (not timed), then time, on t
 and print the seconds and the Spark/DuckDB ratio (below 1: Spark is faster). DuckDB runs with its
 advice for large aggregations (no insertion order, a spill folder, a memory limit); if it still runs
 out of memory, that is printed as its result. An ingested lake is kept between runs (--keep).
+At 100 M events, where DuckDB already ran out of memory at 10 M and JIT warm-up is noise, run
+`--events 1e8 --steps spark job --cold`: `--steps` picks the timings, `--cold` skips the warm-up.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from seqrisk.tables import open_tables
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS_PER_USER = 41
+STEPS = ("spark", "duckdb", "job")
 
 DUCKDB_SESSIONS = """
 COPY (
@@ -76,6 +79,8 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/seqrisk-bench/sessionize")
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) each size's ingested lake")
     parser.add_argument("--duckdb-memory", default="16GB")
+    parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS), help="what to time (default: all)")
+    parser.add_argument("--cold", action="store_true", help="no untimed warm-up pass before the spark timing")
     args = parser.parse_args()
     spark = get_spark(load_config(REPO / "conf" / "local.yaml").spark)
     extension = next(Path(duckdb_extension_delta.__file__).parent.glob("extensions/*/delta.duckdb_extension"))
@@ -92,37 +97,54 @@ def main() -> None:
             shutil.rmtree(work / "raw")
         events = tables.read(config.table_path("events")).count()
 
-        rules = SessionRules.from_config(config.sessionize)
-        sessions = build_sessions(assign_sessions(tables.read(config.table_path("events")), rules), rules, "bench")
-        sessions.write.format("noop").mode("overwrite").save()  # warm-up: JIT and code generation, untimed
-        started = time.perf_counter()
-        sessions.write.mode("overwrite").parquet(str(work / "spark_sessions"))
-        spark_s = time.perf_counter() - started
-        n_sessions = spark.read.parquet(str(work / "spark_sessions")).count()
-        print(f"{events:>11,} {n_sessions:>9,} {spark_s:>8.1f}", end=" ", flush=True)
+        spark_s = duck_s = job_s = None
+        if "spark" in args.steps:
+            rules = SessionRules.from_config(config.sessionize)
+            sessions = build_sessions(assign_sessions(tables.read(config.table_path("events")), rules), rules, "bench")
+            if not args.cold:
+                sessions.write.format("noop").mode("overwrite").save()  # warm-up: JIT and code generation, untimed
+            started = time.perf_counter()
+            sessions.write.mode("overwrite").parquet(str(work / "spark_sessions"))
+            spark_s = time.perf_counter() - started
+            n_sessions = spark.read.parquet(str(work / "spark_sessions")).count()
+        n_text = f"{n_sessions:>9,}" if spark_s is not None else f"{'-':>9}"
+        print(f"{events:>11,} {n_text} {_seconds(spark_s)}", end=" ", flush=True)
 
-        con = duckdb.connect()
-        for setting in ("SET TimeZone = 'UTC'", "SET preserve_insertion_order = false", f"SET temp_directory = '{work / 'duckdb_tmp'}'", f"SET memory_limit = '{args.duckdb_memory}'"):
-            con.execute(setting)
-        con.execute(f"LOAD '{extension}'")
-        started = time.perf_counter()
-        try:
-            con.execute(DUCKDB_SESSIONS.format(events=work / "lake" / "events", out=work / "duckdb_sessions.parquet"))
-            duck_s = time.perf_counter() - started
-            duck = f"{duck_s:>9.1f} {spark_s / duck_s:>6.2f}"
-        except duckdb.OutOfMemoryException:
-            duck = f"{'OOM':>9} {'-':>6}"
-        con.close()
-        print(duck, end=" ", flush=True)
+        if "duckdb" in args.steps:
+            duck_s = _duckdb_seconds(extension, work, args.duckdb_memory)
+        ratio = f"{spark_s / duck_s:>6.2f}" if isinstance(spark_s, float) and isinstance(duck_s, float) else f"{'-':>6}"
+        print(f"{_seconds(duck_s, 9)} {ratio}", end=" ", flush=True)
 
-        started = time.perf_counter()
-        run_sessionize(config, spark=spark)
-        print(f"{time.perf_counter() - started:>7.1f}", flush=True)
+        if "job" in args.steps:
+            started = time.perf_counter()
+            run_sessionize(config, spark=spark)
+            job_s = time.perf_counter() - started
+        print(_seconds(job_s, 7), flush=True)
         for leftover in ("spark_sessions", "duckdb_sessions.parquet", "duckdb_tmp", "lake/sessions", "lake/windows", "lake/vocabulary.json"):
             target = work / leftover
             shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _duckdb_seconds(extension: Path, work: Path, memory: str) -> float | str:
+    """Seconds for the DuckDB query, or "OOM" when it runs out of `memory`."""
+    con = duckdb.connect()
+    for setting in ("SET TimeZone = 'UTC'", "SET preserve_insertion_order = false", f"SET temp_directory = '{work / 'duckdb_tmp'}'", f"SET memory_limit = '{memory}'"):
+        con.execute(setting)
+    con.execute(f"LOAD '{extension}'")
+    started = time.perf_counter()
+    try:
+        con.execute(DUCKDB_SESSIONS.format(events=work / "lake" / "events", out=work / "duckdb_sessions.parquet"))
+        return time.perf_counter() - started
+    except duckdb.OutOfMemoryException:
+        return "OOM"
+    finally:
+        con.close()
+
+
+def _seconds(value: float | str | None, width: int = 8) -> str:
+    return f"{value:>{width}.1f}" if isinstance(value, float) else f"{value or '-':>{width}}"
 
 
 if __name__ == "__main__":
