@@ -172,8 +172,16 @@ class SessionizeConfig(_Strict):
 class VocabularyConfig(_Strict):
     min_count: int = Field(5, ge=1)  # rarer tokens share the <rare> token
     max_size: int = Field(10_000, ge=4)
-    composite: Literal["none", "category"] = "none"  # "category": event type joined with a category bucket
+    composite: Literal["none", "category", "price"] = "price"  # event type joined with a category or a price bucket
     top_categories: int = Field(16, ge=1)  # category buckets: the most frequent ones, then "other"
+    price_quantiles: list[float] = [0.05, 0.95]  # price bucket edges, as quantiles of all prices
+
+    @field_validator("price_quantiles")
+    @classmethod
+    def _quantiles(cls, value: list[float]) -> list[float]:
+        if not value or any(not 0 < q < 1 for q in value) or value != sorted(set(value)):
+            raise ValueError("price_quantiles must be ascending distinct numbers between 0 and 1")
+        return value
 
 
 class WindowsConfig(_Strict):

@@ -25,6 +25,7 @@ from seqrisk.model_dir import LoadedModel, load_model
 from seqrisk.reasons import feature_reasons
 from seqrisk.sequence_evidence import SequenceEvidence, session_evidence
 from seqrisk.vocabulary import Vocabulary
+from seqrisk.windows import TOKEN_INPUTS
 
 SESSION_RISK_COLUMNS = (
     "session_id", "user_id", "session_date", "session_start", "session_end", "n_events", "score", "risk_pct", "risk_level",
@@ -37,7 +38,7 @@ SESSION_RISK_DDL = (
     "sequence_pct double, feature_pct double, model_version string, scored_at timestamp, run_id string"
 )
 # Session columns the scorer reads (after features.with_sequence_users).
-INPUT_COLUMNS = ("session_id", "user_id", "session_date", "session_start", "session_end", "n_events", "event_types", "categories", "gaps_s", "users_with_sequence")
+INPUT_COLUMNS = ("session_id", "user_id", "session_date", "session_start", "session_end", "n_events", *TOKEN_INPUTS, "users_with_sequence")
 
 
 @dataclass

@@ -18,7 +18,7 @@ import torch
 
 from seqrisk.model import SequenceModel, surprises
 from seqrisk.vocabulary import SPECIAL, UNK, Vocabulary
-from seqrisk.windows import session_windows
+from seqrisk.windows import TOKEN_INPUTS, session_windows
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,10 @@ def session_evidence(
     expected_k: int = 3,
     device: str = "cpu",
 ) -> SequenceEvidence:
-    """Score `sessions` (columns event_types, categories, gaps_s) with `model`."""
+    """Score `sessions` (the `windows.TOKEN_INPUTS` columns) with `model`."""
     owners, starts, valid, tokens, gaps = [], [], [], [], []
-    for row, session in enumerate(sessions[["event_types", "categories", "gaps_s"]].itertuples(index=False)):
-        pieces = session_windows(session.event_types, session.categories, session.gaps_s, vocabulary, length, stride)
+    for row, session in enumerate(sessions[list(TOKEN_INPUTS)].itertuples(index=False)):
+        pieces = session_windows(*session, vocabulary, length, stride)
         for start, n_valid, piece_tokens, piece_gaps in pieces:
             owners.append(row)
             starts.append(start)
@@ -76,6 +76,12 @@ def session_evidence(
     for window, owner in enumerate(owners):
         by_session.setdefault(owner, []).append(window)
     event_types = sessions["event_types"].tolist()
+
+    def observed(row: int, position: int) -> str:
+        """The event as the model saw it (its raw name when the vocabulary has never seen it)."""
+        token = vocabulary.token_text(*(sessions[c].iat[row][position] for c in ("event_types", "categories", "prices")))
+        return vocabulary.describe(token) if token in vocabulary.counts else str(event_types[row][position])
+
     for row, windows in by_session.items():
         n_events = len(event_types[row])
         event_nll = np.full(n_events, np.nan)
@@ -96,8 +102,8 @@ def session_evidence(
         top_events[row] = [
             {
                 "position": int(p),
-                "event": str(event_types[row][p]),
-                "expected": [vocabulary.tokens[t] for t in event_expected[p]],
+                "event": observed(row, p),
+                "expected": [vocabulary.describe(vocabulary.tokens[t]) for t in event_expected[p]],
                 "surprise": round(float(event_nll[p]), 4),
             }
             for p in order

@@ -13,18 +13,20 @@ build each session's ordered arrays and features. Windows are cut from sessions 
 from __future__ import annotations
 
 import logging
+import operator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import reduce
 from typing import Optional, Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from seqrisk.config import Config, SessionizeConfig
+from seqrisk.config import Config, SessionizeConfig, VocabularyConfig
 from seqrisk.job import date_range, start_job
 from seqrisk.tables import TableWrite
-from seqrisk.vocabulary import NO_CATEGORY, OTHER_CATEGORY, Vocabulary
-from seqrisk.windows import windows_mapper
+from seqrisk.vocabulary import NONE, OTHER_CATEGORY, Vocabulary
+from seqrisk.windows import TOKEN_INPUTS, windows_mapper
 
 log = logging.getLogger("seqrisk")
 
@@ -184,27 +186,42 @@ def _vocabulary(config: Config, events: DataFrame, *, full_run: bool) -> tuple[V
             return Vocabulary.load(path), False
         except FileNotFoundError:
             log.info("sessionize: no vocabulary at %s yet; learning one from all events", path)
-    settings = config.vocabulary
-    return learn_vocabulary(events, settings.min_count, settings.max_size, settings.composite, settings.top_categories, config.windows.gap_buckets_s), True
+    return learn_vocabulary(events, config.vocabulary, config.windows.gap_buckets_s), True
 
 
-def learn_vocabulary(
-    events: DataFrame, min_count: int, max_size: int, composite: str, top_categories: int, gap_buckets_s: Sequence[float]
-) -> Vocabulary:
-    """Token counts over `events` (one small aggregate brought to the driver: one row per token)."""
+def learn_vocabulary(events: DataFrame, settings: VocabularyConfig, gap_buckets_s: Sequence[float]) -> Vocabulary:
+    """Token counts over `events` (small aggregates brought to the driver: one row per token or bucket)."""
     top: list[str] = []
+    edges: list[float] = []
     token = F.col("event_type")
-    if composite == "category":
+    if settings.composite == "category":
         ranked = events.filter(F.col("category").isNotNull()).groupBy("category").count()
-        top = [r["category"] for r in ranked.orderBy(F.desc("count"), "category").limit(top_categories).collect()]
+        top = [r["category"] for r in ranked.orderBy(F.desc("count"), "category").limit(settings.top_categories).collect()]
         bucket = (
-            F.when(F.col("category").isNull(), F.lit(NO_CATEGORY))
+            F.when(F.col("category").isNull(), F.lit(NONE))
             .when(F.col("category").isin(top), F.col("category"))
             .otherwise(F.lit(OTHER_CATEGORY))
         )
         token = F.concat_ws("|", "event_type", bucket)
+    elif settings.composite == "price":
+        priced = events.filter(F.col("price").isNotNull() & ~F.isnan("price"))
+        found = priced.select(F.percentile_approx("price", list(settings.price_quantiles), 10_000).alias("q")).first()["q"]
+        edges = sorted(set(found or []))
+        at_or_above = [F.when(F.col("price") >= F.lit(edge), 1).otherwise(0) for edge in edges]
+        count = reduce(operator.add, at_or_above, F.lit(0))
+        missing = F.col("price").isNull() | F.isnan("price")
+        bucket = F.when(missing, F.lit(NONE)).otherwise(F.concat(F.lit("p"), count.cast("string")))
+        token = F.concat_ws("|", "event_type", bucket)
     counts = {r["token"]: r["count"] for r in events.groupBy(token.alias("token")).count().collect()}
-    return Vocabulary.learn(counts, min_count=min_count, max_size=max_size, composite=composite, top_categories=top, gap_buckets_s=gap_buckets_s)
+    return Vocabulary.learn(
+        counts,
+        min_count=settings.min_count,
+        max_size=settings.max_size,
+        composite=settings.composite,
+        top_categories=top,
+        price_edges=edges,
+        gap_buckets_s=gap_buckets_s,
+    )
 
 
 # -- events to sessions (plain DataFrame transforms) --------------------------------------------
@@ -422,7 +439,7 @@ def _with_features(sessions: DataFrame, rules: SessionRules) -> DataFrame:
 
 def cut_windows(sessions: DataFrame, vocabulary: Vocabulary, length: int, stride: int, run_id: str) -> DataFrame:
     """Windows for each session, cut by `windows.cut` in Python workers (no shuffle)."""
-    columns = sessions.select(*WINDOW_KEEP, "event_types", "categories", "gaps_s")
+    columns = sessions.select(*WINDOW_KEEP, *TOKEN_INPUTS)
     mapper = windows_mapper(vocabulary, length, stride, WINDOW_KEEP)
     windows = columns.mapInPandas(mapper, WINDOWS_SCHEMA)
     window_id = F.concat_ws(":", "session_id", F.col("window_index").cast("string"))

@@ -1,6 +1,7 @@
 """The token vocabulary: learned from the data, saved as JSON beside the windows, carried by models.
 
-Tokens are event types (any vocabulary), optionally joined with a category bucket. Ids 0 to 2 are
+Tokens are event types (any vocabulary), optionally joined with a category bucket or a price bucket
+(edges at learned price quantiles, so tiny and huge amounts get tokens of their own). Ids 0 to 2 are
 reserved: padding, unknown (never seen when the vocabulary was learned) and rare (seen fewer than
 `min_count` times, or past `max_size`). The same object holds how time gaps are bucketed, so a
 scorer cuts windows exactly as the trainer's windows were cut.
@@ -12,20 +13,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+import math
+
 import numpy as np
 
 PAD, UNK, RARE = 0, 1, 2
 SPECIAL = ("<pad>", "<unk>", "<rare>")
 FORMAT = 1
-NO_CATEGORY, OTHER_CATEGORY = "none", "other"
+NONE, OTHER_CATEGORY = "none", "other"  # the bucket of an event without a category (or price); of a rarer category
+
+
+def price_bucket(edges: Sequence[float], price: float) -> str:
+    """`p<k>`: k = how many edges are at or below `price` (p0 below the first edge)."""
+    return f"p{sum(1 for edge in edges if price >= edge)}"
 
 
 @dataclass(frozen=True)
 class Vocabulary:
     tokens: tuple[str, ...]  # index = token id; starts with SPECIAL
     counts: dict[str, int]  # how often each learned token was seen (rare ones included)
-    composite: str = "none"  # "none" or "category"
+    composite: str = "none"  # "none", "category" or "price"
     top_categories: tuple[str, ...] = ()
+    price_edges: tuple[float, ...] = ()  # ascending; bucket k holds prices from edge k-1 up to below edge k
     gap_buckets_s: tuple[float, ...] = (1, 2, 5, 10, 30, 60, 120, 300, 900)
     _ids: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -43,6 +52,7 @@ class Vocabulary:
         max_size: int,
         composite: str = "none",
         top_categories: Sequence[str] = (),
+        price_edges: Sequence[float] = (),
         gap_buckets_s: Sequence[float] = (1, 2, 5, 10, 30, 60, 120, 300, 900),
     ) -> "Vocabulary":
         """Keep tokens seen at least `min_count` times, most frequent first (ties by name)."""
@@ -53,6 +63,7 @@ class Vocabulary:
             counts=dict(sorted(counts.items())),
             composite=composite,
             top_categories=tuple(top_categories),
+            price_edges=tuple(float(e) for e in price_edges),
             gap_buckets_s=tuple(float(b) for b in gap_buckets_s),
         )
 
@@ -67,18 +78,41 @@ class Vocabulary:
         """Padding (0), one bucket per boundary plus one past the last, and the session start."""
         return len(self.gap_buckets_s) + 3
 
-    def token_text(self, event_type: str, category: Optional[str]) -> str:
+    def token_text(self, event_type: str, category: Optional[str], price: Optional[float] = None) -> str:
         if self.composite == "none":
             return event_type
-        bucket = NO_CATEGORY if category is None else category if category in self.top_categories else OTHER_CATEGORY
+        if self.composite == "price":
+            missing = price is None or math.isnan(price)
+            return f"{event_type}|{NONE if missing else price_bucket(self.price_edges, price)}"
+        bucket = NONE if category is None else category if category in self.top_categories else OTHER_CATEGORY
         return f"{event_type}|{bucket}"
 
-    def encode(self, event_types: Sequence[str], categories: Optional[Sequence[Optional[str]]] = None) -> np.ndarray:
+    def describe(self, token: str) -> str:
+        """A token as an analyst reads it: `purchase (price under 1.68)`, `view (shoes)`, `login`."""
+        kind, _, bucket = token.partition("|")
+        if not bucket or bucket == NONE:
+            return kind
+        if self.composite != "price":
+            return f"{kind} ({bucket})"
+        k, edges = int(bucket[1:]), self.price_edges
+        if k == 0:
+            return f"{kind} (price under {edges[0]:g})" if edges else f"{kind} (priced)"
+        if k == len(edges):
+            return f"{kind} (price {edges[-1]:g} or more)"
+        return f"{kind} (price {edges[k - 1]:g} to under {edges[k]:g})"
+
+    def encode(
+        self,
+        event_types: Sequence[str],
+        categories: Optional[Sequence[Optional[str]]] = None,
+        prices: Optional[Sequence[Optional[float]]] = None,
+    ) -> np.ndarray:
         """Token ids for one session's events; unseen tokens give UNK, rare ones RARE."""
         cats = categories if categories is not None else [None] * len(event_types)
+        amounts = prices if prices is not None else [None] * len(event_types)
         ids = np.empty(len(event_types), dtype=np.int32)
-        for i, (kind, cat) in enumerate(zip(event_types, cats)):
-            text = self.token_text(kind, cat)
+        for i, (kind, cat, price) in enumerate(zip(event_types, cats, amounts)):
+            text = self.token_text(kind, cat, price)
             ids[i] = self._ids.get(text, RARE if text in self.counts else UNK)
         return ids
 
@@ -101,6 +135,7 @@ class Vocabulary:
                 "counts": self.counts,
                 "composite": self.composite,
                 "top_categories": list(self.top_categories),
+                "price_edges": list(self.price_edges),
                 "gap_buckets_s": list(self.gap_buckets_s),
             },
             indent=1,
@@ -116,6 +151,7 @@ class Vocabulary:
             counts=data["counts"],
             composite=data["composite"],
             top_categories=tuple(data["top_categories"]),
+            price_edges=tuple(data.get("price_edges", ())),  # absent in files written before price tokens
             gap_buckets_s=tuple(data["gap_buckets_s"]),
         )
 

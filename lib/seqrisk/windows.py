@@ -42,16 +42,20 @@ def cut(tokens: np.ndarray, gap_buckets: np.ndarray, length: int, stride: int) -
     return out
 
 
+TOKEN_INPUTS = ("event_types", "categories", "prices", "gaps_s")  # the session columns a window is made of
+
+
 def session_windows(
     event_types: Sequence[str],
     categories: Sequence | None,
+    prices: Sequence | None,
     gaps_s: Sequence,
     vocabulary: Vocabulary,
     length: int,
     stride: int,
 ) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
-    """One session's windows, encoded with `vocabulary`."""
-    tokens = vocabulary.encode(list(event_types), None if categories is None else list(categories))
+    """One session's windows, encoded with `vocabulary` (categories and prices feed composite tokens)."""
+    tokens = vocabulary.encode(list(event_types), None if categories is None else list(categories), None if prices is None else list(prices))
     return cut(tokens, vocabulary.encode_gaps(list(gaps_s)), length, stride)
 
 
@@ -59,7 +63,7 @@ def windows_frame(sessions: pd.DataFrame, vocabulary: Vocabulary, length: int, s
     """Rows of windows for a pandas batch of sessions; `keep` columns are copied from the session."""
     rows: dict[str, list] = {c: [] for c in (*keep, *WINDOW_COLUMNS)}
     for session in sessions.itertuples(index=False):
-        pieces = session_windows(session.event_types, session.categories, session.gaps_s, vocabulary, length, stride)
+        pieces = session_windows(session.event_types, session.categories, session.prices, session.gaps_s, vocabulary, length, stride)
         for index, (start, valid, tokens, gaps) in enumerate(pieces):
             for column in keep:
                 rows[column].append(getattr(session, column))

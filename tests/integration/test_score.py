@@ -17,7 +17,7 @@ from seqrisk.score import run_score, score_sessions, scorer_input
 from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame
 from seqrisk.tables import open_tables
 from seqrisk.train import run_train
-from seqrisk.windows import session_windows
+from seqrisk.windows import TOKEN_INPUTS, session_windows
 
 from conftest import make_config, synthetic_lake
 
@@ -100,7 +100,7 @@ def test_scores_equal_the_model_applied_directly_and_do_not_depend_on_partitioni
     # The sequence score of one-window sessions, computed here straight from PyTorch, in one batch.
     frame = with_sequence_users(sessions).select(*INPUT_COLUMNS).toPandas().set_index("session_id")
     short = [s for s in frame.index if 4 <= frame.loc[s, "n_events"] <= 16][:20]
-    windows = [session_windows(frame.loc[s, "event_types"], frame.loc[s, "categories"], frame.loc[s, "gaps_s"], model.loaded.vocabulary, 16, 8)[0] for s in short]
+    windows = [session_windows(*frame.loc[s, list(TOKEN_INPUTS)], model.loaded.vocabulary, 16, 8)[0] for s in short]
     tokens = torch.from_numpy(np.stack([w[2] for w in windows]).astype(np.int64))
     gaps = torch.from_numpy(np.stack([w[3] for w in windows]).astype(np.int64))
     nll = surprises(model.loaded.model, tokens, gaps)["nll"].numpy().astype(np.float64)
@@ -168,15 +168,27 @@ def test_a_corrupt_or_foreign_model_fails_before_any_spark_work(trained, tmp_pat
         run_score(make_config(lake), date_from=date(2024, 5, 1))
 
 
-def _least_expected_sequence(model, length: int) -> list[str]:
-    """Events chosen one by one as the model's least expected next event: built to surprise it."""
+def _least_expected_sequence(model, length: int) -> tuple[list[str], list]:
+    """Events (types and prices) chosen one by one as the model's least expected next token: built to surprise it."""
     vocabulary, tokens = model.loaded.vocabulary, [3]
     for _ in range(length - 1):
         t = torch.tensor([tokens])
         logits = model.loaded.model(t, torch.ones_like(t))[0, -1]
         logits[:3] = float("inf")  # never padding, unknown or rare
         tokens.append(int(torch.argmin(logits)))
-    return [vocabulary.tokens[t] for t in tokens]
+    events = [_event_of(vocabulary, vocabulary.tokens[t]) for t in tokens]
+    return [kind for kind, _ in events], [price for _, price in events]
+
+
+def _event_of(vocabulary, token: str) -> tuple[str, float | None]:
+    """An event type and a price that encode to `token` (price tokens: a price inside the bucket)."""
+    kind, _, bucket = token.partition("|")
+    if vocabulary.composite != "price" or bucket == "none":
+        return kind, None
+    k, edges = int(bucket[1:]), vocabulary.price_edges
+    price = edges[0] / 2 if k == 0 else edges[k - 1]
+    assert vocabulary.token_text(kind, None, price) == token
+    return kind, price
 
 
 def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trained):
@@ -194,9 +206,9 @@ def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trai
         return row
 
     n = base["n_events"]
-    odd = _least_expected_sequence(model, 12)
+    odd_types, odd_prices = _least_expected_sequence(model, 12)
     cases = {
-        "rare_transition": case(event_types=odd, categories=[None] * 12, gaps_s=[None] + [30.0] * 11, n_events=12),
+        "rare_transition": case(event_types=odd_types, prices=odd_prices, categories=[None] * 12, gaps_s=[None] + [30.0] * 11, n_events=12),
         "unseen_event": case(event_types=["teleport", *base["event_types"][1:]]),
         "duplicate_sequence": case(users_with_sequence=25),
         "bot_like_timing": case(gap_mean_s=5000.0, gap_median_s=5000.0, gap_min_s=5000.0, gap_max_s=5000.0, gap_std_s=0.0, gap_cv=0.0),

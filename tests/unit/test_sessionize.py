@@ -7,6 +7,7 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
+from seqrisk.config import VocabularyConfig
 from seqrisk.events import EVENTS_SCHEMA
 from seqrisk.sessionize import SessionRules, assign_sessions, build_sessions, learn_vocabulary
 
@@ -139,10 +140,17 @@ def test_sessions_table_rows_compare_whole(spark, rules):
     assertDataFrameEqual(built, expected)
 
 
-def test_the_spark_composite_token_rule_agrees_with_the_vocabulary_the_scorer_encodes_with(spark):
-    pairs = [("view", "c1"), ("view", "c1"), ("buy", "c1"), ("view", "c2"), ("cart", "c2"), ("view", "c3"), ("view", None), ("login", None)]
-    rows = [(f"e{n}", "u1", T0 + timedelta(seconds=n), kind, None, f"i{n}", cat, None, {}, "r", T0.date()) for n, (kind, cat) in enumerate(pairs)]
-    vocabulary = learn_vocabulary(spark.createDataFrame(rows, EVENTS_SCHEMA), 1, 100, "category", 2, (1, 10))
-    assert vocabulary.top_categories == ("c1", "c2")
-    assert vocabulary.counts == dict(Counter(vocabulary.token_text(kind, cat) for kind, cat in pairs))
-    assert "view|other" in vocabulary.counts and "login|none" in vocabulary.counts
+def test_the_spark_composite_token_rules_agree_with_the_vocabulary_the_scorer_encodes_with(spark):
+    steps = [("view", "c1", 5.0), ("view", "c1", 5.0), ("buy", "c1", 0.5), ("view", "c2", 40.0), ("cart", "c2", 40.0), ("view", "c3", 900.0), ("view", None, 12.0), ("login", None, None)]
+    rows = [(f"e{n}", "u1", T0 + timedelta(seconds=n), kind, None, f"i{n}", cat, price, {}, "r", T0.date()) for n, (kind, cat, price) in enumerate(steps)]
+    frame = spark.createDataFrame(rows, EVENTS_SCHEMA)
+    settings = VocabularyConfig(min_count=1, max_size=100, composite="category", top_categories=2)
+    by_category = learn_vocabulary(frame, settings, (1, 10))
+    assert by_category.top_categories == ("c1", "c2")
+    assert by_category.counts == dict(Counter(by_category.token_text(kind, cat, price) for kind, cat, price in steps))
+    assert "view|other" in by_category.counts and "login|none" in by_category.counts
+
+    by_price = learn_vocabulary(frame, settings.model_copy(update={"composite": "price", "price_quantiles": [0.2, 0.8]}), (1, 10))
+    assert by_price.price_edges == (5.0, 40.0)  # the 20 % and 80 % points of the seven prices
+    assert by_price.counts == dict(Counter(by_price.token_text(kind, cat, price) for kind, cat, price in steps))
+    assert {"buy|p0", "view|p1", "view|p2", "login|none"} <= set(by_price.counts)

@@ -45,6 +45,15 @@ def test_composite_tokens_join_event_type_and_category_bucket():
     ]
 
 
+def test_price_tokens_bucket_amounts_at_the_learned_edges():
+    vocab = Vocabulary.learn({"buy|p0": 9, "buy|p1": 9, "buy|p2": 9, "view|none": 9}, min_count=1, max_size=50, composite="price", price_edges=[3.0, 100.0])
+    ids = vocab.encode(["buy", "buy", "buy", "buy", "view", "view"], None, [0.5, 3.0, 99.99, 100.0, None, float("nan")])
+    assert [vocab.tokens[i] for i in ids] == ["buy|p0", "buy|p1", "buy|p1", "buy|p2", "view|none", "view|none"]
+    assert [vocab.describe(t) for t in ("buy|p0", "buy|p1", "buy|p2", "view|none")] == [
+        "buy (price under 3)", "buy (price 3 to under 100)", "buy (price 100 or more)", "view"
+    ]
+
+
 def test_gap_buckets_mark_the_session_start_and_bound_each_gap():
     # buckets: 1: <=1s, 2: <=10s, 3: <=60s, 4: >60s, 5: session start
     assert VOCAB.gap_bucket_count == 6
@@ -52,7 +61,7 @@ def test_gap_buckets_mark_the_session_start_and_bound_each_gap():
 
 
 def test_session_windows_encode_then_cut():
-    pieces = session_windows(["view", "cart", "never-seen"], None, [None, 3.0, 100.0], VOCAB, length=4, stride=2)
+    pieces = session_windows(["view", "cart", "never-seen"], None, None, [None, 3.0, 100.0], VOCAB, length=4, stride=2)
     (_, valid, tokens, gaps), = pieces
     assert (valid, tokens.tolist(), gaps.tolist()) == (3, [3, 4, UNK, PAD], [5, 2, 4, PAD])
 
@@ -61,6 +70,9 @@ def test_vocabulary_survives_a_round_trip_and_rejects_other_formats(tmp_path):
     VOCAB.save(tmp_path / "v.json")
     again = Vocabulary.load(tmp_path / "v.json")
     assert again == VOCAB and again.encode(["cart"]).tolist() == [4]
+    priced = Vocabulary.learn({"buy|p0": 9}, min_count=1, max_size=50, composite="price", price_edges=[3.0])
+    priced.save(tmp_path / "p.json")
+    assert Vocabulary.load(tmp_path / "p.json") == priced
     (tmp_path / "old.json").write_text('{"format": 0}')
     with pytest.raises(ValueError, match="format"):
         Vocabulary.load(tmp_path / "old.json")
