@@ -88,18 +88,20 @@ class Vocabulary:
         return f"{event_type}|{bucket}"
 
     def describe(self, token: str) -> str:
-        """A token as an analyst reads it: `purchase (price under 1.68)`, `view (shoes)`, `login`."""
+        """A token as an analyst reads it: `purchase (< 2.95)`, `view (2.95-90.13)`, `view (shoes)`, `login`."""
         kind, _, bucket = token.partition("|")
         if not bucket or bucket == NONE:
             return kind
         if self.composite != "price":
             return f"{kind} ({bucket})"
         k, edges = int(bucket[1:]), self.price_edges
+        if not edges:
+            return kind
         if k == 0:
-            return f"{kind} (price under {edges[0]:g})" if edges else f"{kind} (priced)"
+            return f"{kind} (< {edges[0]:g})"
         if k == len(edges):
-            return f"{kind} (price {edges[-1]:g} or more)"
-        return f"{kind} (price {edges[k - 1]:g} to under {edges[k]:g})"
+            return f"{kind} (>= {edges[-1]:g})"
+        return f"{kind} ({edges[k - 1]:g}-{edges[k]:g})"
 
     def encode(
         self,

@@ -50,7 +50,7 @@ def test_price_tokens_bucket_amounts_at_the_learned_edges():
     ids = vocab.encode(["buy", "buy", "buy", "buy", "view", "view"], None, [0.5, 3.0, 99.99, 100.0, None, float("nan")])
     assert [vocab.tokens[i] for i in ids] == ["buy|p0", "buy|p1", "buy|p1", "buy|p2", "view|none", "view|none"]
     assert [vocab.describe(t) for t in ("buy|p0", "buy|p1", "buy|p2", "view|none")] == [
-        "buy (price under 3)", "buy (price 3 to under 100)", "buy (price 100 or more)", "view"
+        "buy (< 3)", "buy (3-100)", "buy (>= 100)", "view"
     ]
 
 
