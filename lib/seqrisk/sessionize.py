@@ -204,13 +204,11 @@ def learn_vocabulary(events: DataFrame, settings: VocabularyConfig, gap_buckets_
         )
         token = F.concat_ws("|", "event_type", bucket)
     elif settings.composite == "price":
-        priced = events.filter(F.col("price").isNotNull() & ~F.isnan("price"))
-        found = priced.select(F.percentile_approx("price", list(settings.price_quantiles), 10_000).alias("q")).first()["q"]
+        has_price = F.col("price").isNotNull() & ~F.isnan("price")  # Spark orders NaN above every number
+        found = events.filter(has_price).select(F.percentile_approx("price", list(settings.price_quantiles), 10_000).alias("q")).first()["q"]
         edges = sorted(set(found or []))
-        at_or_above = [F.when(F.col("price") >= F.lit(edge), 1).otherwise(0) for edge in edges]
-        count = reduce(operator.add, at_or_above, F.lit(0))
-        missing = F.col("price").isNull() | F.isnan("price")
-        bucket = F.when(missing, F.lit(NONE)).otherwise(F.concat(F.lit("p"), count.cast("string")))
+        at_or_above = reduce(operator.add, [F.when(F.col("price") >= F.lit(edge), 1).otherwise(0) for edge in edges], F.lit(0))
+        bucket = F.when(has_price, F.concat(F.lit("p"), at_or_above.cast("string"))).otherwise(F.lit(NONE))
         token = F.concat_ws("|", "event_type", bucket)
     counts = {r["token"]: r["count"] for r in events.groupBy(token.alias("token")).count().collect()}
     return Vocabulary.learn(
