@@ -46,13 +46,11 @@ class GenerateSummary:
             f"  users               {self.users:>12,}  ({anomalous_users:,} with anomalies)",
             f"  events written      {self.events:>12,}  (+{self.malformed:,} malformed lines)" if self.malformed
             else f"  events written      {self.events:>12,}",
-            "  anomaly mix:          users    spans   events",
+            f"  {'anomaly mix:':<20}" + " ".join(f"{h:>11}" for h in ("users", "spans", "events")),
         ]
         for kind in ANOMALY_TYPES:
-            lines.append(
-                f"    {kind:<18}{self.users_by_type.get(kind, 0):>7,}{self.spans_by_type.get(kind, 0):>9,}"
-                f"{self.events_by_type.get(kind, 0):>9,}"
-            )
+            counts = (self.users_by_type.get(kind, 0), self.spans_by_type.get(kind, 0), self.events_by_type.get(kind, 0))
+            lines.append(f"    {kind:<18}" + " ".join(f"{n:>11,}" for n in counts))
         return "\n".join(lines)
 
 
