@@ -9,11 +9,10 @@ scorer cuts windows exactly as the trainer's windows were cut.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
-
-import math
 
 import numpy as np
 
@@ -23,7 +22,7 @@ FORMAT = 1
 NONE, OTHER_CATEGORY = "none", "other"  # the bucket of an event without a category (or price); of a rarer category
 
 
-def price_bucket(edges: Sequence[float], price: float) -> str:
+def _price_bucket(edges: Sequence[float], price: float) -> str:
     """`p<k>`: k = how many edges are at or below `price` (p0 below the first edge)."""
     return f"p{sum(1 for edge in edges if price >= edge)}"
 
@@ -83,7 +82,7 @@ class Vocabulary:
             return event_type
         if self.composite == "price":
             missing = price is None or math.isnan(price)
-            return f"{event_type}|{NONE if missing else price_bucket(self.price_edges, price)}"
+            return f"{event_type}|{NONE if missing else _price_bucket(self.price_edges, price)}"
         bucket = NONE if category is None else category if category in self.top_categories else OTHER_CATEGORY
         return f"{event_type}|{bucket}"
 
