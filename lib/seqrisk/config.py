@@ -38,6 +38,7 @@ class SparkConfig(_Strict):
     master: Optional[str] = None
     app_name: str = "seqrisk"
     shuffle_partitions: int = Field(200, ge=1)
+    progress_seconds: float = Field(30.0, ge=0)
     extra: dict[str, str] = {}
 
 

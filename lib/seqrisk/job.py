@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
+from seqrisk.progress import follow_stages
 from seqrisk.spark import get_spark
 from seqrisk.tables import DeltaTables, open_tables
 
@@ -35,6 +36,7 @@ def start_job(name: str, config: Config, spark: Optional[SparkSession] = None) -
     run_id = f"{name}-{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     log.info("%s: run %s, effective config:\n%s", name, run_id, config.to_yaml().rstrip())
     spark = spark or get_spark(config.spark)
+    follow_stages(spark, name, config.spark.progress_seconds)
     tables = open_tables(
         spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file
     )
