@@ -28,6 +28,8 @@ import duckdb_extension_delta
 from seqrisk.config import load_config
 from seqrisk.generate import run_generate
 from seqrisk.ingest import run_ingest
+from seqrisk.job import enable_progress_logging
+from seqrisk.progress import follow_stages
 from seqrisk.sessionize import SessionRules, assign_sessions, build_sessions, run_sessionize
 from seqrisk.spark import get_spark
 from seqrisk.tables import open_tables
@@ -82,7 +84,10 @@ def main() -> None:
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS), help="what to time (default: all)")
     parser.add_argument("--cold", action="store_true", help="no untimed warm-up pass before the spark timing")
     args = parser.parse_args()
-    spark = get_spark(load_config(REPO / "conf" / "local.yaml").spark)
+    spark_conf = load_config(REPO / "conf" / "local.yaml").spark
+    spark = get_spark(spark_conf)
+    enable_progress_logging()
+    follow_stages(spark, "bench_sessionize", spark_conf.progress_seconds)
     extension = next(Path(duckdb_extension_delta.__file__).parent.glob("extensions/*/delta.duckdb_extension"))
     print(f"cores: {os.cpu_count()}, spark master: {spark.sparkContext.master}, duckdb {duckdb.__version__} threads: {os.cpu_count()}")
     print(f"{'events':>11} {'sessions':>9} {'spark s':>8} {'duckdb s':>9} {'ratio':>6} {'job s':>7}", flush=True)
