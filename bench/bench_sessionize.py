@@ -1,6 +1,7 @@
 """Sessionization with Spark (seqrisk) against an equivalent DuckDB query, on the same events table.
 
 usage: python bench/bench_sessionize.py [--events 1e6 1e7] [--work DIR] [--keep] [--steps spark duckdb job] [--cold]
+                                       [--set KEY=VALUE ...]
 
 For each size: generate and ingest that many events (not timed), then time, on the same Delta
 `events` table and the same machine:
@@ -83,8 +84,9 @@ def main() -> None:
     parser.add_argument("--duckdb-memory", default="16GB")
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS), help="what to time (default: all)")
     parser.add_argument("--cold", action="store_true", help="no untimed warm-up pass before the spark timing")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. spark.shuffle_partitions=32")
     args = parser.parse_args()
-    spark_conf = load_config(REPO / "conf" / "local.yaml").spark
+    spark_conf = load_config(REPO / "conf" / "local.yaml", args.set).spark
     spark = get_spark(spark_conf)
     enable_progress_logging()
     follow_stages(spark, "bench_sessionize", spark_conf.progress_seconds)
@@ -93,7 +95,7 @@ def main() -> None:
     print(f"{'events':>11} {'sessions':>9} {'spark s':>8} {'duckdb s':>9} {'ratio':>6} {'job s':>7}", flush=True)
     for target in args.events:
         work = Path(args.work) / f"{int(target)}"
-        config = load_config(REPO / "conf" / "local.yaml", [f"tables.root={work / 'lake'}", f"generate.users={int(target / EVENTS_PER_USER)}"])
+        config = load_config(REPO / "conf" / "local.yaml", [*args.set, f"tables.root={work / 'lake'}", f"generate.users={int(target / EVENTS_PER_USER)}"])
         tables = open_tables(spark, delta="delta-rs", max_records_per_file=config.tables.max_records_per_file)
         if not tables.exists(config.table_path("events")):
             shutil.rmtree(work, ignore_errors=True)

@@ -83,14 +83,14 @@ def stage_line(stage_id: int, done: int, total: int, running: int, watched_s: fl
     """`stage 7: 19/122 tasks done, 2 running, about 1 h 5 min left` (time left from the rate seen so far)."""
     line = f"Spark stage {stage_id}: {done}/{total} tasks done, {running} running"
     if done_while_watched > 0 and done < total:
-        line += f", about {_duration((total - done) * watched_s / done_while_watched)} left"
+        line += f", {_time_left((total - done) * watched_s / done_while_watched)}"
     return line
 
 
-def _duration(seconds: float) -> str:
+def _time_left(seconds: float) -> str:
     minutes = round(seconds / 60)
     if minutes < 1:
-        return "under a minute"
+        return "under a minute left"
     if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60} min"
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60} min left"

@@ -11,7 +11,7 @@ from seqrisk.progress import StageProgress, follow_stages, stage_line
 def test_stage_line_estimates_time_left_from_the_rate_seen():
     assert stage_line(7, 19, 122, 2, 600.0, 10) == "Spark stage 7: 19/122 tasks done, 2 running, about 1 h 43 min left"
     assert stage_line(7, 20, 40, 2, 60.0, 4) == "Spark stage 7: 20/40 tasks done, 2 running, about 5 min left"
-    assert stage_line(7, 39, 40, 1, 10.0, 20) == "Spark stage 7: 39/40 tasks done, 1 running, about under a minute left"
+    assert stage_line(7, 39, 40, 1, 10.0, 20) == "Spark stage 7: 39/40 tasks done, 1 running, under a minute left"
     # Nothing finished while watched, or nothing left: no estimate.
     assert stage_line(3, 0, 4, 2, 30.0, 0) == "Spark stage 3: 0/4 tasks done, 2 running"
     assert stage_line(3, 4, 4, 0, 30.0, 4) == "Spark stage 3: 4/4 tasks done, 0 running"
