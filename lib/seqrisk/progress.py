@@ -80,7 +80,7 @@ class StageProgress:
 
 
 def stage_line(stage_id: int, done: int, total: int, running: int, watched_s: float, done_while_watched: int) -> str:
-    """`stage 7: 19/122 tasks done, 2 running, about 1 h 5 min left` (time left from the rate seen so far)."""
+    """`Spark stage 7: 19/122 tasks done, 2 running, about 1 h 5 min left` (from the rate seen so far)."""
     line = f"Spark stage {stage_id}: {done}/{total} tasks done, {running} running"
     if done_while_watched > 0 and done < total:
         line += f", {_time_left((total - done) * watched_s / done_while_watched)}"
