@@ -38,15 +38,15 @@ class FeatureDetector:
     spread: np.ndarray  # per-feature scaled MAD (falls back to std, then 1)
 
     @classmethod
-    def fit(cls, sessions: pd.DataFrame, event_types: Sequence[str], seed: int, n_estimators: int = 200) -> "FeatureDetector":
-        X, names = feature_matrix(sessions, event_types)
+    def fit(cls, X: np.ndarray, names: list[str], event_types: Sequence[str], seed: int, n_estimators: int = 200) -> "FeatureDetector":
+        """Fit on a feature matrix of reference sessions (`features.feature_matrix(sessions, event_types)`)."""
         if len(X) < 2:
             raise SeqriskError(f"the second detector needs at least 2 reference sessions, got {len(X)}")
         pipeline = make_pipeline(StandardScaler(), IsolationForest(n_estimators=n_estimators, random_state=seed)).fit(X)
         center = np.median(X, axis=0)
         spread = 1.4826 * np.median(np.abs(X - center), axis=0)
         spread = np.where(spread > 1e-9, spread, X.std(axis=0))
-        return cls(pipeline, list(event_types), names, center, np.where(spread > 1e-9, spread, 1.0))
+        return cls(pipeline, list(event_types), list(names), center, np.where(spread > 1e-9, spread, 1.0))
 
     def matrix(self, sessions: pd.DataFrame) -> np.ndarray:
         return feature_matrix(sessions, self.event_types)[0]

@@ -1,9 +1,12 @@
 """The evaluate job: session_risk against labels, for seqrisk and the IsolationForest baseline.
 
 The baseline is the IsolationForest over session features alone (the `feature_pct` column, the
-same forest seqrisk combines with the sequence model), so the comparison shows what the sequence
-model adds; `sequence_only` (the `sequence_pct` column) shows the sequence model by itself. Spark reduces the labeled sessions to counts per percentile bin (0.01 wide) and label;
-metrics and plots come from those counts (`metrics.py`). Writes metrics.json (a stable shape),
+same forest seqrisk combines with the other detectors); `sequence_only` and `count_only` (the
+`sequence_pct` and `count_pct` columns) show the sequence model and the count detector by
+themselves. Spark reduces the labeled sessions to counts per score bin and label; bins are 0.001
+wide on the surprisal scale (-log10 of 1 - percentile/100), so the riskiest sessions, where
+alerting happens, stay apart instead of tying at a percentile of 100.00. Metrics and plots come
+from those counts (`metrics.py`). Writes metrics.json (a stable shape),
 report.md and PNG plots into the report directory.
 """
 from __future__ import annotations
@@ -26,7 +29,9 @@ from seqrisk.labels import label_sessions, labels_frame, read_labels
 from seqrisk.metrics import Binned, at_cutoff, pr_auc, pr_curve, recall_at_budget, roc_auc
 
 log = logging.getLogger("seqrisk")
-DETECTORS = {"seqrisk": "risk_pct", "baseline": "feature_pct", "sequence_only": "sequence_pct"}
+DETECTORS = {"seqrisk": "risk_pct", "baseline": "feature_pct", "sequence_only": "sequence_pct", "count_only": "count_pct"}
+BIN_WIDTH = 1000  # bins per unit of surprisal
+MAX_SURPRISAL = 15.0  # where double precision stops telling 100 - percentile apart
 BUDGETS_PCT = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 NORMAL = "normal"
 
@@ -61,13 +66,13 @@ def run_evaluate(config: Config, *, labels: str, report_dir: Optional[str] = Non
     if not counts["seqrisk"]:
         raise SeqriskError(f"{config.table_path('session_risk')} is empty; run `seqrisk score` first")
 
-    cutoff, budget = config.score.levels.high, config.evaluate.alert_budget_pct
+    cutoff, budget = surprisal_bin(config.score.levels.high), config.evaluate.alert_budget_pct
     metrics = {
         "sessions": int(sum(counts["seqrisk"].values())),
         "anomalous_sessions": int(sum(n for (b, label), n in counts["seqrisk"].items() if label != NORMAL)),
         "model_version": ", ".join(sorted(versions)),
         "labels": str(labels),
-        "cutoff_pct": cutoff,
+        "cutoff_pct": config.score.levels.high,
         "alert_budget_pct": budget,
         **{name: detector_metrics(c, cutoff, budget) for name, c in counts.items()},
     }
@@ -81,9 +86,15 @@ def run_evaluate(config: Config, *, labels: str, report_dir: Optional[str] = Non
 
 
 def _binned_counts(labeled: DataFrame, column: str) -> dict[tuple[float, str], int]:
-    """{(percentile bin, label): sessions}; at most 10,001 bins per label. Shuffle: by (bin, label)."""
-    rows = labeled.groupBy(F.round(column, 2).alias("bin"), "label").count().collect()
+    """{(surprisal bin, label): sessions}; at most 15,001 bins per label. Shuffle: by (bin, label)."""
+    tail = F.greatest(1.0 - F.col(column) / 100.0, F.lit(10.0**-MAX_SURPRISAL))
+    rows = labeled.groupBy((F.floor(-F.log10(tail) * BIN_WIDTH) / BIN_WIDTH).alias("bin"), "label").count().collect()
     return {(float(r["bin"]), r["label"]): int(r["count"]) for r in rows}
+
+
+def surprisal_bin(pct: float) -> float:
+    """The bin of a percentile (0 to 100): bins at or above it hold exactly the sessions at or above `pct`."""
+    return math.floor(-math.log10(max(1.0 - pct / 100.0, 10.0**-MAX_SURPRISAL)) * BIN_WIDTH + 1e-9) / BIN_WIDTH
 
 
 def _binned(counts: dict[tuple[float, str], int], positive: Optional[str]) -> Binned:
@@ -106,7 +117,12 @@ def detector_metrics(counts: dict[tuple[float, str], int], cutoff: float, budget
     per_type = {}
     for kind in types:
         b = _binned(counts, kind)
-        per_type[kind] = {"roc_auc": _clean(roc_auc(b)), "recall": _clean(at_cutoff(b, cutoff)["recall"]), "sessions": int(b.positives.sum())}
+        per_type[kind] = {
+            "roc_auc": _clean(roc_auc(b)),
+            "recall": _clean(at_cutoff(b, cutoff)["recall"]),
+            "recall_at_1pct": _clean(recall_at_budget(overall, 1.0, positives=b.positives)),  # same bins as overall
+            "sessions": int(b.positives.sum()),
+        }
     return {
         "roc_auc": _clean(roc_auc(overall)),
         "pr_auc": _clean(pr_auc(overall)),
@@ -145,7 +161,7 @@ def write_plots(out: Path, counts: dict[str, dict], history: Optional[dict]) -> 
             hist = np.zeros(100)
             for (b, lab), n in c.items():
                 if lab == label:
-                    hist[min(int(b), 99)] += n
+                    hist[min(int(100.0 * (1.0 - 10.0**-b)), 99)] += n
             if hist.sum():
                 ax.step(np.arange(100), hist / hist.sum(), where="post", label=f"{label} ({int(hist.sum()):,})", lw=2 if label == NORMAL else 1)
         ax.set_yscale("log")
@@ -192,30 +208,33 @@ def _save(fig, path: Path) -> str:
 
 
 def report_markdown(metrics: dict, plots: dict[str, str], history: Optional[dict]) -> str:
-    s, b, q = metrics["seqrisk"], metrics["baseline"], metrics["sequence_only"]
+    s, b = metrics["seqrisk"], metrics["baseline"]
     lines = [
         "# seqrisk evaluation",
         "",
         f"{metrics['sessions']:,} sessions, {metrics['anomalous_sessions']:,} of them anomalous; model {metrics['model_version']}; "
         f"labels {metrics['labels']}. Alerts at risk percentile {metrics['cutoff_pct']} or above; alert budget "
         f"{metrics['alert_budget_pct']} % of sessions. The baseline is the IsolationForest over session features alone; "
-        "sequence_only is the sequence model alone (seqrisk combines the two).",
+        "sequence_only is the sequence model alone and count_only the count detector alone (seqrisk combines all three).",
         "",
-        "| metric | seqrisk | baseline | sequence_only |",
-        "| --- | ---: | ---: | ---: |",
+        "| metric | " + " | ".join(DETECTORS) + " |",
+        "| --- |" + " ---: |" * len(DETECTORS),
     ]
     for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct", "recall_at_budget"):
-        lines.append(f"| {key} | {_fmt(s[key])} | {_fmt(b[key])} | {_fmt(q[key])} |")
+        lines.append(f"| {key} | " + " | ".join(_fmt(metrics[name][key]) for name in DETECTORS) + " |")
     lines += [
         "", "## Per anomaly type", "",
-        "| type | sessions | seqrisk ROC AUC | seqrisk recall | baseline ROC AUC | baseline recall | sequence_only ROC AUC |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "ROC AUC of the type's sessions against normal ones; recall at the `high` cut-off; recall when alerting on the riskiest 1 % of all sessions.",
+        "",
+        "| type | sessions | " + " | ".join(f"{name} ROC AUC | {name} recall | {name} recall at 1 %" for name in DETECTORS) + " |",
+        "| --- | ---: |" + " ---: | ---: | ---: |" * len(DETECTORS),
     ]
     for kind, m in s["per_type"].items():
-        base, seq = b["per_type"].get(kind, {}), q["per_type"].get(kind, {})
-        lines.append(
-            f"| {kind} | {m['sessions']:,} | {_fmt(m['roc_auc'])} | {_fmt(m['recall'])} | {_fmt(base.get('roc_auc'))} | {_fmt(base.get('recall'))} | {_fmt(seq.get('roc_auc'))} |"
-        )
+        cells = []
+        for name in DETECTORS:
+            t = metrics[name]["per_type"].get(kind, {})
+            cells += [_fmt(t.get("roc_auc")), _fmt(t.get("recall")), _fmt(t.get("recall_at_1pct"))]
+        lines.append(f"| {kind} | {m['sessions']:,} | " + " | ".join(cells) + " |")
     lines += ["", "## Findings", ""]
     findings = [
         f"seqrisk {'beats' if (s['pr_auc'] or 0) > (b['pr_auc'] or 0) else 'does not beat'} the baseline on PR AUC ({_fmt(s['pr_auc'])} vs {_fmt(b['pr_auc'])}).",

@@ -62,12 +62,17 @@ def at_cutoff(b: Binned, cutoff: float) -> dict[str, float]:
     return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
 
 
-def recall_at_budget(b: Binned, budget_pct: float) -> float:
-    """Recall when alerting on the riskiest `budget_pct` % of sessions (a tied bin at the edge pro rata)."""
-    if b.positives.sum() == 0:
+def recall_at_budget(b: Binned, budget_pct: float, positives: np.ndarray | None = None) -> float:
+    """Recall when alerting on the riskiest `budget_pct` % of sessions (a tied bin at the edge pro rata).
+
+    `positives` (per bin of `b`) measures the recall of a subset, e.g. one anomaly type, while the
+    budget is still spent on all of `b`'s sessions.
+    """
+    positives = b.positives if positives is None else np.asarray(positives, dtype=float)
+    if positives.sum() == 0:
         return float("nan")
     budget = b.total * budget_pct / 100.0
     counts = b.positives + b.negatives
     before = np.concatenate([[0.0], np.cumsum(counts)[:-1]])
     share = np.clip((budget - before) / np.maximum(counts, 1), 0.0, 1.0)  # how much of each bin fits the budget
-    return float((share * b.positives).sum() / b.positives.sum())
+    return float((share * positives).sum() / positives.sum())

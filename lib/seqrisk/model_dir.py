@@ -1,7 +1,7 @@
 """Versioned, self-contained model directories (DESIGN.md, "Model and scores").
 
 A model directory holds what scoring needs without the training data: `weights.pt` (a state dict,
-loaded with `weights_only=True`), `vocabulary.json`, the second detector (`detector.skops`), the
+loaded with `weights_only=True`), `vocabulary.json`, the feature and count detectors (`detector.skops`, `count_detector.npz`), the
 reference score quantiles (`calibration.npz`), `history.json`, a probe of known surprises, and
 `manifest.json` with the model's config, the versions it was built with, and a SHA-256 checksum of
 every other file.
@@ -26,8 +26,8 @@ from seqrisk.errors import SeqriskError
 from seqrisk.model import ModelConfig, SequenceModel, surprises
 from seqrisk.vocabulary import Vocabulary
 
-FORMAT = 2  # 2: adds the second detector and the calibration
-REQUIRED = ("weights.pt", "vocabulary.json", "detector.skops", "calibration.npz")
+FORMAT = 3  # 2: adds the second detector and the calibration; 3: adds the count detector
+REQUIRED = ("weights.pt", "vocabulary.json", "detector.skops", "count_detector.npz", "calibration.npz")
 MANIFEST = "manifest.json"
 PROBE = "probe.npz"  # a few validation windows and the surprises the trained model gave them
 PROBE_WINDOWS = 16

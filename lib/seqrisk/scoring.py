@@ -1,8 +1,11 @@
 """Scoring sessions with a model directory: pandas in, risk rows out (what the scoring UDF runs).
 
-Both detectors score each session; the calibration turns each score into a percentile of the
-reference population; the session's `score` is the larger of the two percentiles (as a fraction),
-calibrated again into `risk_pct`. Reasons come from the evidence (docs/scoring.md), and the
+Three detectors score each session: the sequence model (surprise of the most surprising events),
+the IsolationForest over session features, and the count detector over token counts. The
+calibration turns each raw score into its surprisal on the reference population (-log10 of the
+share of reference sessions scoring as high; 2 means 1 in 100); the session's `score` is the
+largest of the three (the strongest evidence), and `risk_pct` is that score's percentile among the
+reference population's scores. Reasons come from the evidence (docs/scoring.md), and the
 risk-action policy of the config turns level and reasons into an action.
 """
 from __future__ import annotations
@@ -16,8 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from seqrisk.calibration import Calibration
+from seqrisk.calibration import Calibration, to_percentile
 from seqrisk.config import ScoreConfig
+from seqrisk.count_detector import CountDetector, token_counts
 from seqrisk.detector import FeatureDetector
 from seqrisk.errors import SeqriskError
 from seqrisk.model import SequenceModel
@@ -29,13 +33,13 @@ from seqrisk.windows import TOKEN_INPUTS
 
 SESSION_RISK_COLUMNS = (
     "session_id", "user_id", "session_date", "session_start", "session_end", "n_events", "score", "risk_pct", "risk_level",
-    "reasons", "top_events", "action", "sequence_pct", "feature_pct", "model_version", "scored_at", "run_id",
+    "reasons", "top_events", "action", "sequence_pct", "feature_pct", "count_pct", "model_version", "scored_at", "run_id",
 )
 SESSION_RISK_DDL = (
     "session_id string, user_id string, session_date date, session_start timestamp, session_end timestamp, n_events int, score double, "
     "risk_pct double, risk_level string, reasons array<string>, "
     "top_events array<struct<position:int,event:string,expected:array<string>,surprise:double>>, action string, "
-    "sequence_pct double, feature_pct double, model_version string, scored_at timestamp, run_id string"
+    "sequence_pct double, feature_pct double, count_pct double, model_version string, scored_at timestamp, run_id string"
 )
 # Session columns the scorer reads (after features.with_sequence_users).
 INPUT_COLUMNS = ("session_id", "user_id", "session_date", "session_start", "session_end", "n_events", *TOKEN_INPUTS, "users_with_sequence")
@@ -47,6 +51,7 @@ class RiskModel:
 
     loaded: LoadedModel
     detector: FeatureDetector
+    counts: CountDetector
     calibration: Calibration
 
     @property
@@ -57,55 +62,77 @@ class RiskModel:
     def stride(self) -> int:
         return int(self.loaded.manifest["windows"]["stride"])
 
+    @property
+    def count_columns(self) -> int:
+        return len(self.counts.mean)
+
+
+DETECTORS = ("sequence", "feature", "count")  # calibration names, in the order of the *_pct columns
+
 
 @dataclass
 class RawScores:
     evidence: SequenceEvidence
     feature_risk: np.ndarray
     deviations: np.ndarray
+    count_risk: np.ndarray
+
+    def by_detector(self) -> dict[str, np.ndarray]:
+        return {"sequence": self.evidence.score, "feature": self.feature_risk, "count": self.count_risk}
 
 
 def load_risk_model(path: str | Path) -> RiskModel:
     """Load and verify a model directory (checksums first); a clear error if it cannot score."""
     loaded = load_model(path)
-    return RiskModel(loaded, FeatureDetector.load(loaded.path), Calibration.load(loaded.path))
+    return RiskModel(loaded, FeatureDetector.load(loaded.path), CountDetector.load(loaded.path), Calibration.load(loaded.path))
 
 
 def raw_scores(
-    sessions: pd.DataFrame, model: SequenceModel, vocabulary: Vocabulary, detector: FeatureDetector, stride: int, settings: ScoreConfig
+    sessions: pd.DataFrame,
+    model: SequenceModel,
+    vocabulary: Vocabulary,
+    detector: FeatureDetector,
+    counts: CountDetector,
+    stride: int,
+    settings: ScoreConfig,
 ) -> RawScores:
-    """Both detectors' raw scores for a pandas batch of sessions (GPU for the model when there is one)."""
+    """The three detectors' raw scores for a pandas batch of sessions (GPU for the model when there is one)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     evidence = session_evidence(
         sessions, model, vocabulary, length=model.config.max_len, stride=stride,
         batch_windows=settings.batch_windows, top_k=settings.top_events, device=device,
     )
     X = detector.matrix(sessions)
-    return RawScores(evidence, detector.risk(X), detector.deviations(X))
+    count_risk = counts.risk(token_counts(sessions, vocabulary, len(counts.mean)))
+    return RawScores(evidence, detector.risk(X), detector.deviations(X), count_risk)
 
 
-def combined(sequence_pct: np.ndarray, feature_pct: np.ndarray) -> np.ndarray:
-    """The session score before its own calibration: the stronger detector's percentile, as a fraction."""
-    return np.maximum(sequence_pct, feature_pct) / 100.0
+def combined(surprisals: dict[str, np.ndarray]) -> np.ndarray:
+    """The session score: the strongest detector's surprisal (-log10 of its reference tail share)."""
+    return np.max(np.column_stack([surprisals[name] for name in DETECTORS]), axis=1)
 
 
-def fit_calibration(raw: RawScores) -> Calibration:
-    """Reference quantiles of the sequence, feature and combined scores of the reference population."""
-    parts = Calibration.fit({"sequence": raw.evidence.score, "feature": raw.feature_risk})
-    joint = combined(parts.percentile("sequence", raw.evidence.score), parts.percentile("feature", raw.feature_risk))
-    return Calibration.fit({"sequence": raw.evidence.score, "feature": raw.feature_risk, "combined": joint})
+def fit_calibration(reference: dict[str, np.ndarray]) -> Calibration:
+    """Reference quantiles of each detector's raw score and of the combined score.
+
+    `reference` holds each detector's scores of reference sessions it was not fitted on (see
+    `train.fit_reference`), so the percentiles hold for sessions scored later.
+    """
+    parts = Calibration.fit({name: reference[name] for name in DETECTORS})
+    joint = combined({name: parts.surprisal(name, reference[name]) for name in DETECTORS})
+    return Calibration.fit({**{name: reference[name] for name in DETECTORS}, "combined": joint})
 
 
 def risk_frame(sessions: pd.DataFrame, model: RiskModel, settings: ScoreConfig, run_id: str, scored_at: datetime) -> pd.DataFrame:
     """session_risk rows for a pandas batch of sessions (columns INPUT_COLUMNS)."""
-    raw = raw_scores(sessions, model.loaded.model, model.loaded.vocabulary, model.detector, model.stride, settings)
+    raw = raw_scores(sessions, model.loaded.model, model.loaded.vocabulary, model.detector, model.counts, model.stride, settings)
     calibration = model.calibration
-    sequence_pct = calibration.percentile("sequence", raw.evidence.score)
-    feature_pct = calibration.percentile("feature", raw.feature_risk)
-    score = combined(sequence_pct, feature_pct)
+    surprisals = {name: calibration.surprisal(name, values) for name, values in raw.by_detector().items()}
+    sequence_pct, feature_pct, count_pct = (to_percentile(surprisals[name]) for name in DETECTORS)
+    score = combined(surprisals)
     risk_pct = calibration.percentile("combined", score)
     levels = np.where(risk_pct >= settings.levels.high, "high", np.where(risk_pct >= settings.levels.medium, "medium", "low"))
-    reasons = session_reasons(sessions, raw, sequence_pct, feature_pct, model.detector.feature_names, settings)
+    reasons = session_reasons(sessions, raw, sequence_pct, feature_pct, count_pct, model.detector.feature_names, settings)
     return pd.DataFrame(
         {
             "session_id": sessions["session_id"].to_numpy(),
@@ -122,6 +149,7 @@ def risk_frame(sessions: pd.DataFrame, model: RiskModel, settings: ScoreConfig, 
             "action": [action_for(level, found, settings) for level, found in zip(levels, reasons)],
             "sequence_pct": sequence_pct,
             "feature_pct": feature_pct,
+            "count_pct": count_pct,
             "model_version": model.version,
             "scored_at": pd.Timestamp(scored_at),  # naive UTC, as Spark's UTC session hands timestamps over
             "run_id": run_id,
@@ -131,7 +159,13 @@ def risk_frame(sessions: pd.DataFrame, model: RiskModel, settings: ScoreConfig, 
 
 
 def session_reasons(
-    sessions: pd.DataFrame, raw: RawScores, sequence_pct: np.ndarray, feature_pct: np.ndarray, names: list[str], settings: ScoreConfig
+    sessions: pd.DataFrame,
+    raw: RawScores,
+    sequence_pct: np.ndarray,
+    feature_pct: np.ndarray,
+    count_pct: np.ndarray,
+    names: list[str],
+    settings: ScoreConfig,
 ) -> list[list[str]]:
     """Reason codes per session, in a fixed order: sequence evidence first, then the features'."""
     from_features = feature_reasons(raw.deviations, names, feature_pct >= settings.reason_percentile, settings.reason_z)
@@ -147,6 +181,8 @@ def session_reasons(
             found.append("unseen_event")
         if duplicated[row]:
             found.append("duplicate_sequence")
+        if count_pct[row] >= settings.reason_percentile:
+            found.append("unusual_event_counts")
         found += [r for r in from_features[row] if r not in found]
         out.append(found)
     return out

@@ -272,7 +272,7 @@ def run_train(config, *, dry_run: bool = False, spark=None) -> TrainSummary:
         raise SeqriskError("training produced no result; see the worker logs above")
     vocabulary.save(staging / "vocabulary.json")
     sample_size = min(settings.reference_sessions, 2000) if dry_run else settings.reference_sessions
-    log.info("train: fitting the second detector and the calibration on up to %d reference sessions", sample_size)
+    log.info("train: fitting the feature and count detectors and the calibration on up to %d reference sessions", sample_size)
     reference_sessions = fit_reference(job, config, staging, plan.model, vocabulary, train_dates, sample_size)
     path = model_dir.publish(
         staging,
@@ -294,28 +294,54 @@ def chronological_split(tables, windows_path: str, val_fraction: float) -> tuple
 
 
 def fit_reference(job, config, staging: Path, model_config: ModelConfig, vocabulary, dates: list[str], sample_size: int) -> int:
-    """Fit the second detector and the calibration on a sample of the training dates' sessions.
+    """Fit the feature and count detectors and the calibration on a sample of the training dates' sessions.
 
-    Writes detector.skops and calibration.npz into `staging`; returns the sessions sampled.
-    Shuffle: by sequence hash (users per sequence). The sample is bounded by `sample_size`.
+    The calibration must hold for sessions the detectors were not fitted on, so it is cross-fitted:
+    each half of the sample is scored by detectors fitted on the other half, and those scores set
+    the reference quantiles; the stored detectors are then fitted on the whole sample. Writes
+    detector.skops, count_detector.npz and calibration.npz into `staging`; returns the sessions
+    sampled. Shuffle: by sequence hash (users per sequence). The sample is bounded by `sample_size`.
     """
-    from seqrisk.detector import FeatureDetector
     from seqrisk.score import scorer_input
-    from seqrisk.scoring import fit_calibration, raw_scores
-    from seqrisk.sequence_evidence import event_types_of
 
     sessions = scorer_input(job.tables.read(config.table_path("sessions"), where={"session_date": dates}))
     total = sessions.count()
-    if total < 2:
-        raise SeqriskError(f"the training dates hold {total} session(s); the second detector needs at least 2")
+    if total < 4:
+        raise SeqriskError(f"the training dates hold {total} session(s); the detectors and their calibration need at least 4")
     fraction = min(1.0, 1.2 * sample_size / total)
     reference = sessions.sample(fraction=fraction, seed=config.train.seed).limit(sample_size).toPandas()
     model = SequenceModel(model_config)
     model.load_state_dict(torch.load(staging / "weights.pt", map_location="cpu", weights_only=True))
-    detector = FeatureDetector.fit(reference, event_types_of(vocabulary), config.train.seed, config.train.detector_trees)
-    fit_calibration(raw_scores(reference, model, vocabulary, detector, config.windows.stride, config.score)).save(staging)
+    detector, counts, calibration = fit_detectors(reference, model, vocabulary, config.train, config.windows.stride, config.score)
     detector.save(staging)
+    counts.save(staging)
+    calibration.save(staging)
     return len(reference)
+
+
+def fit_detectors(reference, model: SequenceModel, vocabulary, settings, stride: int, score_settings):
+    """(feature detector, count detector, calibration) from a pandas sample of reference sessions."""
+    from seqrisk.count_detector import CountDetector, token_counts
+    from seqrisk.detector import FeatureDetector
+    from seqrisk.features import feature_matrix
+    from seqrisk.scoring import fit_calibration
+    from seqrisk.sequence_evidence import event_types_of, session_evidence
+
+    event_types = event_types_of(vocabulary)
+    X, names = feature_matrix(reference, event_types)
+    C = token_counts(reference, vocabulary, settings.count_columns)
+    halves = np.array_split(np.random.default_rng(settings.seed).permutation(len(reference)), 2)
+    feature_risk, count_risk = np.zeros(len(reference)), np.zeros(len(reference))
+    for scored, fitted in ((halves[0], halves[1]), (halves[1], halves[0])):
+        feature_risk[scored] = FeatureDetector.fit(X[fitted], names, event_types, settings.seed, settings.detector_trees).risk(X[scored])
+        count_risk[scored] = CountDetector.fit(C[fitted], settings.count_floor).risk(C[scored])
+    evidence = session_evidence(
+        reference, model, vocabulary, length=model.config.max_len, stride=stride,
+        batch_windows=score_settings.batch_windows, top_k=score_settings.top_events,
+    )
+    calibration = fit_calibration({"sequence": evidence.score, "feature": feature_risk, "count": count_risk})
+    detector = FeatureDetector.fit(X, names, event_types, settings.seed, settings.detector_trees)
+    return detector, CountDetector.fit(C, settings.count_floor), calibration
 
 
 def window_length(tables, windows_path: str) -> int:

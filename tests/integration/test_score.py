@@ -120,7 +120,7 @@ def test_the_training_population_comes_out_uniform(spark, trained):
     sessions = _tables(spark, config).read(config.table_path("sessions"))
     frame = scorer_input(sessions).toPandas()
     risk = risk_frame(frame, model, config.score, "r", datetime(2024, 1, 1))
-    for column in ("feature_pct", "risk_pct"):
+    for column in ("feature_pct", "count_pct", "risk_pct"):
         deciles = np.histogram(risk[column], bins=10, range=(0, 100))[0] / len(risk)
         assert np.abs(deciles - 0.1).max() < 0.03, (column, deciles)
 
@@ -216,6 +216,7 @@ def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trai
         "broad_browsing": case(distinct_items=5000, distinct_categories=900, distinct_event_types=40),
         "cart_purchase_anomaly": case(cart_count=900, purchase_count=900, purchase_value=5e6),
         "unusual_event_mix": case(type_counts={base["event_types"][0]: 0, model.detector.event_types[-1]: int(n)}),
+        "unusual_event_counts": case(event_types=[base["event_types"][0]] * 60, categories=[None] * 60, prices=[None] * 60, gaps_s=[None] + [30.0] * 59),
     }
     assert set(cases) == set(REASONS)
     risk = risk_frame(pd.DataFrame(list(cases.values())), model, config.score, "r", datetime(2024, 1, 1))
@@ -242,7 +243,8 @@ def test_evaluate_writes_the_stable_metrics_shape_real_plots_and_agrees_with_sci
     risk = _tables(spark, config).read(config.table_path("session_risk"))
     frame = label_sessions(risk, read_labels(spark, labels)).select("risk_pct", "anomaly_type").toPandas()
     assert metrics["sessions"] == len(frame) and metrics["anomalous_sessions"] == frame["anomaly_type"].notna().sum()
-    expected = roc_auc_score(frame["anomaly_type"].notna(), frame["risk_pct"].round(2))
+    surprisal_bins = np.floor(-np.log10(np.maximum(1 - frame["risk_pct"] / 100, 1e-15)) * 1000) / 1000  # as documented in evaluate
+    expected = roc_auc_score(frame["anomaly_type"].notna(), surprisal_bins)
     assert metrics["seqrisk"]["roc_auc"] == pytest.approx(expected, abs=1e-6)
     assert set(metrics["seqrisk"]["per_type"]) == set(frame["anomaly_type"].dropna())
     for png in ("score_distributions.png", "precision_recall.png", "recall_at_budget.png", "training_history.png"):

@@ -1,7 +1,8 @@
 """Calibration: reference quantiles turn scores into percentiles; the reference comes out uniform."""
 import numpy as np
+import pytest
 
-from seqrisk.calibration import Calibration
+from seqrisk.calibration import Calibration, to_percentile
 
 
 def test_the_reference_population_maps_to_uniform_percentiles_ties_included(tmp_path):
@@ -18,4 +19,24 @@ def test_the_reference_population_maps_to_uniform_percentiles_ties_included(tmp_
 def test_percentiles_are_monotone_and_bounded():
     calibration = Calibration.fit({"s": np.arange(100.0)})
     pct = calibration.percentile("s", np.array([-5.0, 0.0, 50.0, 99.0, 1e9]))
-    assert (np.diff(pct) >= 0).all() and pct[0] == 0.0 and pct[-1] == 100.0
+    assert (np.diff(pct) >= 0).all() and pct[0] == 0.0 and pct[-1] <= 100.0
+
+
+def test_scores_past_the_reference_keep_their_order_instead_of_tying_at_the_top():
+    rng = np.random.default_rng(1)
+    calibration = Calibration.fit({"s": rng.exponential(1.0, size=20_000)})
+    top = calibration.quantiles["s"][-1]
+    beyond = np.array([top + 0.5, top + 5.0, top + 50.0, top + 5000.0])
+    surprisal = calibration.surprisal("s", beyond)
+    assert (np.diff(surprisal) > 0).all()
+    assert surprisal[0] > calibration.surprisal("s", np.array([top]))[0]  # still above the reference's largest
+    assert np.isfinite(surprisal).all() and surprisal[-1] > 100  # far past 15 nines, where 1 - p rounds to 1
+    # an exponential reference: the extended tail keeps roughly its slope (one decade per ln 10)
+    assert surprisal[1] - surprisal[0] == pytest.approx(4.5 / np.log(10), rel=0.25)
+
+
+def test_surprisal_and_percentile_agree_inside_the_reference():
+    calibration = Calibration.fit({"s": np.arange(1000.0)})
+    values = np.array([0.0, 500.0, 989.0, 999.0])
+    assert np.allclose(to_percentile(calibration.surprisal("s", values)), calibration.percentile("s", values))
+    assert calibration.surprisal("s", np.array([989.0]))[0] == pytest.approx(2.0, abs=0.03)  # 10.5 of 1,000 at or above (mid-rank): about 1 in 100

@@ -81,7 +81,7 @@ def test_a_time_without_a_zone_is_utc():
 
 
 def test_unknown_mapping_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="known mappings: generated, rees46, taobao, trivago"):
+    with pytest.raises(ConfigError, match="known mappings: generated, hdfs, rees46, taobao, trivago"):
         load_config(LOCAL).mapping("nope")
 
 

@@ -23,7 +23,7 @@ def published(tmp_path):
     Vocabulary.learn({"a": 5, "b": 5, "c": 5}, min_count=1, max_size=10, gap_buckets_s=(1, 10, 60)).save(staging / "vocabulary.json")
     tokens, gaps = np.array([[3, 4, 5, 0]]), np.array([[5, 1, 2, 0]])
     model_dir.save_probe(staging / model_dir.PROBE, model, tokens, gaps)
-    for name in ("detector.skops", "calibration.npz"):  # checksummed like any file; scoring's tests read real ones
+    for name in ("detector.skops", "count_detector.npz", "calibration.npz"):  # checksummed like any file; scoring's tests read real ones
         (staging / name).write_bytes(b"stand-in")
     return model_dir.publish(staging, "m1", CONFIG, {"run_id": "r"}), model
 
@@ -50,7 +50,7 @@ def test_another_format_version_is_refused_before_loading_weights(published):
     path, _ = published
     manifest = json.loads((path / "manifest.json").read_text())
     (path / "manifest.json").write_text(json.dumps({**manifest, "format": 99}))
-    with pytest.raises(SeqriskError, match="model format 99 is not the supported format 2"):
+    with pytest.raises(SeqriskError, match="model format 99 is not the supported format 3"):
         model_dir.load_model(path)
 
 

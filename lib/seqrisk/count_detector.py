@@ -1,0 +1,74 @@
+"""The count detector: how far a session's token counts lie from those of normal sessions.
+
+A session becomes a vector of counts, one per token of the model's vocabulary (event type, with a
+price or category bucket where the vocabulary has one): the loglizer-style "event count matrix".
+PCA of the reference sessions' counts gives the principal axes and their variances; a session's
+risk is its squared distance from the reference mean in those axes, each scaled by its variance,
+with every variance floored at `floor` times the largest one. This is PCA's two classic statistics
+in one: Hotelling's T-squared inside the main components plus the squared reconstruction residual
+(SPE) outside them, the latter weighted by the floor. It sees what a next-event model can miss: a
+step that should have happened n times and happened n-1 times, a checkout without its payment, an
+extra repeat, an event type normal sessions never hold. The floor is chosen on evidence in
+docs/detectors.md (HDFS logs want it small, contaminated clickstreams want it larger).
+
+The columns are the vocabulary's first `max_columns` token ids (the most frequent tokens); later
+ids count in the `<rare>` column, so the matrix stays narrow whatever the vocabulary's size. Fitted
+with scikit-learn's PCA on the reference sample, stored as plain arrays (`count_detector.npz`, no
+pickle).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+
+from seqrisk.errors import SeqriskError
+from seqrisk.vocabulary import RARE, Vocabulary
+
+FILE = "count_detector.npz"
+
+
+def token_counts(sessions: pd.DataFrame, vocabulary: Vocabulary, max_columns: int) -> np.ndarray:
+    """(n_sessions, columns) token counts of each session, encoded with `vocabulary`."""
+    columns = min(max_columns, vocabulary.size)
+    out = np.zeros((len(sessions), columns), dtype=np.float64)
+    for row, (types, categories, prices) in enumerate(sessions[["event_types", "categories", "prices"]].itertuples(index=False)):
+        tokens = vocabulary.encode(list(types), None if categories is None else list(categories), None if prices is None else list(prices))
+        tokens = np.where(tokens < columns, tokens, RARE)
+        out[row] = np.bincount(tokens, minlength=columns)[:columns]
+    return out
+
+
+@dataclass
+class CountDetector:
+    mean: np.ndarray  # (columns,) reference mean counts
+    axes: np.ndarray  # (k, columns) principal axes of the reference counts
+    variances: np.ndarray  # (k,) their variances, floored
+
+    @classmethod
+    def fit(cls, counts: np.ndarray, floor: float) -> "CountDetector":
+        if len(counts) < 2:
+            raise SeqriskError(f"the count detector needs at least 2 reference sessions, got {len(counts)}")
+        mean = counts.mean(axis=0)
+        pca = PCA(svd_solver="full").fit(counts - mean)
+        largest = float(pca.explained_variance_[0]) if len(pca.explained_variance_) else 0.0
+        smallest = max(floor * largest, 1e-12)  # all-equal counts: any difference is far away
+        return cls(mean, pca.components_.copy(), np.maximum(pca.explained_variance_, smallest))
+
+    def risk(self, counts: np.ndarray) -> np.ndarray:
+        """Higher means more anomalous: the variance-scaled squared distance from the reference mean."""
+        centered = counts - self.mean
+        inside = centered @ self.axes.T  # (n, k)
+        residual = centered - inside @ self.axes  # what the axes cannot express (zero-variance directions)
+        return (inside**2 / self.variances).sum(axis=1) + np.einsum("ij,ij->i", residual, residual) / self.variances.min()
+
+    def save(self, directory: Path) -> None:
+        np.savez(directory / FILE, mean=self.mean, axes=self.axes, variances=self.variances)
+
+    @classmethod
+    def load(cls, directory: Path) -> "CountDetector":
+        with np.load(directory / FILE, allow_pickle=False) as stored:
+            return cls(stored["mean"], stored["axes"], stored["variances"])

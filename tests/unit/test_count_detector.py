@@ -1,0 +1,61 @@
+"""The count detector: token counts per session, and distance from the normal sessions' counts."""
+import numpy as np
+import pandas as pd
+
+from seqrisk.count_detector import CountDetector, token_counts
+from seqrisk.vocabulary import RARE, UNK, Vocabulary
+
+VOCABULARY = Vocabulary.learn({"open": 50, "read": 40, "write": 30, "close": 50, "seek": 2}, min_count=5, max_size=100)
+
+
+def sessions(*event_lists):
+    return pd.DataFrame({"event_types": list(event_lists), "categories": [None] * len(event_lists), "prices": [None] * len(event_lists)})
+
+
+def test_counts_follow_the_vocabulary_with_rare_unseen_and_capped_tokens_in_their_columns():
+    frame = sessions(["open", "read", "read", "close"], ["open", "seek", "teleport"])
+    counts = token_counts(frame, VOCABULARY, max_columns=100)
+    ids = {t: i for i, t in enumerate(VOCABULARY.tokens)}
+    assert counts.shape == (2, VOCABULARY.size)
+    assert counts[0, ids["read"]] == 2 and counts[0, ids["open"]] == 1 and counts[0].sum() == 4
+    assert counts[1, RARE] == 1 and counts[1, UNK] == 1  # seek is rarer than min_count; teleport never seen
+    capped = token_counts(frame, VOCABULARY, max_columns=4)  # <pad>, <unk>, <rare>, the most frequent token
+    assert capped.shape == (2, 4) and capped[0].sum() == 4 and capped[0, RARE] == 3  # the rest fold into <rare>
+
+
+def normal_workload(rng, n):
+    """Sessions that open a file, read or write it k times, and close it: counts tied together."""
+    out = []
+    for _ in range(n):
+        k = int(rng.integers(1, 6))
+        out.append(["open"] + ["read" if rng.random() < 0.7 else "write" for _ in range(k)] + ["close"])
+    return out
+
+
+def test_a_missing_step_and_an_unseen_event_score_far_above_normal_sessions(tmp_path):
+    rng = np.random.default_rng(0)
+    reference = token_counts(sessions(*normal_workload(rng, 400)), VOCABULARY, 100)
+    detector = CountDetector.fit(reference, floor=1e-3)
+    detector.save(tmp_path)
+    detector = CountDetector.load(tmp_path)
+    normal = detector.risk(token_counts(sessions(*normal_workload(rng, 200)), VOCABULARY, 100))
+    odd = detector.risk(
+        token_counts(
+            sessions(
+                ["open", "read", "read"],  # never closed: one step short
+                ["open", "read", "close", "close"],  # closed twice
+                ["open", "read", "teleport", "close"],  # an event no normal session holds
+            ),
+            VOCABULARY,
+            100,
+        )
+    )
+    assert odd.min() > 10 * np.quantile(normal, 0.99)
+
+
+def test_a_longer_but_proportionate_session_is_not_an_outlier():
+    rng = np.random.default_rng(1)
+    detector = CountDetector.fit(token_counts(sessions(*normal_workload(rng, 400)), VOCABULARY, 100), floor=1e-3)
+    normal = detector.risk(token_counts(sessions(*normal_workload(rng, 200)), VOCABULARY, 100))
+    longer = detector.risk(token_counts(sessions(["open"] + ["read"] * 5 + ["close"]), VOCABULARY, 100))
+    assert longer[0] <= np.quantile(normal, 0.99)
