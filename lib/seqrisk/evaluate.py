@@ -22,6 +22,7 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from seqrisk.calibration import to_percentile
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.job import start_job
@@ -161,7 +162,7 @@ def write_plots(out: Path, counts: dict[str, dict], history: Optional[dict]) -> 
             hist = np.zeros(100)
             for (b, lab), n in c.items():
                 if lab == label:
-                    hist[min(int(100.0 * (1.0 - 10.0**-b)), 99)] += n
+                    hist[min(int(to_percentile(b)), 99)] += n
             if hist.sum():
                 ax.step(np.arange(100), hist / hist.sum(), where="post", label=f"{label} ({int(hist.sum()):,})", lw=2 if label == NORMAL else 1)
         ax.set_yscale("log")

@@ -62,10 +62,6 @@ class RiskModel:
     def stride(self) -> int:
         return int(self.loaded.manifest["windows"]["stride"])
 
-    @property
-    def count_columns(self) -> int:
-        return len(self.counts.mean)
-
 
 DETECTORS = ("sequence", "feature", "count")  # calibration names, in the order of the *_pct columns
 
@@ -118,9 +114,10 @@ def fit_calibration(reference: dict[str, np.ndarray]) -> Calibration:
     `reference` holds each detector's scores of reference sessions it was not fitted on (see
     `train.fit_reference`), so the percentiles hold for sessions scored later.
     """
-    parts = Calibration.fit({name: reference[name] for name in DETECTORS})
-    joint = combined({name: parts.surprisal(name, reference[name]) for name in DETECTORS})
-    return Calibration.fit({**{name: reference[name] for name in DETECTORS}, "combined": joint})
+    scores = {name: reference[name] for name in DETECTORS}
+    parts = Calibration.fit(scores)
+    joint = combined({name: parts.surprisal(name, values) for name, values in scores.items()})
+    return Calibration.fit({**scores, "combined": joint})
 
 
 def risk_frame(sessions: pd.DataFrame, model: RiskModel, settings: ScoreConfig, run_id: str, scored_at: datetime) -> pd.DataFrame:
