@@ -1,23 +1,31 @@
 """Score calibration: reference quantiles that turn any score into a tail probability and a percentile.
 
 Fitted on the reference population at training time and stored in the model directory, so the
-same percentile means the same thing after every retrain. Inside the reference range a score's
-percentile is its mid-rank among the stored quantiles: the reference population itself comes out
-uniform, ties included. Past the reference's largest score the tail is extended exponentially
-(its scale is the mean excess of the reference's top 1 % over their threshold), so scores beyond
-anything seen in training keep their order instead of all tying at 100. Tail probabilities are
-also handed out as `surprisal` = -log10(p), which stays exact where 1 - p would round to 1.
+same percentile means the same thing after every retrain. Up to the reference's 98th percentile a
+score's percentile is its mid-rank among the stored quantiles: the reference population comes out
+uniform there, ties included. Above it the tail is a generalized Pareto distribution fitted to the
+quantile function between the 80th and the 98th percentile (peaks over threshold), so the top of
+the ranking is judged by how far a score lies beyond the reference's bulk, not by its rank among
+the reference's few most extreme sessions. This matters when the reference holds the anomalies
+themselves (unlabeled training data does): by rank they could only reach the reference's top
+share; extrapolated from the bulk, a score far out is far out. The fitted tail also keeps scores
+beyond anything seen in training in order instead of all tying at 100. Tail probabilities are
+handed out as `surprisal` = -log10(p), which stays exact where 1 - p would round to 1.
+The evidence for the fit range and the shape's bounds is in docs/detectors.md.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 FILE = "calibration.npz"
 POINTS = 10_001  # quantiles kept per score: percentile resolution of 0.01
-TAIL_SHARE = 0.01  # the reference's top share whose mean excess sets the extended tail's scale
+TAIL_FIT = (0.80, 0.98)  # the quantile levels the tail is fitted between; above the upper one it is extrapolated
+SHAPES = np.linspace(0.0, 1.0, 21)  # tail shapes tried: exponential (0) to heavy (1); bounded tails are not
+FIT_POINTS = 50  # quantile levels the tail is fitted on
 
 
 def to_percentile(surprisal: np.ndarray) -> np.ndarray:
@@ -34,6 +42,10 @@ class Calibration:
         grid = np.linspace(0.0, 1.0, points)
         return cls({name: np.quantile(np.asarray(values, dtype=np.float64), grid, method="inverted_cdf") for name, values in scores.items()})
 
+    @cached_property
+    def tails(self) -> dict[str, "Tail"]:
+        return {name: Tail.fit(q) for name, q in self.quantiles.items()}
+
     def surprisal(self, name: str, values: np.ndarray) -> np.ndarray:
         """-log10 of the reference's tail probability of each value (0 at the bottom, grows without bound)."""
         q = self.quantiles[name]
@@ -41,21 +53,13 @@ class Calibration:
         below = np.searchsorted(q, values, side="left")
         not_above = np.searchsorted(q, values, side="right")
         tail = 1.0 - (below + not_above) / (2.0 * len(q))
-        inside = -np.log10(np.maximum(tail, 0.5 / len(q)))
-        beyond = values > q[-1]
-        extended = -np.log10(0.5 / len(q)) + (values - q[-1]) / (self._tail_scale(q) * np.log(10.0))
-        return np.where(beyond, extended, inside)
+        by_rank = -np.log10(np.maximum(tail, 0.5 / len(q)))
+        fitted = self.tails[name]
+        return np.where(values > fitted.start, fitted.surprisal(values), by_rank)
 
     def percentile(self, name: str, values: np.ndarray) -> np.ndarray:
         """0 to 100: the share of the reference below each value (mid-rank; under 100 past the reference)."""
         return to_percentile(self.surprisal(name, values))
-
-    @staticmethod
-    def _tail_scale(q: np.ndarray) -> float:
-        top = q[int(np.floor((1.0 - TAIL_SHARE) * (len(q) - 1))) :]
-        scale = float(np.mean(top - top[0]))
-        floor = 1e-9 * max(1.0, float(np.abs(q).max()))  # a flat top: any larger value is far in the tail
-        return max(scale, floor)
 
     def save(self, directory: Path) -> None:
         np.savez(directory / FILE, **self.quantiles)
@@ -64,3 +68,47 @@ class Calibration:
     def load(cls, directory: Path) -> "Calibration":
         with np.load(directory / FILE, allow_pickle=False) as stored:
             return cls({name: stored[name] for name in stored.files})
+
+
+@dataclass(frozen=True)
+class Tail:
+    """A generalized Pareto tail over `threshold` (the lower fit level), used above `start` (the upper one).
+
+    Fitted by least squares to the quantile function between the two levels, one scale per shape
+    in SHAPES, keeping the shape that fits best; robust to a small share of extreme scores in the
+    reference, which sit above the fit range.
+    """
+
+    threshold: float
+    start: float
+    shape: float
+    scale: float
+
+    @classmethod
+    def fit(cls, q: np.ndarray) -> "Tail":
+        low, high = TAIL_FIT
+        grid = np.linspace(0.0, 1.0, len(q))
+        levels = np.linspace(low, high, FIT_POINTS)
+        threshold = float(np.interp(low, grid, q))
+        excess = np.interp(levels, grid, q) - threshold
+        odds = (1.0 - low) / (1.0 - levels)
+        floor = 1e-9 * max(1.0, float(np.abs(q).max()))  # a flat bulk: any larger value is far in the tail
+        best = None
+        for shape in SHAPES:
+            basis = np.log(odds) if shape == 0.0 else (odds**shape - 1.0) / shape
+            scale = max(float(basis @ excess / (basis @ basis)), floor)
+            error = float(np.sum((excess - scale * basis) ** 2))
+            if best is None or error < best[0]:
+                best = (error, float(shape), scale)
+        return cls(threshold, float(np.interp(high, grid, q)), best[1], best[2])
+
+    def surprisal(self, values: np.ndarray) -> np.ndarray:
+        """-log10 tail probability, anchored so that `start` sits at the upper fit level (continuous with the ranks)."""
+        return -(self._log_tail(values) - self._log_tail(np.array([self.start]))[0]) / np.log(10.0) - np.log10(1.0 - TAIL_FIT[1])
+
+    def _log_tail(self, values: np.ndarray) -> np.ndarray:
+        """ln P(X > value | X > threshold) under the fitted distribution."""
+        excess = np.maximum(np.asarray(values, dtype=np.float64) - self.threshold, 0.0) / self.scale
+        if self.shape == 0.0:
+            return -excess
+        return -np.log1p(self.shape * excess) / self.shape

@@ -31,12 +31,33 @@ def test_scores_past_the_reference_keep_their_order_instead_of_tying_at_the_top(
     assert (np.diff(surprisal) > 0).all()
     assert surprisal[0] > calibration.surprisal("s", np.array([top]))[0]  # still above the reference's largest
     assert np.isfinite(surprisal).all() and surprisal[-1] > 100  # far past 15 nines, where 1 - p rounds to 1
-    # an exponential reference: the extended tail keeps roughly its slope (one decade per ln 10)
-    assert surprisal[1] - surprisal[0] == pytest.approx(4.5 / np.log(10), rel=0.25)
+    # an exponential reference: the fitted tail keeps its slope (one decade per ln 10)
+    assert surprisal[1] - surprisal[0] == pytest.approx(4.5 / np.log(10), rel=0.1)
+
+
+@pytest.mark.parametrize("draw", [lambda rng, n: rng.exponential(1.0, n), lambda rng, n: rng.gamma(3.0, size=n), lambda rng, n: rng.pareto(3.0, n)])
+def test_the_fitted_tail_holds_on_the_reference_itself(draw):
+    """Above the 98th percentile the surprisal is extrapolated; the reference's share above the 99th stays near 1 %."""
+    rng = np.random.default_rng(2)
+    calibration = Calibration.fit({"s": draw(rng, 50_000)})
+    pct = calibration.percentile("s", draw(np.random.default_rng(3), 200_000))
+    assert (pct >= 99.0).mean() == pytest.approx(0.01, rel=0.2)
+    assert (pct >= 99.9).mean() == pytest.approx(0.001, rel=0.6)
+
+
+def test_a_few_extreme_sessions_in_the_reference_stay_far_out():
+    """Unlabeled training data holds some anomalies: extrapolated from the bulk they score far beyond their rank."""
+    rng = np.random.default_rng(4)
+    bulk = rng.exponential(1.0, size=19_900)
+    outliers = 40.0 + rng.exponential(1.0, size=100)  # half a percent, far beyond the bulk
+    calibration = Calibration.fit({"s": np.concatenate([bulk, outliers])})
+    assert calibration.surprisal("s", outliers).min() > 6  # by rank they would reach about 2.3 at most
+    share_above = 0.01 * 0.995 + 0.005  # the bulk's top 1 % and the outliers
+    assert calibration.surprisal("s", np.quantile(bulk, [0.99]))[0] == pytest.approx(-np.log10(share_above), abs=0.1)
 
 
 def test_surprisal_and_percentile_agree_inside_the_reference():
     calibration = Calibration.fit({"s": np.arange(1000.0)})
-    values = np.array([0.0, 500.0, 989.0, 999.0])
+    values = np.array([0.0, 500.0, 899.0, 979.0, 999.0])
     assert np.allclose(to_percentile(calibration.surprisal("s", values)), calibration.percentile("s", values))
-    assert calibration.surprisal("s", np.array([989.0]))[0] == pytest.approx(2.0, abs=0.03)  # 10.5 of 1,000 at or above (mid-rank): about 1 in 100
+    assert calibration.surprisal("s", np.array([899.0]))[0] == pytest.approx(1.0, abs=0.01)  # 100.5 of 1,000 at or above (mid-rank)
