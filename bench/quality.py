@@ -1,6 +1,7 @@
 """Detection quality on every data set at hand, per detector and for the default: one table.
 
 usage: python bench/quality.py [--work DIR] [--data ../shared/data] [--only NAME ...] [--reuse] [--set KEY=VALUE ...]
+                               [--labels FRACTION ...]
 
 Data sets (docs/detectors.md says what each is and why it is here):
 - `demo`: the embedded generator's default data (3,000 users, six anomaly types), trained and scored
@@ -17,16 +18,24 @@ Every step is the real job (`run_ingest`, `run_sessionize`, `run_train`, `run_sc
 The table's columns: ROC AUC, PR AUC, precision, recall and F1 at the `high` level (risk_pct 99,
 the reference population's top 1 %), and recall when alerting on the riskiest 1 % of sessions.
 `--reuse` keeps each data set's lakes and model and only scores and evaluates again.
+
+`--labels 0.01 0.1` adds, per data set and fraction, a model trained with `train --labels` on that
+share of the anomalies' labels (drawn with a fixed seed, at least one), scored and evaluated on the
+same data; evaluate leaves the labeled sessions out. On `hdfs_dev` the labeled anomalous test
+sessions are added to the training file (known cases are part of a user's history), and the test
+lake is scored as before.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/inject.py
 
+import pandas as pd  # noqa: E402
 from inject import inject  # noqa: E402
 
 from seqrisk.config import load_config  # noqa: E402
@@ -51,15 +60,20 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=list(RUNS), help="run only these data sets")
     parser.add_argument("--reuse", action="store_true", help="keep lakes and models; score and evaluate again")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every job")
+    parser.add_argument("--labels", nargs="+", type=float, default=[], metavar="FRACTION", help="also train with this share of the labels")
     args = parser.parse_args()
     work, data = Path(args.work), Path(args.data)
     spark = get_spark(load_config(REPO / "conf" / "local.yaml", args.set).spark)
-    results = {}
+    results, labeled = {}, {}
     for name in args.only or RUNS:
         started = time.perf_counter()
         results[name] = RUNS[name](work / name, data, args.set, spark, args.reuse)
+        for fraction in args.labels:
+            labeled[(name, fraction)] = LABELED_RUNS[name](work / name, data, args.set, spark, fraction)
         print(f"quality: {name} done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     print(table(results))
+    if labeled:
+        print(labels_table(results, labeled))
 
 
 def config(folder: Path, sets: list[str], *extra: str):
@@ -116,6 +130,51 @@ def run_taobao_injected(folder: Path, data: Path, sets: list[str], spark, reuse:
 
 
 RUNS = {"demo": run_demo, "hdfs_dev": run_hdfs_dev, "taobao_injected": run_taobao_injected}
+LABEL_SEED = 13
+
+
+def some_labels(labels: Path, fraction: float, out: Path) -> Path:
+    """`fraction` of the rows of a labels file (at least one), drawn with a fixed seed."""
+    rows = pd.read_csv(labels, dtype=str)
+    rows.sample(n=max(1, round(fraction * len(rows))), random_state=LABEL_SEED).to_csv(out, index=False)
+    return out
+
+
+def _with_labels(folder: Path, lake: Path, sets: list[str], spark, known: Path, labels: Path, score_lake: Path = None) -> dict:
+    """Train on `lake` with the `known` labels; score `score_lake` (default: the same) and evaluate on all `labels`."""
+    models = folder / "models"
+    shutil.rmtree(models, ignore_errors=True)
+    trained = run_train(config(lake.parent, sets, f"model.dir={models}"), labels=str(known), spark=spark)
+    print("\n".join(trained.report().splitlines()[-3:]), file=sys.stderr, flush=True)
+    scored = config((score_lake or lake).parent, sets, f"model.dir={models}", f"score.model={trained.model_dir}",
+                    f"evaluate.report={folder}/report")
+    run_score(scored, spark=spark)
+    return run_evaluate(scored, labels=str(labels), spark=spark).metrics
+
+
+def labeled_same_lake(folder: Path, data: Path, sets: list[str], spark, fraction: float) -> dict:
+    """Train, score and evaluate on the data set's own lake (demo, taobao_injected)."""
+    out = folder / f"labels_{fraction:g}"
+    out.mkdir(parents=True, exist_ok=True)
+    known = some_labels(folder / "raw" / "labels.csv", fraction, out / "known.csv")
+    return _with_labels(out, folder / "lake", sets, spark, known, folder / "raw" / "labels.csv")
+
+
+def labeled_hdfs_dev(folder: Path, data: Path, sets: list[str], spark, fraction: float) -> dict:
+    """The training file plus the known anomalous test sessions, in a lake of their own."""
+    source, out = data / "hdfs_dev", folder / f"labels_{fraction:g}"
+    _clear(out)
+    known = some_labels(source / "test_labels.csv", fraction, out / "known.csv")
+    test = pd.read_csv(source / "test_events.csv", dtype=str)
+    events = pd.concat([pd.read_csv(source / "train_events.csv", dtype=str), test[test["block_id"].isin(pd.read_csv(known, dtype=str)["session_id"])]])
+    events.to_csv(out / "events.csv", index=False)
+    train_cfg = config(out, sets)
+    run_ingest(train_cfg, input_path=str(out / "events.csv"), mapping_name="hdfs", spark=spark)
+    run_sessionize(train_cfg, spark=spark)
+    return _with_labels(out, out / "lake", sets, spark, known, source / "test_labels.csv", score_lake=folder / "test" / "lake")
+
+
+LABELED_RUNS = {"demo": labeled_same_lake, "hdfs_dev": labeled_hdfs_dev, "taobao_injected": labeled_same_lake}
 
 
 def table(results: dict[str, dict]) -> str:
@@ -131,13 +190,27 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def labels_table(results: dict[str, dict], labeled: dict[tuple[str, float], dict]) -> str:
+    """The default against the default trained with a share of the labels (their sessions left out)."""
+    lines = ["", "| data set | labels | labeled sessions | weights (sequence/feature/count) | high | " + " | ".join(COLUMNS) + " |",
+             "| --- | ---: | ---: | --- | ---: |" + " ---: |" * len(COLUMNS)]
+    for name, metrics in results.items():
+        lines.append(f"| {name} | none | 0 | 1/1/1 | {metrics['cutoff_pct']:g} | " + " | ".join(_fmt(metrics["seqrisk"][c]) for c in COLUMNS) + " |")
+        for (data_set, fraction), m in labeled.items():
+            if data_set != name:
+                continue
+            found = m["training_labels"]
+            weights = "/".join(f"{found['weights'][d]:g}" for d in ("sequence", "feature", "count")) + ("" if found["used"] else " (too few)")
+            lines.append(f"| {name} | {fraction:.0%} | {found['cases']} | {weights} | {m['cutoff_pct']:.2f} | "
+                         + " | ".join(_fmt(m["seqrisk"][c]) for c in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
 def _clear(folder: Path) -> None:
-    import shutil
-
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
 

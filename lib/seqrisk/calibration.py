@@ -11,6 +11,10 @@ themselves (unlabeled training data does): by rank they could only reach the ref
 share; extrapolated from the bulk, a score far out is far out. The fitted tail also keeps scores
 beyond anything seen in training in order instead of all tying at 100. Tail probabilities are
 handed out as `surprisal` = -log10(p), which stays exact where 1 - p would round to 1.
+The combined score (`EXACT`) is different: it is built from the detectors' extrapolated
+surprisals already, and its percentile must be the reference's share at or above it (`high` at 99
+means 1 % of the reference), so its ranks hold up to the reference's largest score and the fitted
+tail only orders scores beyond it.
 The evidence for the fit range and the shape's bounds is in docs/detectors.md.
 """
 from __future__ import annotations
@@ -26,6 +30,7 @@ POINTS = 10_001  # quantiles kept per score: percentile resolution of 0.01
 TAIL_FIT = (0.80, 0.98)  # the quantile levels the tail is fitted between; above the upper one it is extrapolated
 SHAPES = np.linspace(0.0, 1.0, 21)  # tail shapes tried: exponential (0) to heavy (1); bounded tails are not
 FIT_POINTS = 50  # quantile levels the tail is fitted on
+EXACT = frozenset({"combined"})  # scores ranked on the reference up to its largest (scoring.py's combined score)
 
 
 def to_percentile(surprisal: np.ndarray) -> np.ndarray:
@@ -44,7 +49,7 @@ class Calibration:
 
     @cached_property
     def tails(self) -> dict[str, "Tail"]:
-        return {name: Tail.fit(q) for name, q in self.quantiles.items()}
+        return {name: Tail.fit(q, beyond_largest=name in EXACT) for name, q in self.quantiles.items()}
 
     def surprisal(self, name: str, values: np.ndarray) -> np.ndarray:
         """-log10 of the reference's tail probability of each value (0 at the bottom, grows without bound)."""
@@ -72,7 +77,10 @@ class Calibration:
 
 @dataclass(frozen=True)
 class Tail:
-    """A generalized Pareto tail over `threshold` (the lower fit level), used above `start` (the upper one).
+    """A generalized Pareto tail over `threshold` (the lower fit level), used above `start`.
+
+    `start` is the upper fit level, or the reference's largest score for EXACT scores; there the
+    tail takes over from the ranks at their surprisal (`start_surprisal`).
 
     Fitted by least squares to the quantile function between the two levels, one scale per shape
     in SHAPES, keeping the shape that fits best; robust to a small share of extreme scores in the
@@ -81,11 +89,12 @@ class Tail:
 
     threshold: float
     start: float
+    start_surprisal: float
     shape: float
     scale: float
 
     @classmethod
-    def fit(cls, q: np.ndarray) -> "Tail":
+    def fit(cls, q: np.ndarray, beyond_largest: bool = False) -> "Tail":
         low, high = TAIL_FIT
         grid = np.linspace(0.0, 1.0, len(q))
         levels = np.linspace(low, high, FIT_POINTS)
@@ -100,11 +109,15 @@ class Tail:
             error = float(np.sum((excess - scale * basis) ** 2))
             if best is None or error < best[0]:
                 best = (error, float(shape), scale)
-        return cls(threshold, float(np.interp(high, grid, q)), best[1], best[2])
+        if beyond_largest:
+            start, start_surprisal = float(q[-1]), float(-np.log10(0.5 / len(q)))
+        else:
+            start, start_surprisal = float(np.interp(high, grid, q)), float(-np.log10(1.0 - high))
+        return cls(threshold, start, start_surprisal, best[1], best[2])
 
     def surprisal(self, values: np.ndarray) -> np.ndarray:
-        """-log10 tail probability, anchored so that `start` sits at the upper fit level (continuous with the ranks)."""
-        return -(self._log_tail(values) - self._log_tail(np.array([self.start]))[0]) / np.log(10.0) - np.log10(1.0 - TAIL_FIT[1])
+        """-log10 tail probability, anchored at `start` (continuous with the ranks)."""
+        return self.start_surprisal - (self._log_tail(values) - self._log_tail(np.array([self.start]))[0]) / np.log(10.0)
 
     def _log_tail(self, values: np.ndarray) -> np.ndarray:
         """ln P(X > value | X > threshold) under the fitted distribution."""

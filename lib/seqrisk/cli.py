@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessionize.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="last session date to recompute")
     train = _job(jobs, "train", "train the sequence model on the windows table (Horovod, Petastorm)", _train)
     train.add_argument("--dry-run", action="store_true", help="a few steps on one worker, to try a config")
+    train.add_argument("--labels", help="labels (CSV or Delta table) of known cases: they weight the detectors and set the high cut-off")
     score = _job(jobs, "score", "score sessions with a model into the session_risk and user_risk tables", _score)
     score.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD", help="first session date to score")
     score.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="last session date to score")
@@ -83,7 +84,7 @@ def _sessionize(config: Config, args: argparse.Namespace) -> int:
 def _train(config: Config, args: argparse.Namespace) -> int:
     from seqrisk.train import run_train
 
-    print(run_train(config, dry_run=args.dry_run).report())
+    print(run_train(config, dry_run=args.dry_run, labels=args.labels).report())
     return 0
 
 

@@ -230,6 +230,8 @@ class TrainConfig(_Strict):
     detector_trees: int = Field(200, ge=10)
     count_columns: int = Field(512, ge=4)  # the count detector's columns: the most frequent tokens, the rest as <rare>
     count_floor: float = Field(1e-3, gt=0, lt=1)  # the count detector's variance floor, relative to the largest (docs/detectors.md)
+    label_min_cases: int = Field(5, ge=1)  # `train --labels`: fewer labeled sessions than this change nothing
+    label_recall: float = Field(0.9, gt=0, le=1)  # `train --labels`: `high` starts where it still catches this share of them
 
 
 class RiskLevels(_Strict):

@@ -23,10 +23,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seqrisk.calibration import to_percentile
+from seqrisk.combination import Combination, LabelReport
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.job import start_job
-from seqrisk.labels import label_sessions, labels_frame, read_labels
+from seqrisk.labels import label_sessions, open_labels
 from seqrisk.metrics import Binned, at_cutoff, pr_auc, pr_curve, recall_at_budget, roc_auc
 
 log = logging.getLogger("seqrisk")
@@ -60,26 +61,34 @@ def run_evaluate(config: Config, *, labels: str, report_dir: Optional[str] = Non
     job = start_job("evaluate", config, spark)
     out = Path(report_dir or config.evaluate.report)
     risk = job.tables.read(config.table_path("session_risk"))
-    label_rows = labels_frame(job.tables.read(labels)) if job.tables.exists(labels) else read_labels(job.spark, labels)
+    versions = [r["model_version"] for r in risk.select("model_version").distinct().limit(5).collect()]
+    model = _model_dir(config, versions)
+    combination = Combination.load(model) if model else Combination()
+    if combination.labeled_sessions:  # the cases the model was trained with do not count
+        known = job.spark.createDataFrame([(i,) for i in combination.labeled_sessions], "session_id string")
+        risk = risk.join(F.broadcast(known), on="session_id", how="left_anti")
+    label_rows = open_labels(job.tables, job.spark, labels)
     labeled = label_sessions(risk, label_rows).withColumn("label", F.coalesce("anomaly_type", F.lit(NORMAL)))
     counts = {name: _binned_counts(labeled, column) for name, column in DETECTORS.items()}
-    versions = [r["model_version"] for r in risk.select("model_version").distinct().limit(5).collect()]
     if not counts["seqrisk"]:
         raise SeqriskError(f"{config.table_path('session_risk')} is empty; run `seqrisk score` first")
 
-    cutoff, budget = surprisal_bin(config.score.levels.high), config.evaluate.alert_budget_pct
+    high = combination.high_pct if combination.high_pct is not None else config.score.levels.high
+    cutoff, budget = surprisal_bin(high), config.evaluate.alert_budget_pct
     metrics = {
         "sessions": int(sum(counts["seqrisk"].values())),
         "anomalous_sessions": int(sum(n for (b, label), n in counts["seqrisk"].items() if label != NORMAL)),
         "model_version": ", ".join(sorted(versions)),
         "labels": str(labels),
-        "cutoff_pct": config.score.levels.high,
+        "cutoff_pct": high,
         "alert_budget_pct": budget,
+        "left_out_training_cases": len(combination.labeled_sessions),
+        "training_labels": combination.labels,
         **{name: detector_metrics(c, cutoff, budget) for name, c in counts.items()},
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    history = _history(config, versions)
+    history = json.loads((model / "history.json").read_text()) if model and (model / "history.json").is_file() else None
     plots = write_plots(out, counts, history)
     (out / "report.md").write_text(report_markdown(metrics, plots, history))
     log.info("evaluate: report written to %s", out)
@@ -138,12 +147,13 @@ def _clean(value: float) -> Optional[float]:
     return None if value is None or math.isnan(value) else round(float(value), 6)
 
 
-def _history(config: Config, versions: list[str]) -> Optional[dict]:
-    """The newest scoring model's training history, when its directory is at hand."""
+def _model_dir(config: Config, versions: list[str]) -> Optional[Path]:
+    """The newest scoring model's directory, when it is at hand (under model.dir or beside score.model)."""
+    roots = [Path(config.model.dir)] + ([Path(config.score.model).parent] if config.score.model != "latest" else [])
     for version in sorted(versions, reverse=True):
-        path = Path(config.model.dir) / version / "history.json"
-        if path.is_file():
-            return json.loads(path.read_text())
+        for root in roots:
+            if (root / version / "manifest.json").is_file():
+                return root / version
     return None
 
 
@@ -208,6 +218,17 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
+def _training_labels(metrics: dict) -> list[str]:
+    """What the model's training labels did, and that their sessions are left out here."""
+    found = metrics.get("training_labels")
+    if not found:
+        return []
+    lines = ["", "The model was trained with labels (`train --labels`): " + " ".join(f"{line}." for line in LabelReport(**found).lines())]
+    if metrics["left_out_training_cases"]:
+        lines.append(f"The {metrics['left_out_training_cases']:,} labeled sessions it was trained with are left out of this evaluation.")
+    return lines
+
+
 def report_markdown(metrics: dict, plots: dict[str, str], history: Optional[dict]) -> str:
     s, b = metrics["seqrisk"], metrics["baseline"]
     lines = [
@@ -217,6 +238,7 @@ def report_markdown(metrics: dict, plots: dict[str, str], history: Optional[dict
         f"labels {metrics['labels']}. Alerts at risk percentile {metrics['cutoff_pct']} or above; alert budget "
         f"{metrics['alert_budget_pct']} % of sessions. The baseline is the IsolationForest over session features alone; "
         "sequence_only is the sequence model alone and count_only the count detector alone (seqrisk combines all three).",
+        *_training_labels(metrics),
         "",
         "| metric | " + " | ".join(DETECTORS) + " |",
         "| --- |" + " ---: |" * len(DETECTORS),

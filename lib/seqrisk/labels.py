@@ -20,6 +20,11 @@ def read_labels(spark: SparkSession, path: str) -> DataFrame:
     return labels_frame(spark.read.option("header", True).csv(path), path)
 
 
+def open_labels(tables, spark: SparkSession, path: str) -> DataFrame:
+    """Labels from a Delta table at `path` when there is one, else from a CSV file."""
+    return labels_frame(tables.read(path), path) if tables.exists(path) else read_labels(spark, path)
+
+
 def labels_frame(raw: DataFrame, source: str = "the labels table") -> DataFrame:
     """Labels from any DataFrame with the labels columns (a labels table, for example)."""
     if "user_id" not in raw.columns:

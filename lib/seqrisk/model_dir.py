@@ -2,7 +2,8 @@
 
 A model directory holds what scoring needs without the training data: `weights.pt` (a state dict,
 loaded with `weights_only=True`), `vocabulary.json`, the feature and count detectors (`detector.skops`, `count_detector.npz`), the
-reference score quantiles (`calibration.npz`), `history.json`, a probe of known surprises, and
+reference score quantiles (`calibration.npz`), how the detectors combine (`combination.json`),
+`history.json`, a probe of known surprises, and
 `manifest.json` with the model's config, the versions it was built with, and a SHA-256 checksum of
 every other file.
 A directory is written under a temporary name and renamed into place, so a reader never sees half

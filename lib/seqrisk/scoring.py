@@ -4,8 +4,9 @@ Three detectors score each session: the sequence model (surprise of the most sur
 the IsolationForest over session features, and the count detector over token counts. The
 calibration turns each raw score into its surprisal on the reference population (-log10 of the
 share of reference sessions scoring as high; 2 means 1 in 100); the session's `score` is the
-largest of the three (the strongest evidence), and `risk_pct` is that score's percentile among the
-reference population's scores. Reasons come from the evidence (docs/scoring.md), and the
+largest of the three (the strongest evidence; weighted when the model was trained with labels,
+`combination.py`), and `risk_pct` is that score's percentile among the reference population's
+scores. Reasons come from the evidence (docs/scoring.md), and the
 risk-action policy of the config turns level and reasons into an action.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 import torch
 
 from seqrisk.calibration import Calibration, to_percentile
+from seqrisk.combination import DETECTORS, Combination
 from seqrisk.config import ScoreConfig
 from seqrisk.count_detector import CountDetector, token_counts
 from seqrisk.detector import FeatureDetector
@@ -53,6 +55,7 @@ class RiskModel:
     detector: FeatureDetector
     counts: CountDetector
     calibration: Calibration
+    combination: Combination
 
     @property
     def version(self) -> str:
@@ -61,9 +64,6 @@ class RiskModel:
     @property
     def stride(self) -> int:
         return int(self.loaded.manifest["windows"]["stride"])
-
-
-DETECTORS = ("sequence", "feature", "count")  # calibration names, in the order of the *_pct columns
 
 
 @dataclass
@@ -80,7 +80,8 @@ class RawScores:
 def load_risk_model(path: str | Path) -> RiskModel:
     """Load and verify a model directory (checksums first); a clear error if it cannot score."""
     loaded = load_model(path)
-    return RiskModel(loaded, FeatureDetector.load(loaded.path), CountDetector.load(loaded.path), Calibration.load(loaded.path))
+    path = loaded.path
+    return RiskModel(loaded, FeatureDetector.load(path), CountDetector.load(path), Calibration.load(path), Combination.load(path))
 
 
 def raw_scores(
@@ -103,12 +104,7 @@ def raw_scores(
     return RawScores(evidence, detector.risk(X), detector.deviations(X), count_risk)
 
 
-def combined(surprisals: dict[str, np.ndarray]) -> np.ndarray:
-    """The session score: the strongest detector's surprisal (-log10 of its reference tail share)."""
-    return np.max(np.column_stack([surprisals[name] for name in DETECTORS]), axis=1)
-
-
-def fit_calibration(reference: dict[str, np.ndarray]) -> Calibration:
+def fit_calibration(reference: dict[str, np.ndarray], combination: Combination) -> Calibration:
     """Reference quantiles of each detector's raw score and of the combined score.
 
     `reference` holds each detector's scores of reference sessions it was not fitted on (see
@@ -116,19 +112,30 @@ def fit_calibration(reference: dict[str, np.ndarray]) -> Calibration:
     """
     scores = {name: reference[name] for name in DETECTORS}
     parts = Calibration.fit(scores)
-    joint = combined({name: parts.surprisal(name, values) for name, values in scores.items()})
+    joint = combination.score(surprisals(parts, scores))
     return Calibration.fit({**scores, "combined": joint})
+
+
+def surprisals(calibration: Calibration, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each detector's raw scores as surprisals on the reference population."""
+    return {name: calibration.surprisal(name, raw[name]) for name in DETECTORS}
+
+
+def risk_levels(risk_pct: np.ndarray, settings: ScoreConfig, combination: Combination) -> np.ndarray:
+    """low / medium / high; the `high` cut-off is the model's when labels set one."""
+    high = combination.high_pct if combination.high_pct is not None else settings.levels.high
+    medium = min(settings.levels.medium, high)
+    return np.where(risk_pct >= high, "high", np.where(risk_pct >= medium, "medium", "low"))
 
 
 def risk_frame(sessions: pd.DataFrame, model: RiskModel, settings: ScoreConfig, run_id: str, scored_at: datetime) -> pd.DataFrame:
     """session_risk rows for a pandas batch of sessions (columns INPUT_COLUMNS)."""
     raw = raw_scores(sessions, model.loaded.model, model.loaded.vocabulary, model.detector, model.counts, model.stride, settings)
-    calibration = model.calibration
-    surprisals = {name: calibration.surprisal(name, values) for name, values in raw.by_detector().items()}
-    sequence_pct, feature_pct, count_pct = (to_percentile(surprisals[name]) for name in DETECTORS)
-    score = combined(surprisals)
-    risk_pct = calibration.percentile("combined", score)
-    levels = np.where(risk_pct >= settings.levels.high, "high", np.where(risk_pct >= settings.levels.medium, "medium", "low"))
+    by_detector = surprisals(model.calibration, raw.by_detector())
+    sequence_pct, feature_pct, count_pct = (to_percentile(by_detector[name]) for name in DETECTORS)
+    score = model.combination.score(by_detector)
+    risk_pct = model.calibration.percentile("combined", score)
+    levels = risk_levels(risk_pct, settings, model.combination)
     reasons = session_reasons(sessions, raw, sequence_pct, feature_pct, count_pct, model.detector.feature_names, settings)
     return pd.DataFrame(
         {

@@ -18,11 +18,13 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
+from seqrisk.combination import Combination, LabelReport, choose_weights, cutoff, with_labels
 from seqrisk.errors import SeqriskError
 from seqrisk.model import ModelConfig, SequenceModel, next_event_loss, warmup_cosine
 from seqrisk.model_dir import PROBE, PROBE_WINDOWS, save_probe
 
 log = logging.getLogger("seqrisk")
+MAX_CASES = 10_000  # labeled sessions `train --labels` reads (to the driver); more are left out
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ class TrainSummary:
     windows_val_files: int
     reference_sessions: int
     result: dict
+    labels: Optional[LabelReport] = None
 
     def report(self) -> str:
         history = self.result["history"]
@@ -213,12 +216,17 @@ class TrainSummary:
                 f"  last train loss     {last['train_loss']:.4f}",
                 f"  throughput          {last['windows_per_s']:,.0f} windows/s",
                 f"  reference sample    {self.reference_sessions:,} sessions (second detector, calibration)",
+                *(f"  labels              {line}" for line in (self.labels.lines() if self.labels else [])),
             ]
         )
 
 
-def run_train(config, *, dry_run: bool = False, spark=None) -> TrainSummary:
-    """Train on the `windows` table and publish a new versioned model directory."""
+def run_train(config, *, dry_run: bool = False, labels: Optional[str] = None, spark=None) -> TrainSummary:
+    """Train on the `windows` table and publish a new versioned model directory.
+
+    With `labels` (a labels file or table), the labeled sessions of the training dates are kept out
+    of the reference sample and weight the detectors and set the `high` cut-off (combination.py).
+    """
     import horovod.spark
 
     from seqrisk import model_dir
@@ -273,15 +281,15 @@ def run_train(config, *, dry_run: bool = False, spark=None) -> TrainSummary:
     vocabulary.save(staging / "vocabulary.json")
     sample_size = min(settings.reference_sessions, 2000) if dry_run else settings.reference_sessions
     log.info("train: fitting the feature and count detectors and the calibration on up to %d reference sessions", sample_size)
-    reference_sessions = fit_reference(job, config, staging, plan.model, vocabulary, train_dates, sample_size)
+    reference_sessions, label_report = fit_reference(job, config, staging, plan.model, vocabulary, train_dates, sample_size, labels)
     path = model_dir.publish(
         staging,
         version,
         plan.model,
         {"run_id": job.run_id, "dry_run": dry_run, "train": settings.model_dump(), "windows": config.windows.model_dump(), "trained_on": windows_path,
-         "reference_sessions": reference_sessions},
+         "reference_sessions": reference_sessions, "labels": labels},
     )
-    return TrainSummary(job.run_id, str(path), version, len(train_files), len(val_files), reference_sessions, result)
+    return TrainSummary(job.run_id, str(path), version, len(train_files), len(val_files), reference_sessions, result, label_report)
 
 
 def chronological_split(tables, windows_path: str, val_fraction: float) -> tuple[list[str], list[str]]:
@@ -293,38 +301,86 @@ def chronological_split(tables, windows_path: str, val_fraction: float) -> tuple
     return dates[:cut], dates[cut:]
 
 
-def fit_reference(job, config, staging: Path, model_config: ModelConfig, vocabulary, dates: list[str], sample_size: int) -> int:
-    """Fit the feature and count detectors and the calibration on a sample of the training dates' sessions.
+def fit_reference(
+    job, config, staging: Path, model_config: ModelConfig, vocabulary, dates: list[str], sample_size: int, labels: Optional[str] = None
+) -> tuple[int, Optional[LabelReport]]:
+    """Fit the feature and count detectors, the combination and the calibration on a sample of the training dates' sessions.
 
     The calibration must hold for sessions the detectors were not fitted on, so it is cross-fitted:
     each half of the sample is scored by detectors fitted on the other half, and those scores set
-    the reference quantiles; the stored detectors are then fitted on the whole sample. Writes
-    detector.skops, count_detector.npz and calibration.npz into `staging`; returns the sessions
-    sampled. Shuffle: by sequence hash (users per sequence). The sample is bounded by `sample_size`.
+    the reference quantiles; the stored detectors are then fitted on the whole sample. With
+    `labels`, the labeled sessions (at most MAX_CASES) are left out of the sample and set the
+    combination. Writes detector.skops, count_detector.npz, calibration.npz and combination.json
+    into `staging`; returns the sessions sampled and what the labels did. Shuffles: by sequence
+    hash (users per sequence); with labels, a join with the (broadcast) labels.
     """
+    from pyspark.sql import functions as F
+
+    from seqrisk.labels import label_sessions, open_labels
     from seqrisk.score import scorer_input
+    from seqrisk.scoring import fit_calibration, raw_scores
 
     sessions = scorer_input(job.tables.read(config.table_path("sessions"), where={"session_date": dates}))
+    cases = None
+    if labels is not None:
+        marked = label_sessions(sessions, open_labels(job.tables, job.spark, labels))
+        cases = marked.filter(F.col("anomaly_type").isNotNull()).drop("anomaly_type").limit(MAX_CASES).toPandas()
+        sessions = marked.filter(F.col("anomaly_type").isNull()).drop("anomaly_type")
+        log.info("train: %d labeled session(s) in the training dates (%s)", len(cases), labels)
+        if len(cases) == MAX_CASES:
+            log.warning("train: only the first %d labeled sessions are used", MAX_CASES)
     total = sessions.count()
     if total < 4:
-        raise SeqriskError(f"the training dates hold {total} session(s); the detectors and their calibration need at least 4")
+        raise SeqriskError(f"the training dates hold {total} unlabeled session(s); the detectors and their calibration need at least 4")
     fraction = min(1.0, 1.2 * sample_size / total)
     reference = sessions.sample(fraction=fraction, seed=config.train.seed).limit(sample_size).toPandas()
     model = SequenceModel(model_config)
     model.load_state_dict(torch.load(staging / "weights.pt", map_location="cpu", weights_only=True))
-    detector, counts, calibration = fit_detectors(reference, model, vocabulary, config.train, config.windows.stride, config.score)
+    detector, counts, reference_raw = fit_detectors(reference, model, vocabulary, config.train, config.windows.stride, config.score)
+    combination, report = Combination(), None
+    if cases is not None:
+        enough = len(cases) >= config.train.label_min_cases
+        cases_raw = raw_scores(cases, model, vocabulary, detector, counts, config.windows.stride, config.score).by_detector() if enough else {}
+        combination, report = learn_from_labels(reference_raw, cases_raw, list(cases["session_id"]), config.train, config.score.levels)
     detector.save(staging)
     counts.save(staging)
-    calibration.save(staging)
-    return len(reference)
+    fit_calibration(reference_raw, combination).save(staging)
+    combination.save(staging)
+    return len(reference), report
+
+
+def learn_from_labels(reference_raw: dict, cases_raw: dict, session_ids: list[str], settings, levels) -> tuple[Combination, LabelReport]:
+    """(Combination, LabelReport): the detectors' weights and the `high` cut-off from the labeled cases' scores."""
+    from seqrisk.calibration import Calibration
+    from seqrisk.scoring import fit_calibration, surprisals
+
+    default = Combination()
+    if len(session_ids) < settings.label_min_cases:
+        report = LabelReport(len(session_ids), False, default.weights, 0, 0, levels.high)
+        return with_labels(default, report, session_ids), report
+    parts = Calibration.fit(reference_raw)
+    reference, cases = surprisals(parts, reference_raw), surprisals(parts, cases_raw)
+    weights, caught, caught_default = choose_weights(reference, cases)
+    combination = Combination(weights)
+    calibration = fit_calibration(reference_raw, combination)
+    case_pct = calibration.percentile("combined", combination.score(cases))
+    reference_pct = calibration.percentile("combined", combination.score(reference))
+    high = cutoff(case_pct, settings.label_recall, levels.medium, levels.high)
+    report = LabelReport(
+        len(session_ids), True, weights, caught_default, caught, levels.high, high, float(np.mean(case_pct >= high)), float(np.mean(reference_pct >= high))
+    )
+    log.info("train: labels: %s", "; ".join(report.lines()))
+    return with_labels(combination, report, session_ids), report
 
 
 def fit_detectors(reference, model: SequenceModel, vocabulary, settings, stride: int, score_settings):
-    """(feature detector, count detector, calibration) from a pandas sample of reference sessions."""
+    """(feature detector, count detector, reference scores) from a pandas sample of reference sessions.
+
+    The reference scores (by detector) are cross-fitted: each half scored by detectors fitted on the other.
+    """
     from seqrisk.count_detector import CountDetector, token_counts
     from seqrisk.detector import FeatureDetector
     from seqrisk.features import feature_matrix
-    from seqrisk.scoring import fit_calibration
     from seqrisk.sequence_evidence import event_types_of, session_evidence
 
     event_types = event_types_of(vocabulary)
@@ -339,9 +395,9 @@ def fit_detectors(reference, model: SequenceModel, vocabulary, settings, stride:
         reference, model, vocabulary, length=model.config.max_len, stride=stride,
         batch_windows=score_settings.batch_windows, top_k=score_settings.top_events,
     )
-    calibration = fit_calibration({"sequence": evidence.score, "feature": feature_risk, "count": count_risk})
     detector = FeatureDetector.fit(X, names, event_types, settings.seed, settings.detector_trees)
-    return detector, CountDetector.fit(C, settings.count_floor), calibration
+    reference_raw = {"sequence": evidence.score, "feature": feature_risk, "count": count_risk}
+    return detector, CountDetector.fit(C, settings.count_floor), reference_raw
 
 
 def window_length(tables, windows_path: str) -> int:

@@ -2,6 +2,7 @@
 import json
 import shutil
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 import torch
 from deltalake import DeltaTable
 
+from seqrisk.config import TrainConfig
 from seqrisk.errors import SeqriskError
 from seqrisk.features import with_sequence_users
 from seqrisk.model import surprises
@@ -255,3 +257,34 @@ def test_evaluate_writes_the_stable_metrics_shape_real_plots_and_agrees_with_sci
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
         assert f"]({png})" in (tmp_path / "report" / "report.md").read_text()
     assert summary.metrics == metrics
+
+
+def test_train_with_labels_weights_the_detectors_sets_the_cutoff_and_evaluate_leaves_the_cases_out(spark, trained, tmp_path):
+    from seqrisk.combination import Combination
+    from seqrisk.evaluate import run_evaluate
+
+    lake, _, _ = trained
+    labels = pd.read_csv(lake.parent / "raw" / "labels.csv")
+    known = labels[labels["anomaly_type"] == labels["anomaly_type"].value_counts().index[0]]  # analysts confirmed one kind
+    known.to_csv(tmp_path / "known.csv", index=False)
+    models = tmp_path / "models"
+    summary = run_train(make_config(lake, *LAKE, *TRAIN, f"model.dir={models}"), labels=str(tmp_path / "known.csv"), spark=spark)
+
+    report = summary.labels
+    assert report.used and report.cases >= TrainConfig().label_min_cases and report.caught >= report.caught_default
+    assert "labels" in summary.report() and "riskiest 1 %" in summary.report()
+    combination = Combination.load(summary.model_dir)
+    assert len(combination.labeled_sessions) == report.cases and combination.high_pct == report.high_pct
+    assert json.loads((Path(summary.model_dir) / "manifest.json").read_text())["labels"] == str(tmp_path / "known.csv")
+
+    config = _config(lake, models)
+    run_score(config, spark=spark)
+    risk = _tables(spark, config).read(config.table_path("session_risk")).select("session_id", "risk_pct", "risk_level").toPandas()
+    assert ((risk["risk_pct"] >= combination.high_pct) == (risk["risk_level"] == "high")).all()
+    caught = risk[risk["session_id"].isin(combination.labeled_sessions)]
+    assert (caught["risk_pct"] >= combination.high_pct).mean() >= TrainConfig().label_recall - 0.05  # scored later as in training
+
+    metrics = run_evaluate(config, labels=str(lake.parent / "raw" / "labels.csv"), report_dir=str(tmp_path / "report"), spark=spark).metrics
+    assert metrics["left_out_training_cases"] == report.cases and metrics["sessions"] == len(risk) - report.cases
+    assert metrics["cutoff_pct"] == combination.high_pct
+    assert "trained with labels" in (tmp_path / "report" / "report.md").read_text()

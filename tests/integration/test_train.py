@@ -29,7 +29,7 @@ def test_two_horovod_workers_train_and_publish_a_model_that_reloads_and_reproduc
     loaded = load_model(summary.model_dir)  # checks every checksum and re-computes the probe's surprises
     assert loaded.version == summary.version and loaded.config.max_len == 16
     manifest = json.loads((tmp_path / "models" / summary.version / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"weights.pt", "vocabulary.json", "history.json", "probe.npz", "detector.skops", "count_detector.npz", "calibration.npz"}
+    assert set(manifest["files"]) == {"weights.pt", "vocabulary.json", "history.json", "probe.npz", "detector.skops", "count_detector.npz", "calibration.npz", "combination.json"}
     assert manifest["run_id"] == summary.run_id and not manifest["dry_run"]
 
 

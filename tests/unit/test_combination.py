@@ -1,0 +1,66 @@
+"""The combination of the detectors' surprisals, and what labels change about it."""
+import numpy as np
+import pytest
+
+from seqrisk.combination import DETECTORS, Combination, choose_weights, cutoff, sign_test
+from seqrisk.config import RiskLevels, TrainConfig
+from seqrisk.train import learn_from_labels
+
+
+def _population(rng, n):
+    """Raw scores of three detectors; `sequence` has a heavy tail of its own (normal sessions score high on it)."""
+    return {"sequence": rng.pareto(1.5, n), "feature": rng.normal(0, 1, n), "count": rng.gamma(2.0, size=n)}
+
+
+def test_the_default_is_the_largest_surprisal_and_survives_a_round_trip(tmp_path):
+    surprisals = {"sequence": np.array([1.0, 5.0]), "feature": np.array([3.0, 0.0]), "count": np.array([2.0, 2.0])}
+    assert Combination.load(tmp_path) == Combination()  # a model trained without labels
+    assert list(Combination().score(surprisals)) == [3.0, 5.0]
+    weighted = Combination({"sequence": 0.0, "feature": 1.0, "count": 0.5}, high_pct=98.5, labeled_sessions=["a"])
+    weighted.save(tmp_path)
+    assert Combination.load(tmp_path) == weighted
+    assert list(weighted.score(surprisals)) == [3.0, 1.0]
+
+
+def test_labels_drop_a_detector_whose_tail_hides_the_cases():
+    rng = np.random.default_rng(0)
+    reference = {name: rng.exponential(1.0 / np.log(10), 20_000) for name in DETECTORS}  # surprisal-like: 1 % above 2
+    reference["sequence"] = reference["sequence"] * 3  # a noisy detector: many normal sessions far out
+    cases = {"sequence": rng.exponential(0.5, 20), "feature": 2.2 + rng.exponential(0.3, 20), "count": rng.exponential(0.4, 20)}
+    weights, caught, caught_default = choose_weights(reference, cases)
+    assert weights["sequence"] < 1.0 and weights["feature"] == 1.0
+    assert caught > caught_default
+
+
+def test_a_few_more_cases_caught_are_not_enough_to_replace_the_default():
+    rng = np.random.default_rng(5)
+    reference = {name: rng.exponential(1.0 / np.log(10), 20_000) for name in DETECTORS}
+    reference["sequence"] = reference["sequence"] * 3
+    cases = {"sequence": rng.exponential(0.5, 4), "feature": 2.2 + rng.exponential(0.3, 4), "count": rng.exponential(0.4, 4)}
+    weights, caught, caught_default = choose_weights(reference, cases)  # 4 cases: no sign test can pass 26 weightings
+    assert weights == Combination().weights and caught == caught_default
+    assert sign_test(3, 0) == 0.125 and sign_test(0, 0) == 1.0 and sign_test(10, 0) * 26 < 0.05
+
+
+def test_the_cutoff_is_lowered_to_keep_the_asked_share_of_cases_never_raised():
+    pct = np.linspace(96.0, 99.99, 101)
+    assert np.mean(pct >= cutoff(pct, 0.9, 95.0, 99.0)) >= 0.9 > np.mean(pct > cutoff(pct, 0.9, 95.0, 99.0))
+    assert cutoff(np.full(10, 99.999), 0.9, 95.0, 99.0) == 99.0  # never above the configured `high`
+    assert cutoff(np.full(10, 50.0), 0.9, 95.0, 99.0) == 95.0  # never below `medium`
+
+
+def test_learning_from_labels_reports_what_they_bought_and_too_few_change_nothing():
+    rng = np.random.default_rng(1)
+    reference = _population(rng, 20_000)
+    cases = {"sequence": rng.pareto(3.0, 30), "feature": 2.5 + rng.normal(0, 0.05, 30), "count": rng.gamma(1.0, size=30)}
+    ids = [f"s{i}" for i in range(30)]
+    settings, levels = TrainConfig(), RiskLevels()
+    combination, report = learn_from_labels(reference, cases, ids, settings, levels)
+    assert report.used and report.cases == 30 and report.caught > report.caught_default and combination.weights != Combination().weights
+    assert levels.medium <= combination.high_pct <= levels.high and report.high_recall >= settings.label_recall
+    assert combination.labeled_sessions == sorted(ids) and combination.labels["caught"] == report.caught
+    assert any("labeled sessions in the training dates" in line for line in report.lines())
+
+    few, report = learn_from_labels(reference, {}, ids[:2], settings, levels)
+    assert not report.used and few.weights == Combination().weights and few.high_pct is None
+    assert few.labeled_sessions == ["s0", "s1"] and "too few" in report.lines()[0]
