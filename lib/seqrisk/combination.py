@@ -9,7 +9,8 @@ significantly: a one-sided sign test on the cases one catches and the other miss
 corrected for the weightings tried, at SIGNIFICANCE. The labels also set the `high` cut-off: it is
 lowered, never raised, to the risk percentile that still catches `label_recall` of the labeled
 cases, and never below the configured `medium` level (raising it on known cases lost recall on the
-unknown ones on every data set). Fewer than `label_min_cases` labeled sessions change nothing. Stored as combination.json in the model directory, with the labeled session ids, so that
+unknown ones on every data set). Fewer than `label_min_cases` labeled sessions change nothing.
+Stored as combination.json in the model directory, with the labeled session ids, so that
 `evaluate` leaves out the cases the model was told about. The evidence: docs/detectors.md.
 """
 from __future__ import annotations
@@ -40,6 +41,10 @@ class Combination:
     def score(self, surprisals: dict[str, np.ndarray]) -> np.ndarray:
         """The session score: the largest weighted surprisal."""
         return np.max(np.column_stack([self.weights[name] * np.asarray(surprisals[name]) for name in DETECTORS]), axis=1)
+
+    def high(self, configured: float) -> float:
+        """The `high` cut-off: the one the labels set, else the configured one."""
+        return self.high_pct if self.high_pct is not None else configured
 
     def save(self, directory: Path) -> None:
         (directory / FILE).write_text(json.dumps(asdict(self), indent=1))

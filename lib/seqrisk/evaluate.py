@@ -73,7 +73,7 @@ def run_evaluate(config: Config, *, labels: str, report_dir: Optional[str] = Non
     if not counts["seqrisk"]:
         raise SeqriskError(f"{config.table_path('session_risk')} is empty; run `seqrisk score` first")
 
-    high = combination.high_pct if combination.high_pct is not None else config.score.levels.high
+    high = combination.high(config.score.levels.high)
     cutoff, budget = surprisal_bin(high), config.evaluate.alert_budget_pct
     metrics = {
         "sessions": int(sum(counts["seqrisk"].values())),

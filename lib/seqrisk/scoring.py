@@ -123,7 +123,7 @@ def surprisals(calibration: Calibration, raw: dict[str, np.ndarray]) -> dict[str
 
 def risk_levels(risk_pct: np.ndarray, settings: ScoreConfig, combination: Combination) -> np.ndarray:
     """low / medium / high; the `high` cut-off is the model's when labels set one."""
-    high = combination.high_pct if combination.high_pct is not None else settings.levels.high
+    high = combination.high(settings.levels.high)
     medium = min(settings.levels.medium, high)
     return np.where(risk_pct >= high, "high", np.where(risk_pct >= medium, "medium", "low"))
 
