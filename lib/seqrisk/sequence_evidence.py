@@ -3,9 +3,10 @@
 Each session is cut into windows with the model's own vocabulary (`windows.session_windows`, the
 function the windows table was built with), the windows are scored in large tensor batches, and
 every event takes its surprise from the first window that holds it (where it has the most context
-before it). The session's sequence score is the mean surprise of its `top_k` most surprising events:
-a few very unlikely steps (a credential change, an unseen event) count as much as a long run of
-mildly unlikely ones.
+before it). The session's end is a step of its own (position `n_events`): stopping where the model
+expects more is a surprise like any event. The session's sequence score is the mean surprise of its
+`top_k` most surprising steps: a few very unlikely steps (a credential change, an unseen event, a
+missing last step) count as much as a long run of mildly unlikely ones.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pandas as pd
 import torch
 
 from seqrisk.model import SequenceModel, surprises
-from seqrisk.vocabulary import SPECIAL, UNK, Vocabulary
+from seqrisk.vocabulary import END, SPECIAL, UNK, Vocabulary
 from seqrisk.windows import TOKEN_INPUTS, session_windows
 
 
@@ -25,9 +26,9 @@ from seqrisk.windows import TOKEN_INPUTS, session_windows
 class SequenceEvidence:
     """Per session (aligned with the input rows)."""
 
-    score: np.ndarray  # float64: mean surprise of the most surprising events (0 for one-event sessions)
+    score: np.ndarray  # float64: mean surprise of the most surprising steps (the end included)
     unseen: np.ndarray  # int: events the model's vocabulary has never seen
-    top_events: list[list[dict]]  # the most surprising positions, most surprising first
+    top_events: list[list[dict]]  # the most surprising positions, most surprising first (`n_events`: the end)
 
 
 def session_evidence(
@@ -79,14 +80,16 @@ def session_evidence(
 
     def observed(row: int, position: int) -> str:
         """The event as the model saw it (its raw name when the vocabulary has never seen it)."""
+        if position == len(event_types[row]):
+            return vocabulary.describe(SPECIAL[END])
         token = vocabulary.token_text(*(sessions[c].iat[row][position] for c in ("event_types", "categories", "prices")))
         return vocabulary.describe(token) if token in vocabulary.counts else str(event_types[row][position])
 
     for row, windows in by_session.items():
-        n_events = len(event_types[row])
-        event_nll = np.full(n_events, np.nan)
-        event_expected = np.zeros((n_events, expected_k), dtype=np.int64)
-        event_tokens = np.zeros(n_events, dtype=np.int64)
+        n_steps = len(event_types[row]) + 1  # the end is a step too
+        event_nll = np.full(n_steps, np.nan)
+        event_expected = np.zeros((n_steps, expected_k), dtype=np.int64)
+        event_tokens = np.zeros(n_steps, dtype=np.int64)
         for window in reversed(windows):  # the earliest window holding an event writes last: most context
             start, n_valid = starts[window], valid[window]
             event_tokens[start : start + n_valid] = token_array[window, :n_valid]

@@ -1,9 +1,10 @@
 """The token vocabulary: learned from the data, saved as JSON beside the windows, carried by models.
 
 Tokens are event types (any vocabulary), optionally joined with a category bucket or a price bucket
-(edges at learned price quantiles, so tiny and huge amounts get tokens of their own). Ids 0 to 2 are
-reserved: padding, unknown (never seen when the vocabulary was learned) and rare (seen fewer than
-`min_count` times, or past `max_size`). The same object holds how time gaps are bucketed, so a
+(edges at learned price quantiles, so tiny and huge amounts get tokens of their own). Ids 0 to 3 are
+reserved: padding, unknown (never seen when the vocabulary was learned), rare (seen fewer than
+`min_count` times, or past `max_size`) and the end of a session (the model predicts it like an event,
+so a session that stops early, a checkout without its payment, is surprising). The same object holds how time gaps are bucketed, so a
 scorer cuts windows exactly as the trainer's windows were cut.
 """
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-PAD, UNK, RARE = 0, 1, 2
-SPECIAL = ("<pad>", "<unk>", "<rare>")
-FORMAT = 1
+PAD, UNK, RARE, END = 0, 1, 2, 3
+SPECIAL = ("<pad>", "<unk>", "<rare>", "<end>")
+FORMAT = 2  # 2: adds the end-of-session token
 NONE, OTHER_CATEGORY = "none", "other"  # the bucket of an event without a category (or price); of a rarer category
 
 
@@ -88,6 +89,8 @@ class Vocabulary:
 
     def describe(self, token: str) -> str:
         """A token as an analyst reads it: `purchase (< 2.95)`, `view (2.95-90.13)`, `view (shoes)`, `login`."""
+        if token == SPECIAL[END]:
+            return "end of session"
         kind, _, bucket = token.partition("|")
         if not bucket or bucket == NONE:
             return kind
@@ -146,7 +149,7 @@ class Vocabulary:
     def from_json(cls, text: str) -> "Vocabulary":
         data = json.loads(text)
         if data.get("format") != FORMAT:
-            raise ValueError(f"vocabulary format {data.get('format')!r} is not {FORMAT}; re-run sessionize")
+            raise ValueError(f"vocabulary format {data.get('format')!r} is not {FORMAT}; re-run sessionize over every date, then train")
         return cls(
             tokens=tuple(data["tokens"]),
             counts=data["counts"],

@@ -1,7 +1,9 @@
 """Fixed-length, padded windows cut from sessions: the one windowing function.
 
 The windows table is built with it (in `mapInPandas`), and the scorer calls it inside its UDF
-with the model's vocabulary, so training and scoring cut sessions identically.
+with the model's vocabulary, so training and scoring cut sessions identically. A session's tokens
+end with the end-of-session token, so the model learns where sessions stop (a block whose last
+replica never reported, a checkout without its payment: docs/detectors.md).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from seqrisk.vocabulary import PAD, Vocabulary
+from seqrisk.vocabulary import END, PAD, Vocabulary
 
 WINDOW_COLUMNS = ("window_index", "start_pos", "n_valid", "tokens", "gap_buckets")
 
@@ -54,9 +56,14 @@ def session_windows(
     length: int,
     stride: int,
 ) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
-    """One session's windows, encoded with `vocabulary` (categories and prices feed composite tokens)."""
+    """One session's windows, encoded with `vocabulary` (categories and prices feed composite tokens).
+
+    The tokens are the events' and then END (its gap bucket is PAD: END is never an input that
+    predicts anything, only a target).
+    """
     tokens = vocabulary.encode(list(event_types), None if categories is None else list(categories), None if prices is None else list(prices))
-    return cut(tokens, vocabulary.encode_gaps(list(gaps_s)), length, stride)
+    gaps = vocabulary.encode_gaps(list(gaps_s))
+    return cut(np.append(tokens, np.int32(END)), np.append(gaps, np.int32(PAD)), length, stride)
 
 
 def windows_frame(sessions: pd.DataFrame, vocabulary: Vocabulary, length: int, stride: int, keep: Sequence[str]) -> pd.DataFrame:

@@ -19,8 +19,8 @@ def test_counts_follow_the_vocabulary_with_rare_unseen_and_capped_tokens_in_thei
     assert counts.shape == (2, VOCABULARY.size)
     assert counts[0, ids["read"]] == 2 and counts[0, ids["open"]] == 1 and counts[0].sum() == 4
     assert counts[1, RARE] == 1 and counts[1, UNK] == 1  # seek is rarer than min_count; teleport never seen
-    capped = token_counts(frame, VOCABULARY, max_columns=4)  # <pad>, <unk>, <rare>, the most frequent token
-    assert capped.shape == (2, 4) and capped[0].sum() == 4 and capped[0, RARE] == 3  # the rest fold into <rare>
+    capped = token_counts(frame, VOCABULARY, max_columns=5)  # <pad>, <unk>, <rare>, <end>, the most frequent token
+    assert capped.shape == (2, 5) and capped[0].sum() == 4 and capped[0, RARE] == 3  # the rest fold into <rare>
 
 
 def normal_workload(rng, n):

@@ -11,7 +11,7 @@ from seqrisk.errors import SeqriskError
 from seqrisk.model import ModelConfig, SequenceModel, surprises
 from seqrisk.vocabulary import Vocabulary
 
-CONFIG = ModelConfig(vocab_size=6, gap_buckets=6, max_len=4, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
+CONFIG = ModelConfig(vocab_size=7, gap_buckets=6, max_len=4, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_a_published_directory_reloads_and_reproduces_its_surprises(published):
     loaded = model_dir.load_model(path)
     tokens, gaps = torch.tensor([[3, 5, 4, 0]]), torch.tensor([[5, 2, 2, 0]])
     torch.testing.assert_close(surprises(loaded.model, tokens, gaps)["nll"], surprises(model, tokens, gaps)["nll"])
-    assert (loaded.version, loaded.config, loaded.vocabulary.size) == ("m1", CONFIG, 6)
+    assert (loaded.version, loaded.config, loaded.vocabulary.size) == ("m1", CONFIG, 7)
     assert loaded.manifest["versions"]["torch"] == version("torch")
     assert model_dir.latest(path.parent) == path
     assert not list(path.parent.glob(".*partial"))
@@ -50,7 +50,7 @@ def test_another_format_version_is_refused_before_loading_weights(published):
     path, _ = published
     manifest = json.loads((path / "manifest.json").read_text())
     (path / "manifest.json").write_text(json.dumps({**manifest, "format": 99}))
-    with pytest.raises(SeqriskError, match="model format 99 is not the supported format 3"):
+    with pytest.raises(SeqriskError, match=f"model format 99 is not the supported format {model_dir.FORMAT}"):
         model_dir.load_model(path)
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from seqrisk.vocabulary import PAD, RARE, UNK, Vocabulary
+from seqrisk.vocabulary import END, PAD, RARE, UNK, Vocabulary
 from seqrisk.windows import cut, session_windows, window_starts
 
 VOCAB = Vocabulary.learn({"view": 50, "cart": 20, "buy": 5, "odd": 1}, min_count=2, max_size=100, gap_buckets_s=(1, 10, 60))
@@ -28,14 +28,15 @@ def test_long_sessions_are_cut_into_overlapping_windows():
     assert [(s, v, t.tolist()) for s, v, t, _ in pieces] == [(0, 4, [10, 11, 12, 13]), (1, 4, [11, 12, 13, 14])]
 
 
-def test_vocabulary_orders_by_count_and_reserves_pad_unknown_and_rare():
-    assert VOCAB.tokens == ("<pad>", "<unk>", "<rare>", "view", "cart", "buy")
-    assert VOCAB.encode(["view", "buy", "odd", "never-seen"]).tolist() == [3, 5, RARE, UNK]
+def test_vocabulary_orders_by_count_and_reserves_pad_unknown_rare_and_end():
+    assert VOCAB.tokens == ("<pad>", "<unk>", "<rare>", "<end>", "view", "cart", "buy")
+    assert VOCAB.encode(["view", "buy", "odd", "never-seen"]).tolist() == [4, 6, RARE, UNK]
+    assert VOCAB.describe(VOCAB.tokens[END]) == "end of session"
 
 
 def test_max_size_sends_the_least_frequent_tokens_to_rare():
-    small = Vocabulary.learn({"a": 9, "b": 8, "c": 7}, min_count=1, max_size=5)
-    assert small.encode(["a", "b", "c"]).tolist() == [3, 4, RARE]
+    small = Vocabulary.learn({"a": 9, "b": 8, "c": 7}, min_count=1, max_size=6)
+    assert small.encode(["a", "b", "c"]).tolist() == [4, 5, RARE]
 
 
 def test_composite_tokens_join_event_type_and_category_bucket():
@@ -60,16 +61,17 @@ def test_gap_buckets_mark_the_session_start_and_bound_each_gap():
     assert VOCAB.encode_gaps([None, 0.5, 1.0, 9.0, 60.0, 61.0]).tolist() == [5, 1, 1, 2, 3, 4]
 
 
-def test_session_windows_encode_then_cut():
-    pieces = session_windows(["view", "cart", "never-seen"], None, None, [None, 3.0, 100.0], VOCAB, length=4, stride=2)
-    (_, valid, tokens, gaps), = pieces
-    assert (valid, tokens.tolist(), gaps.tolist()) == (3, [3, 4, UNK, PAD], [5, 2, 4, PAD])
+def test_session_windows_encode_then_end_then_cut():
+    (_, valid, tokens, gaps), = session_windows(["view", "cart", "never-seen"], None, None, [None, 3.0, 100.0], VOCAB, length=5, stride=2)
+    assert (valid, tokens.tolist(), gaps.tolist()) == (4, [4, 5, UNK, END, PAD], [5, 2, 4, PAD, PAD])
+    *_, (start, valid, tokens, _) = session_windows(["view", "cart", "buy"], None, None, [None, 1.0, 1.0], VOCAB, length=3, stride=2)
+    assert (start, valid, tokens.tolist()) == (1, 3, [5, 6, END])  # the last window ends with the end
 
 
 def test_vocabulary_survives_a_round_trip_and_rejects_other_formats(tmp_path):
     VOCAB.save(tmp_path / "v.json")
     again = Vocabulary.load(tmp_path / "v.json")
-    assert again == VOCAB and again.encode(["cart"]).tolist() == [4]
+    assert again == VOCAB and again.encode(["cart"]).tolist() == [5]
     priced = Vocabulary.learn({"buy|p0": 9}, min_count=1, max_size=50, composite="price", price_edges=[3.0])
     priced.save(tmp_path / "p.json")
     assert Vocabulary.load(tmp_path / "p.json") == priced
