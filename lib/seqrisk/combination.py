@@ -1,8 +1,10 @@
 """How the detectors' surprisals become one score, and what a user's labels change about it.
 
 Without labels every detector counts the same: the score is the largest surprisal (the strongest
-evidence). With labels (`seqrisk train --labels`), each detector gets a weight from WEIGHTS and
-the score is the largest weighted surprisal; the weights are the ones that put the most labeled
+evidence) plus SECOND times the second largest (evidence that a second detector corroborates:
+docs/detectors.md compares this with the plain maximum and the sum on three data sets). With labels
+(`seqrisk train --labels`), each detector gets a weight from WEIGHTS and the same rule applies to
+the weighted surprisals; the weights are the ones that put the most labeled
 cases into the reference's riskiest 1 % (ties: the higher ROC AUC of the cases against the
 reference, then the weights closest to the default), kept only when they beat the default
 significantly: a one-sided sign test on the cases one catches and the other misses, Bonferroni-
@@ -29,6 +31,7 @@ DETECTORS = ("sequence", "feature", "count")  # calibration names, in the order 
 WEIGHTS = (0.0, 0.5, 1.0)  # the weights tried per detector
 BUDGET = 0.01  # the weights are judged by the labeled cases caught in the reference's riskiest 1 %
 SIGNIFICANCE = 0.05  # family-wise level at which learned weights replace the default
+SECOND = 0.5  # the second-largest surprisal's share of the score
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,9 @@ class Combination:
     labels: Optional[dict] = None  # what the labels bought (LabelReport as a dict), for reports
 
     def score(self, surprisals: dict[str, np.ndarray]) -> np.ndarray:
-        """The session score: the largest weighted surprisal."""
-        return np.max(np.column_stack([self.weights[name] * np.asarray(surprisals[name]) for name in DETECTORS]), axis=1)
+        """The session score: the largest weighted surprisal plus SECOND times the second largest."""
+        weighted = np.sort(np.column_stack([self.weights[name] * np.asarray(surprisals[name]) for name in DETECTORS]), axis=1)
+        return weighted[:, -1] + SECOND * weighted[:, -2]
 
     def high(self, configured: float) -> float:
         """The `high` cut-off: the one the labels set, else the configured one."""

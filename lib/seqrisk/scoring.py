@@ -4,8 +4,8 @@ Three detectors score each session: the sequence model (surprise of the most sur
 the IsolationForest over session features, and the count detector over token counts. The
 calibration turns each raw score into its surprisal on the reference population (-log10 of the
 share of reference sessions scoring as high; 2 means 1 in 100); the session's `score` is the
-largest of the three (the strongest evidence; weighted when the model was trained with labels,
-`combination.py`), and `risk_pct` is that score's percentile among the reference population's
+largest of the three plus half the second largest (`combination.py`; weighted when the model was
+trained with labels), and `risk_pct` is that score's percentile among the reference population's
 scores. Reasons come from the evidence (docs/scoring.md), and the
 risk-action policy of the config turns level and reasons into an action.
 """

@@ -19,6 +19,7 @@ from seqrisk.score import run_score, score_sessions, scorer_input
 from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame
 from seqrisk.tables import open_tables
 from seqrisk.train import run_train
+from seqrisk.vocabulary import SPECIAL
 from seqrisk.windows import TOKEN_INPUTS, session_windows
 
 from conftest import make_config, synthetic_lake
@@ -175,11 +176,11 @@ def test_a_corrupt_or_foreign_model_fails_before_any_spark_work(trained, tmp_pat
 
 def _least_expected_sequence(model, length: int) -> tuple[list[str], list]:
     """Events (types and prices) chosen one by one as the model's least expected next token: built to surprise it."""
-    vocabulary, tokens = model.loaded.vocabulary, [3]
+    vocabulary, tokens = model.loaded.vocabulary, [len(SPECIAL)]
     for _ in range(length - 1):
         t = torch.tensor([tokens])
         logits = model.loaded.model(t, torch.ones_like(t))[0, -1]
-        logits[:3] = float("inf")  # never padding, unknown or rare
+        logits[: len(SPECIAL)] = float("inf")  # never padding, unknown, rare or the end
         tokens.append(int(torch.argmin(logits)))
     events = [_event_of(vocabulary, vocabulary.tokens[t]) for t in tokens]
     return [kind for kind, _ in events], [price for _, price in events]

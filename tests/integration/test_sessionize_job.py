@@ -9,7 +9,7 @@ from seqrisk.errors import SeqriskError
 from seqrisk.generate import run_generate
 from seqrisk.ingest import run_ingest
 from seqrisk.sessionize import run_sessionize
-from seqrisk.vocabulary import Vocabulary
+from seqrisk.vocabulary import END, Vocabulary
 
 from conftest import make_config, read_with_deltalake
 
@@ -69,9 +69,10 @@ def test_windows_cover_every_event_of_every_session(spark, events_lake, tmp_path
     covered = {}
     for session_id, start, valid, tokens in read_with_deltalake(lake / "windows", ["session_id", "start_pos", "n_valid", "tokens"]):
         assert len(tokens) == 8 and all(t == 0 for t in tokens[valid:]) and all(t != 0 for t in tokens[:valid])
+        assert (END in tokens[:valid]) == (start + valid == sessions[session_id] + 1)  # the end token, last
         covered.setdefault(session_id, set()).update(range(start, start + valid))
-    assert {s: len(c) for s, c in covered.items()} == sessions
-    assert all(c == set(range(sessions[s])) for s, c in covered.items())
+    assert {s: len(c) for s, c in covered.items()} == {s: n + 1 for s, n in sessions.items()}  # the events and the end
+    assert all(c == set(range(sessions[s] + 1)) for s, c in covered.items())
 
 
 def test_half_a_date_range_is_refused(spark, events_lake, tmp_path):
