@@ -11,6 +11,12 @@ from seqrisk.errors import SeqriskError
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one job; 0 when it succeeded.
+
+    A failure raises SystemExit (2 for a reported error, as argparse does for bad arguments), so
+    the process exits non-zero also where a launcher calls this function and ignores its return
+    value (a Databricks wheel task).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -18,7 +24,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return args.run(config, args)
     except SeqriskError as err:
         print(f"seqrisk {args.job}: {err}", file=sys.stderr)
-        return 2
+        raise SystemExit(2) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -204,15 +204,18 @@ def test_missing_input_and_missing_columns_are_clear_messages(spark, config, lak
         run_ingest(config(), input_path=str(wrong), mapping_name="clicks_csv", spark=spark)
 
 
-def test_cli_reports_a_missing_input_without_a_traceback(tmp_path, capsys):
-    code = main(["ingest", "--conf", str(REPO / "conf" / "local.yaml"), "--set", f"tables.root={tmp_path}", "--input", str(tmp_path / "none.csv"), "--mapping", "taobao"])
-    assert code == 2
+def test_cli_reports_a_missing_input_without_a_traceback_and_exits_non_zero(tmp_path, capsys):
+    # SystemExit, not a return value: a wheel-task launcher calls main() and ignores what it returns
+    with pytest.raises(SystemExit) as exit:
+        main(["ingest", "--conf", str(REPO / "conf" / "local.yaml"), "--set", f"tables.root={tmp_path}", "--input", str(tmp_path / "none.csv"), "--mapping", "taobao"])
+    assert exit.value.code == 2
     assert "seqrisk ingest: --input" in capsys.readouterr().err
 
 
 def test_cli_rejects_a_bad_config_before_any_spark_work(tmp_path, capsys):
-    code = main(["ingest", "--conf", str(REPO / "conf" / "local.yaml"), "--set", "tables.delta=nope", "--input", "x", "--mapping", "taobao"])
-    assert code == 2
+    with pytest.raises(SystemExit) as exit:
+        main(["ingest", "--conf", str(REPO / "conf" / "local.yaml"), "--set", "tables.delta=nope", "--input", "x", "--mapping", "taobao"])
+    assert exit.value.code == 2
     assert "tables.delta" in capsys.readouterr().err
 
 
