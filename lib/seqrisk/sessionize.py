@@ -24,7 +24,8 @@ from pyspark.sql import functions as F
 
 from seqrisk.config import Config, SessionizeConfig, VocabularyConfig
 from seqrisk.job import date_range, start_job
-from seqrisk.tables import TableWrite
+from seqrisk import vocabulary_store
+from seqrisk.tables import DeltaTables, TableWrite
 from seqrisk.vocabulary import NONE, OTHER_CATEGORY, Vocabulary
 from seqrisk.windows import TOKEN_INPUTS, windows_mapper
 
@@ -119,7 +120,7 @@ def run_sessionize(
         events = all_events.filter(F.col("event_date").between(F.lit(first_read), F.lit(last_read)))
     else:
         events = all_events
-    vocabulary, summary.vocabulary_learned = _vocabulary(config, all_events, full_run=not ranged)
+    vocabulary, summary.vocabulary_learned = _vocabulary(config, tables, all_events, full_run=not ranged)
     summary.vocabulary_size = vocabulary.size
 
     log.info("sessionize: finding sessions")
@@ -133,20 +134,24 @@ def run_sessionize(
         _describe(sessions, summary)
         sessions_path, windows_path = config.table_path("sessions"), config.table_path("windows")
         where = {"session_date": dates} if dates is not None else None
-        if tables.holds(sessions_path, sessions, where) and tables.holds(windows_path, windows, where):
+        if (
+            tables.holds(sessions_path, sessions, where)
+            and tables.holds(windows_path, windows, where)
+            and tables.commit_metadata(windows_path).get(vocabulary_store.SHA_KEY) == vocabulary.sha256
+        ):
             summary.windows = windows.count()
             summary.unchanged = True
         else:
-            summary.windows = _publish(job, config, sessions, windows, dates)
-        if summary.vocabulary_learned:  # after the tables: the saved vocabulary is the one their windows used
-            vocabulary.save(config.table_path("vocabulary"))
+            summary.windows = _publish(job, config, sessions, windows, vocabulary, dates)
+        if summary.vocabulary_learned:  # after the tables; their commit records its SHA-256 (vocabulary_store)
+            vocabulary_store.save(job.spark, config.table_path("vocabulary"), vocabulary)
         return summary
     finally:
         windows.unpersist()
         sessions.unpersist()
 
 
-def _publish(job, config: Config, sessions: DataFrame, windows: DataFrame, dates: Optional[list[str]]) -> int:
+def _publish(job, config: Config, sessions: DataFrame, windows: DataFrame, vocabulary: Vocabulary, dates: Optional[list[str]]) -> int:
     """Overwrite sessions and windows (only `dates` when given); returns the windows written."""
     sessions_path, windows_path = config.table_path("sessions"), config.table_path("windows")
     replace = {"session_date": dates} if dates is not None else None
@@ -154,7 +159,10 @@ def _publish(job, config: Config, sessions: DataFrame, windows: DataFrame, dates
     log.info("sessionize: writing sessions and windows")
     _, windows_result = job.tables.publish(
         TableWrite(sessions_path, sessions.sortWithinPartitions("user_id", "session_start"), "overwrite", ("session_date",), replace),
-        TableWrite(windows_path, windows, "overwrite", ("session_date",), replace, options={"parquet.block.size": row_group}),
+        TableWrite(
+            windows_path, windows, "overwrite", ("session_date",), replace,
+            options={"parquet.block.size": row_group}, metadata={vocabulary_store.SHA_KEY: vocabulary.sha256},
+        ),
         run_id=job.run_id,
     )
     return windows_result.rows_added
@@ -178,14 +186,13 @@ def _describe(sessions: DataFrame, summary: SessionizeSummary) -> None:
         summary.gap_median_s = stats[6] or 0.0
 
 
-def _vocabulary(config: Config, events: DataFrame, *, full_run: bool) -> tuple[Vocabulary, bool]:
-    """A full run learns the vocabulary from all events; a ranged run reuses the saved one."""
-    path = config.table_path("vocabulary")
+def _vocabulary(config: Config, tables: DeltaTables, events: DataFrame, *, full_run: bool) -> tuple[Vocabulary, bool]:
+    """A full run learns the vocabulary from all events; a ranged run reuses the one the windows were cut with."""
+    windows_path = config.table_path("windows")
     if not full_run:
-        try:
-            return Vocabulary.load(path), False
-        except FileNotFoundError:
-            log.info("sessionize: no vocabulary at %s yet; learning one from all events", path)
+        if tables.exists(windows_path):
+            return vocabulary_store.windows_vocabulary(tables, windows_path, config.table_path("vocabulary")), False
+        log.info("sessionize: no windows table yet; learning the vocabulary from all events")
     return learn_vocabulary(events, config.vocabulary, config.windows.gap_buckets_s), True
 
 

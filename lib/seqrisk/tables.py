@@ -32,6 +32,7 @@ from seqrisk.errors import SeqriskError
 Backend = Literal["native", "delta-rs"]
 Mode = Literal["append", "overwrite"]
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+_DELTA_RS_COMMIT_FIELDS = frozenset({"operation", "engineInfo", "clientVersion", "isolationLevel", "userName", "userId"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class TableWrite:
     partition_by: Sequence[str] = ()
     replace: Optional[Mapping[str, Sequence[str]]] = None
     options: Mapping[str, str] = field(default_factory=dict)  # Parquet writer options, e.g. parquet.block.size
+    metadata: Mapping[str, str] = field(default_factory=dict)  # stored in the commit with the run id (`commit_metadata`)
 
     def __post_init__(self) -> None:
         if self.mode not in ("append", "overwrite"):
@@ -109,6 +111,18 @@ class DeltaTables:
             return False
         return _fingerprint(self.read(path, where), ignore) == _fingerprint(new, ignore)
 
+    def commit_metadata(self, path: str) -> dict[str, str]:
+        """The seqrisk metadata of the table's latest commit: `run_id` and the write's `metadata`."""
+        if self.backend == "native":
+            from delta.tables import DeltaTable as SparkDeltaTable
+
+            text = SparkDeltaTable.forPath(self.spark, path).history(1).collect()[0]["userMetadata"]
+            return json.loads(text) if text else {}
+        from deltalake import DeltaTable
+
+        (last,) = DeltaTable(_local(path)).history(1)
+        return {key: value for key, value in last.items() if isinstance(value, str) and key not in _DELTA_RS_COMMIT_FIELDS}
+
     def files(self, path: str, where: Optional[Mapping[str, Sequence[str]]] = None) -> list[str]:
         """URIs of the Parquet files that make up the table now (for readers such as Petastorm)."""
         return sorted(self.read(path, where).inputFiles())
@@ -144,7 +158,7 @@ class DeltaTables:
             write.df.write.format("delta")
             .mode(write.mode)
             .option("maxRecordsPerFile", self.max_records_per_file)
-            .option("userMetadata", json.dumps({"run_id": run_id}))
+            .option("userMetadata", json.dumps({"run_id": run_id, **write.metadata}))
             .options(**write.options)
         )
         if write.partition_by:
@@ -207,7 +221,7 @@ class DeltaTables:
             for f in files
         ]
         schema = Schema.from_json(write.df.schema.json())
-        properties = CommitProperties(custom_metadata={"run_id": run_id})
+        properties = CommitProperties(custom_metadata={"run_id": run_id, **write.metadata})
         partition_by = list(write.partition_by) or None
         rows = sum(f.rows for f in files)
 

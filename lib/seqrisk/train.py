@@ -229,13 +229,14 @@ def run_train(config, *, dry_run: bool = False, labels: Optional[str] = None, sp
     """
     import horovod.spark
 
-    from seqrisk import model_dir
+    from seqrisk import model_dir, vocabulary_store
     from seqrisk.job import start_job
-    from seqrisk.vocabulary import Vocabulary
 
     job = start_job("train", config, spark)
     windows_path = config.table_path("windows")
-    vocabulary = Vocabulary.load(_require(Path(config.table_path("vocabulary")), "vocabulary"))
+    if not job.tables.exists(windows_path):
+        raise SeqriskError(f"no windows table at {windows_path}; run `seqrisk sessionize` first")
+    vocabulary = vocabulary_store.windows_vocabulary(job.tables, windows_path, config.table_path("vocabulary"))
     train_dates, val_dates = chronological_split(job.tables, windows_path, config.train.val_fraction)
     train_files = job.tables.files(windows_path, {"session_date": train_dates})
     val_files = job.tables.files(windows_path, {"session_date": val_dates})
@@ -421,9 +422,3 @@ def _row_groups(files: list[str]) -> int:
         with filesystem.open_input_file(path) as handle:
             total += pq.ParquetFile(handle).num_row_groups
     return total
-
-
-def _require(path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise SeqriskError(f"no {what} at {path}; run `seqrisk sessionize` first")
-    return path

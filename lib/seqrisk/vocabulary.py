@@ -9,6 +9,7 @@ scorer cuts windows exactly as the trainer's windows were cut.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -131,6 +132,11 @@ class Vocabulary:
 
     # -- storage ----------------------------------------------------------------------------
 
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the saved form (`to_json`): what the windows table records it by."""
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
     def to_json(self) -> str:
         return json.dumps(
             {
@@ -160,7 +166,10 @@ class Vocabulary:
         )
 
     def save(self, path: str | Path) -> None:
-        """Write atomically: a reader sees the old file or the new one, never half of one."""
+        """Write to a local path (a model directory) atomically: the old file or the new one, never half.
+
+        The lake's copy goes through `vocabulary_store` instead: its root may be any URI.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")

@@ -5,13 +5,17 @@ from datetime import date
 import pytest
 from deltalake import DeltaTable
 
+from seqrisk.cli import main
 from seqrisk.errors import SeqriskError
 from seqrisk.generate import run_generate
 from seqrisk.ingest import run_ingest
 from seqrisk.sessionize import run_sessionize
+from seqrisk.tables import open_tables
+from seqrisk.train import run_train
 from seqrisk.vocabulary import END, Vocabulary
+from seqrisk.vocabulary_store import SHA_KEY
 
-from conftest import make_config, read_with_deltalake
+from conftest import REPO, make_config, read_with_deltalake
 
 SMALL = ["generate.users=150", "generate.days=4", "generate.anomaly_rate=0.2"]
 SESSION_COLUMNS = ["session_id", "user_id", "session_start", "n_events", "event_types", "gaps_s", "type_counts", "gap_cv", "purchase_value", "sequence_hash", "session_date"]
@@ -89,3 +93,36 @@ def test_real_slices_sessionize(spark, shared_data, lake, name, mapping):
     assert sum(n for _, n in rows) == ingested.written
     if mapping == "trivago":  # sessions follow the source's ids, split only past 500 events
         assert {s for s, _ in rows if s} and all(s is not None for s, _ in rows)
+
+
+def test_the_windows_record_their_vocabulary_and_a_ranged_run_refuses_another(spark, events_lake, tmp_path):
+    lake = copy_of(events_lake, tmp_path)
+    config = make_config(lake)
+    run_sessionize(config, spark=spark)
+    saved = Vocabulary.load(lake / "vocabulary.json")
+    tables = open_tables(spark, delta="delta-rs", max_records_per_file=1000)
+    assert tables.commit_metadata(str(lake / "windows"))[SHA_KEY] == saved.sha256
+
+    other = Vocabulary.learn({"view": 9}, min_count=1, max_size=10)  # as if a later full run had learned another
+    other.save(lake / "vocabulary.json")
+    with pytest.raises(SeqriskError, match=f"sha256 {other.sha256[:12]}.*not the one the windows.*cut with .sha256 {saved.sha256[:12]}"):
+        run_sessionize(config, date_from=date(2024, 5, 2), date_to=date(2024, 5, 2), spark=spark)
+    with pytest.raises(SeqriskError, match="not the one the windows"):
+        run_train(config, spark=spark)  # before any training work
+    (lake / "vocabulary.json").unlink()  # lost, e.g. with a driver's folder
+    with pytest.raises(SeqriskError, match="no vocabulary at .* over every date"):
+        run_sessionize(config, date_from=date(2024, 5, 2), date_to=date(2024, 5, 2), spark=spark)
+
+    rerun = run_sessionize(config, spark=spark)  # what the error says to do
+    assert rerun.vocabulary_learned and Vocabulary.load(lake / "vocabulary.json") == saved
+
+
+def test_a_file_uri_root_through_the_cli_keeps_the_vocabulary_in_the_lake(spark, events_lake, tmp_path, monkeypatch):
+    lake = copy_of(events_lake, tmp_path)
+    driver_folder = tmp_path / "driver"
+    driver_folder.mkdir()
+    monkeypatch.chdir(driver_folder)  # a driver's working folder, thrown away on a cluster
+    args = ["--conf", str(REPO / "conf" / "local.yaml"), "--set", "spark.master=local[2]", "--set", f"tables.root={lake.as_uri()}"]
+    assert main(["sessionize", *args]) == 0
+    assert main(["sessionize", *args, "--from", "2024-05-02", "--to", "2024-05-03"]) == 0  # reuses the saved vocabulary
+    assert (lake / "vocabulary.json").is_file() and list(driver_folder.iterdir()) == []
