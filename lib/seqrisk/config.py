@@ -277,7 +277,7 @@ DEFAULT_POLICY = [
 class ScoreConfig(_Strict):
     model: str = "latest"  # a model directory, or "latest": the newest version under model.dir
     batch_windows: int = Field(4096, ge=1)  # windows per tensor batch inside the scoring UDF
-    top_events: int = Field(3, ge=1, le=32)  # surprising events kept per session (also the sequence score's k)
+    top_events: int = Field(3, ge=1, le=32)  # surprising events kept per session, for analysts
     levels: RiskLevels = RiskLevels()
     reason_percentile: float = Field(95.0, gt=0, lt=100)  # a detector explains a session from this percentile up
     reason_z: float = Field(3.0, gt=0)  # a feature is a reason from this robust z-score up

@@ -27,7 +27,7 @@ from seqrisk.errors import SeqriskError
 from seqrisk.model import ModelConfig, SequenceModel, surprises
 from seqrisk.vocabulary import Vocabulary
 
-FORMAT = 4  # 2: adds the second detector and the calibration; 3: adds the count detector; 4: the end token
+FORMAT = 5  # 2: the second detector and the calibration; 3: the count detector; 4: the end token; 5: sequence score = largest surprise
 REQUIRED = ("weights.pt", "vocabulary.json", "detector.skops", "count_detector.npz", "calibration.npz")
 MANIFEST = "manifest.json"
 PROBE = "probe.npz"  # a few validation windows and the surprises the trained model gave them

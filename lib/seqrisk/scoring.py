@@ -1,6 +1,6 @@
 """Scoring sessions with a model directory: pandas in, risk rows out (what the scoring UDF runs).
 
-Three detectors score each session: the sequence model (surprise of the most surprising events),
+Three detectors score each session: the sequence model (surprise of the most surprising step),
 the IsolationForest over session features, and the count detector over token counts. The
 calibration turns each raw score into its surprisal on the reference population (-log10 of the
 share of reference sessions scoring as high; 2 means 1 in 100); the session's `score` is the

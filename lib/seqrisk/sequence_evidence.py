@@ -4,9 +4,10 @@ Each session is cut into windows with the model's own vocabulary (`windows.sessi
 function the windows table was built with), the windows are scored in large tensor batches, and
 every event takes its surprise from the first window that holds it (where it has the most context
 before it). The session's end is a step of its own (position `n_events`): stopping where the model
-expects more is a surprise like any event. The session's sequence score is the mean surprise of its
-`top_k` most surprising steps: a few very unlikely steps (a credential change, an unseen event, a
-missing last step) count as much as a long run of mildly unlikely ones.
+expects more is a surprise like any event. The session's sequence score is the surprise of its most
+surprising step: one very unlikely step (a credential change, an unseen event, a missing last step)
+marks a session however ordinary the rest (docs/detectors.md compares it with the mean of the top 3
+on three data sets). The `top_k` most surprising steps are kept as evidence for analysts.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from seqrisk.windows import TOKEN_INPUTS, session_windows
 class SequenceEvidence:
     """Per session (aligned with the input rows)."""
 
-    score: np.ndarray  # float64: mean surprise of the most surprising steps (the end included)
+    score: np.ndarray  # float64: surprise of the most surprising step (the end included)
     unseen: np.ndarray  # int: events the model's vocabulary has never seen
     top_events: list[list[dict]]  # the most surprising positions, most surprising first (`n_events`: the end)
 
@@ -101,7 +102,7 @@ def session_evidence(
         if not len(scored):
             continue
         order = scored[np.argsort(-event_nll[scored], kind="stable")][:top_k]
-        score[row] = float(event_nll[order].mean())
+        score[row] = float(event_nll[order[0]])
         top_events[row] = [
             {
                 "position": int(p),
