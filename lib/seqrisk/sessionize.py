@@ -22,9 +22,9 @@ from typing import Optional, Sequence
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from seqrisk import vocabulary_store
 from seqrisk.config import Config, SessionizeConfig, VocabularyConfig
 from seqrisk.job import date_range, start_job
-from seqrisk import vocabulary_store
 from seqrisk.tables import DeltaTables, TableWrite
 from seqrisk.vocabulary import NONE, OTHER_CATEGORY, Vocabulary
 from seqrisk.windows import TOKEN_INPUTS, windows_mapper

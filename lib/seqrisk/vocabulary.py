@@ -3,9 +3,10 @@
 Tokens are event types (any vocabulary), optionally joined with a category bucket or a price bucket
 (edges at learned price quantiles, so tiny and huge amounts get tokens of their own). Ids 0 to 3 are
 reserved: padding, unknown (never seen when the vocabulary was learned), rare (seen fewer than
-`min_count` times, or past `max_size`) and the end of a session (the model predicts it like an event,
-so a session that stops early, a checkout without its payment, is surprising). The same object holds how time gaps are bucketed, so a
-scorer cuts windows exactly as the trainer's windows were cut.
+`min_count` times, or past `max_size`) and the end of a session (the model predicts it like an
+event, so a session that stops early, a checkout without its payment, is surprising). The same
+object holds how time gaps are bucketed, so a scorer cuts windows exactly as the trainer's windows
+were cut.
 """
 from __future__ import annotations
 

@@ -24,7 +24,11 @@ def save(spark: SparkSession, uri: str, vocabulary: Vocabulary) -> None:
 
 def load(spark: SparkSession, uri: str) -> Vocabulary:
     """The vocabulary saved at `uri`; FileNotFoundError when there is none."""
-    return Vocabulary.from_json(lake_files.read_text(spark, uri))
+    text = lake_files.read_text(spark, uri)
+    try:
+        return Vocabulary.from_json(text)
+    except (ValueError, KeyError) as err:  # another format, or not a vocabulary at all
+        raise SeqriskError(f"{uri}: {err}") from None
 
 
 def windows_vocabulary(tables: DeltaTables, windows_path: str, uri: str) -> Vocabulary:

@@ -109,6 +109,9 @@ def test_the_windows_record_their_vocabulary_and_a_ranged_run_refuses_another(sp
         run_sessionize(config, date_from=date(2024, 5, 2), date_to=date(2024, 5, 2), spark=spark)
     with pytest.raises(SeqriskError, match="not the one the windows"):
         run_train(config, spark=spark)  # before any training work
+    (lake / "vocabulary.json").write_text('{"format": 1}')  # written by an older seqrisk
+    with pytest.raises(SeqriskError, match="format 1 is not 2"):
+        run_sessionize(config, date_from=date(2024, 5, 2), date_to=date(2024, 5, 2), spark=spark)
     (lake / "vocabulary.json").unlink()  # lost, e.g. with a driver's folder
     with pytest.raises(SeqriskError, match="no vocabulary at .* over every date"):
         run_sessionize(config, date_from=date(2024, 5, 2), date_to=date(2024, 5, 2), spark=spark)
