@@ -18,8 +18,8 @@ import torch
 
 from seqrisk.config import load_config
 from seqrisk.model_dir import latest
-from seqrisk.score import score_sessions, scorer_input
-from seqrisk.scoring import load_risk_model, risk_frame
+from seqrisk.score import score_sessions
+from seqrisk.scoring import load_risk_model, risk_frame, scorer_input
 from seqrisk.spark import get_spark
 from seqrisk.tables import open_tables
 

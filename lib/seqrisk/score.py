@@ -22,10 +22,9 @@ from pyspark.sql import functions as F
 from seqrisk import model_dir
 from seqrisk.config import Config, ScoreConfig
 from seqrisk.errors import SeqriskError
-from seqrisk.features import FEATURE_COLUMNS, with_sequence_users
 from seqrisk.job import date_range, start_job
 from seqrisk.reasons import ACTIONS
-from seqrisk.scoring import INPUT_COLUMNS, SESSION_RISK_DDL, load_risk_model, score_batches
+from seqrisk.scoring import SESSION_RISK_DDL, load_risk_model, score_batches, scorer_input
 from seqrisk.tables import TableWrite
 
 log = logging.getLogger("seqrisk")
@@ -107,14 +106,6 @@ def run_score(
         return summary
     finally:
         risk.unpersist()
-
-
-def scorer_input(sessions: DataFrame) -> DataFrame:
-    """What the scorer reads of each session: the sequence, the features, users per sequence.
-
-    Shuffle: by sequence hash.
-    """
-    return with_sequence_users(sessions).select(*dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS]))
 
 
 def score_sessions(sessions: DataFrame, model_path: str, settings: ScoreConfig, run_id: str, scored_at: datetime) -> DataFrame:

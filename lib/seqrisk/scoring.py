@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 import torch
+from pyspark.sql import DataFrame
 
 from seqrisk.calibration import Calibration, to_percentile
 from seqrisk.combination import DETECTORS, Combination
@@ -26,6 +27,7 @@ from seqrisk.config import ScoreConfig
 from seqrisk.count_detector import CountDetector, token_counts
 from seqrisk.detector import FeatureDetector
 from seqrisk.errors import SeqriskError
+from seqrisk.features import FEATURE_COLUMNS, with_sequence_users
 from seqrisk.model import SequenceModel
 from seqrisk.model_dir import LoadedModel, load_model
 from seqrisk.reasons import feature_reasons
@@ -75,6 +77,14 @@ class RawScores:
 
     def by_detector(self) -> dict[str, np.ndarray]:
         return {"sequence": self.evidence.score, "feature": self.feature_risk, "count": self.count_risk}
+
+
+def scorer_input(sessions: DataFrame) -> DataFrame:
+    """What the scorer reads of each session (a Spark DataFrame): the sequence, the features, users per sequence.
+
+    Shuffle: by sequence hash.
+    """
+    return with_sequence_users(sessions).select(*dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS]))
 
 
 def load_risk_model(path: str | Path) -> RiskModel:

@@ -15,8 +15,8 @@ from seqrisk.errors import SeqriskError
 from seqrisk.features import with_sequence_users
 from seqrisk.model import surprises
 from seqrisk.reasons import ACTIONS, REASONS
-from seqrisk.score import run_score, score_sessions, scorer_input
-from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame
+from seqrisk.score import run_score, score_sessions
+from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame, scorer_input
 from seqrisk.tables import open_tables
 from seqrisk.train import run_train
 from seqrisk.vocabulary import SPECIAL
