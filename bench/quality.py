@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/inject.py
 import pandas as pd  # noqa: E402
 from inject import inject  # noqa: E402
 
+from seqrisk.combination import DETECTORS as WEIGHTED  # noqa: E402
 from seqrisk.config import load_config  # noqa: E402
 from seqrisk.evaluate import run_evaluate  # noqa: E402
 from seqrisk.generate import run_generate  # noqa: E402
@@ -200,7 +201,7 @@ def labels_table(results: dict[str, dict], labeled: dict[tuple[str, float], dict
             if data_set != name:
                 continue
             found = m["training_labels"]
-            weights = "/".join(f"{found['weights'][d]:g}" for d in ("sequence", "feature", "count")) + ("" if found["used"] else " (too few)")
+            weights = "/".join(f"{found['weights'][d]:g}" for d in WEIGHTED) + ("" if found["used"] else " (too few)")
             lines.append(f"| {name} | {fraction:.0%} | {found['cases']} | {weights} | {m['cutoff_pct']:.2f} | "
                          + " | ".join(_fmt(m["seqrisk"][c]) for c in COLUMNS) + " |")
     return "\n".join(lines)

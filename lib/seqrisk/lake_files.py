@@ -1,4 +1,4 @@
-"""Files that live in the lake beside its tables (the vocabulary, generated data), by URI.
+"""Files that live in the lake beside its tables (today the vocabulary), by URI.
 
 They go through Hadoop's FileSystem in Spark's JVM, the same layer Spark reads and writes the
 tables with, so a root such as `hdfs:///seqrisk/lake`, `s3a://bucket/lake`, `abfss://...`,
@@ -29,11 +29,6 @@ def _filesystem(spark: SparkSession, uri: str):
     if jvm.java.lang.Class.forName("org.apache.hadoop.fs.ChecksumFileSystem").isInstance(fs):
         fs = fs.getRawFileSystem()
     return fs, path
-
-
-def exists(spark: SparkSession, uri: str) -> bool:
-    fs, path = _filesystem(spark, uri)
-    return bool(fs.exists(path))
 
 
 def read_text(spark: SparkSession, uri: str) -> str:

@@ -318,8 +318,7 @@ def fit_reference(
     from pyspark.sql import functions as F
 
     from seqrisk.labels import label_sessions, open_labels
-    from seqrisk.scoring import scorer_input
-    from seqrisk.scoring import fit_calibration, raw_scores
+    from seqrisk.scoring import fit_calibration, raw_scores, scorer_input
 
     sessions = scorer_input(job.tables.read(config.table_path("sessions"), where={"session_date": dates}))
     cases = None
