@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
+from seqrisk import model_store
 from seqrisk.config import load_config
-from seqrisk.model_dir import latest
 from seqrisk.score import score_sessions
 from seqrisk.scoring import load_risk_model, risk_frame, scorer_input
 from seqrisk.spark import get_spark
@@ -43,8 +43,8 @@ def main() -> None:
     config = load_config(REPO / "conf" / "local.yaml", [f"tables.root={args.lake}", f"model.dir={args.models}"])
     spark = get_spark(config.spark)
     tables = open_tables(spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file)
-    model_path = str(latest(args.models))
-    model = load_risk_model(model_path)
+    directory = model_store.fetch(spark, model_store.latest(spark, args.models))
+    model = load_risk_model(directory)
     sessions = tables.read(config.table_path("sessions")).persist()
     n = sessions.count()
     frame = scorer_input(sessions).toPandas()  # a benchmark-sized lake
@@ -59,7 +59,7 @@ def main() -> None:
     job = []
     for _ in range(args.repeat):
         started = time.perf_counter()
-        score_sessions(sessions, model_path, config.score, "bench", at).write.format("noop").mode("overwrite").save()
+        score_sessions(sessions, directory, config.score, "bench", at).write.format("noop").mode("overwrite").save()
         job.append(time.perf_counter() - started)
     rss = [r["rss_mb"] for r in spark.range(0, 64, numPartitions=2).mapInPandas(peak_rss_mb, "rss_mb double").collect()]
     print(f"{n:,} sessions, model {model.version}, {torch.get_num_threads()} torch threads in the plain loop")

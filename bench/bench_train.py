@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="epochs of the Horovod run (the first is warm-up)")
     args = parser.parse_args()
     config = load_config(REPO / "conf" / "local.yaml", [f"tables.root={args.lake}"])
-    vocabulary = Vocabulary.load(config.table_path("vocabulary"))
+    vocabulary = Vocabulary.from_json(Path(config.table_path("vocabulary")).read_text())  # a local lake
     table = QueryBuilder().register("w", DeltaTable(config.table_path("windows"))).execute("select tokens, gap_buckets from w").read_all()
     tokens = np.array(table.column("tokens").to_pylist(), dtype=np.int64)
     gaps = np.array(table.column("gap_buckets").to_pylist(), dtype=np.int64)

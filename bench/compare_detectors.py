@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from seqrisk import vocabulary_store
 from seqrisk.config import load_config
 from seqrisk.features import FEATURE_COLUMNS, detectors, feature_matrix, with_sequence_users
 from seqrisk.labels import label_sessions, read_labels
 from seqrisk.spark import get_spark
 from seqrisk.tables import open_tables
-from seqrisk.vocabulary import SPECIAL, Vocabulary
+from seqrisk.vocabulary import SPECIAL
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,7 +38,7 @@ def main() -> None:
     sessions = with_sequence_users(tables.read(config.table_path("sessions")))
     labeled = label_sessions(sessions, read_labels(spark, args.labels))
     frame = labeled.select(*FEATURE_COLUMNS, "anomaly_type").toPandas()  # bounded: a benchmark on a demo-sized lake
-    event_types = [t for t in Vocabulary.load(config.table_path("vocabulary")).tokens if t not in SPECIAL]
+    event_types = [t for t in vocabulary_store.load(spark, config.table_path("vocabulary")).tokens if t not in SPECIAL]
     X, _ = feature_matrix(frame, event_types)
     anomalous = frame["anomaly_type"].notna().to_numpy()
     rng = np.random.default_rng(args.seed)

@@ -43,7 +43,7 @@ from seqrisk.config import load_config  # noqa: E402
 from seqrisk.evaluate import run_evaluate  # noqa: E402
 from seqrisk.generate import run_generate  # noqa: E402
 from seqrisk.ingest import run_ingest  # noqa: E402
-from seqrisk.model_dir import latest  # noqa: E402
+from seqrisk.model_store import latest  # noqa: E402
 from seqrisk.score import run_score  # noqa: E402
 from seqrisk.sessionize import run_sessionize  # noqa: E402
 from seqrisk.spark import get_spark  # noqa: E402
@@ -110,7 +110,7 @@ def run_hdfs_dev(folder: Path, data: Path, sets: list[str], spark, reuse: bool) 
         run_ingest(train_cfg, input_path=str(source / "train_events.csv"), mapping_name="hdfs", spark=spark)
         run_sessionize(train_cfg, spark=spark)
         run_train(train_cfg, spark=spark)
-    test_cfg = config(folder / "test", sets, f"score.model={latest(folder / 'train' / 'models')}")
+    test_cfg = config(folder / "test", sets, f"score.model={latest(spark, str(folder / 'train' / 'models'))}")
     if not (folder / "test" / "lake" / "sessions").is_dir():
         run_ingest(test_cfg, input_path=str(source / "test_events.csv"), mapping_name="hdfs", spark=spark)
         run_sessionize(test_cfg, spark=spark)

@@ -19,13 +19,12 @@ The evidence for the fit range and the shape's bounds is in docs/detectors.md.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 
-FILE = "calibration.npz"
 POINTS = 10_001  # quantiles kept per score: percentile resolution of 0.01
 TAIL_FIT = (0.80, 0.98)  # the quantile levels the tail is fitted between; above the upper one it is extrapolated
 SHAPES = np.linspace(0.0, 1.0, 21)  # tail shapes tried: exponential (0) to heavy (1); bounded tails are not
@@ -66,12 +65,14 @@ class Calibration:
         """0 to 100: the share of the reference below each value (mid-rank; under 100 past the reference)."""
         return to_percentile(self.surprisal(name, values))
 
-    def save(self, directory: Path) -> None:
-        np.savez(directory / FILE, **self.quantiles)
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, **self.quantiles)
+        return buffer.getvalue()
 
     @classmethod
-    def load(cls, directory: Path) -> "Calibration":
-        with np.load(directory / FILE, allow_pickle=False) as stored:
+    def from_bytes(cls, data: bytes) -> "Calibration":
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             return cls({name: stored[name] for name in stored.files})
 
 

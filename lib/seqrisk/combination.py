@@ -21,12 +21,10 @@ import itertools
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-FILE = "combination.json"
 DETECTORS = ("sequence", "feature", "count")  # calibration names, in the order of the *_pct columns
 WEIGHTS = (0.0, 0.5, 1.0)  # the weights tried per detector
 BUDGET = 0.01  # the weights are judged by the labeled cases caught in the reference's riskiest 1 %
@@ -50,14 +48,13 @@ class Combination:
         """The `high` cut-off: the one the labels set, else the configured one."""
         return self.high_pct if self.high_pct is not None else configured
 
-    def save(self, directory: Path) -> None:
-        (directory / FILE).write_text(json.dumps(asdict(self), indent=1))
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), indent=1).encode()
 
     @classmethod
-    def load(cls, directory: Path) -> "Combination":
-        """The directory's combination; the default for a model trained without labels."""
-        path = Path(directory) / FILE
-        return cls(**json.loads(path.read_text())) if path.is_file() else cls()
+    def from_bytes(cls, data: Optional[bytes]) -> "Combination":
+        """The stored combination; the default where there is none."""
+        return cls(**json.loads(data)) if data is not None else cls()
 
 
 @dataclass(frozen=True)

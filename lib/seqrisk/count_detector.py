@@ -18,8 +18,8 @@ pickle).
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,6 @@ from sklearn.decomposition import PCA
 from seqrisk.errors import SeqriskError
 from seqrisk.vocabulary import RARE, Vocabulary
 
-FILE = "count_detector.npz"
 
 
 def token_counts(sessions: pd.DataFrame, vocabulary: Vocabulary, max_columns: int) -> np.ndarray:
@@ -65,10 +64,12 @@ class CountDetector:
         residual = centered - inside @ self.axes  # what the axes cannot express (zero-variance directions)
         return (inside**2 / self.variances).sum(axis=1) + np.einsum("ij,ij->i", residual, residual) / self.variances.min()
 
-    def save(self, directory: Path) -> None:
-        np.savez(directory / FILE, mean=self.mean, axes=self.axes, variances=self.variances)
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, mean=self.mean, axes=self.axes, variances=self.variances)
+        return buffer.getvalue()
 
     @classmethod
-    def load(cls, directory: Path) -> "CountDetector":
-        with np.load(directory / FILE, allow_pickle=False) as stored:
+    def from_bytes(cls, data: bytes) -> "CountDetector":
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             return cls(stored["mean"], stored["axes"], stored["variances"])

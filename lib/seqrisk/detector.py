@@ -9,7 +9,6 @@ drove its feature score.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -22,7 +21,6 @@ from sklearn.preprocessing import StandardScaler
 from seqrisk.errors import SeqriskError
 from seqrisk.features import feature_matrix
 
-FILE = "detector.skops"
 # Types inside a fitted StandardScaler + IsolationForest pipeline that skops does not trust by default.
 # sklearn's Tree indexes its node arrays without bounds checks: the model directory's checksums
 # (verified before this load) are what stands between a tampered file and this trust.
@@ -59,7 +57,7 @@ class FeatureDetector:
         """Robust z-score of every feature against the reference sample: (n_sessions, n_features)."""
         return (X - self.center) / self.spread
 
-    def save(self, directory: Path) -> None:
+    def to_bytes(self) -> bytes:
         state = {
             "pipeline": self.pipeline,
             "event_types": self.event_types,
@@ -67,9 +65,9 @@ class FeatureDetector:
             "center": self.center,
             "spread": self.spread,
         }
-        sio.dump(state, directory / FILE)
+        return sio.dumps(state)
 
     @classmethod
-    def load(cls, directory: Path) -> "FeatureDetector":
-        state = sio.load(directory / FILE, trusted=TRUSTED_TYPES)
+    def from_bytes(cls, data: bytes) -> "FeatureDetector":
+        state = sio.loads(data, trusted=TRUSTED_TYPES)
         return cls(state["pipeline"], list(state["event_types"]), list(state["feature_names"]), state["center"], state["spread"])

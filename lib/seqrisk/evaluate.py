@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -22,6 +23,7 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from seqrisk import model_store, uri_files
 from seqrisk.calibration import to_percentile
 from seqrisk.combination import Combination, LabelReport
 from seqrisk.config import Config
@@ -29,6 +31,7 @@ from seqrisk.errors import SeqriskError
 from seqrisk.job import start_job
 from seqrisk.labels import label_sessions, open_labels
 from seqrisk.metrics import Binned, at_cutoff, pr_auc, pr_curve, recall_at_budget, roc_auc
+from seqrisk.model_dir import COMBINATION, HISTORY, ModelDir
 
 log = logging.getLogger("seqrisk")
 DETECTORS = {"seqrisk": "risk_pct", "baseline": "feature_pct", "sequence_only": "sequence_pct", "count_only": "count_pct"}
@@ -59,11 +62,11 @@ class EvaluateSummary:
 def run_evaluate(config: Config, *, labels: str, report_dir: Optional[str] = None, spark: Optional[SparkSession] = None) -> EvaluateSummary:
     """Join session_risk with `labels` (a CSV file or a Delta table) and write the report."""
     job = start_job("evaluate", config, spark)
-    out = Path(report_dir or config.evaluate.report)
+    out = uri_files.local_uri(report_dir or config.evaluate.report)
     risk = job.tables.read(config.table_path("session_risk"))
     versions = [r["model_version"] for r in risk.select("model_version").distinct().limit(5).collect()]
-    model = _model_dir(config, versions)
-    combination = Combination.load(model) if model else Combination()
+    model = _model_dir(job.spark, config, versions)
+    combination = Combination.from_bytes(model.files.get(COMBINATION)) if model else Combination()
     if combination.labeled_sessions:  # the cases the model was trained with do not count
         known = job.spark.createDataFrame([(i,) for i in combination.labeled_sessions], "session_id string")
         risk = risk.join(F.broadcast(known), on="session_id", how="left_anti")
@@ -86,11 +89,14 @@ def run_evaluate(config: Config, *, labels: str, report_dir: Optional[str] = Non
         "training_labels": combination.labels,
         **{name: detector_metrics(c, cutoff, budget) for name, c in counts.items()},
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    history = json.loads((model / "history.json").read_text()) if model and (model / "history.json").is_file() else None
-    plots = write_plots(out, counts, history)
-    (out / "report.md").write_text(report_markdown(metrics, plots, history))
+    history = model.json(HISTORY) if model else None
+    with tempfile.TemporaryDirectory(prefix="seqrisk-report-") as folder:
+        local = Path(folder)
+        (local / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        plots = write_plots(local, counts, history)
+        (local / "report.md").write_text(report_markdown(metrics, plots, history))
+        for file in sorted(local.iterdir()):  # the report folder may be any URI
+            uri_files.write_bytes(job.spark, uri_files.join(out, file.name), file.read_bytes())
     log.info("evaluate: report written to %s", out)
     return EvaluateSummary(job.run_id, str(out), metrics)
 
@@ -147,13 +153,13 @@ def _clean(value: float) -> Optional[float]:
     return None if value is None or math.isnan(value) else round(float(value), 6)
 
 
-def _model_dir(config: Config, versions: list[str]) -> Optional[Path]:
+def _model_dir(spark: SparkSession, config: Config, versions: list[str]) -> Optional[ModelDir]:
     """The newest scoring model's directory, when it is at hand (under model.dir or beside score.model)."""
-    roots = [Path(config.model.dir)] + ([Path(config.score.model).parent] if config.score.model != "latest" else [])
+    roots = [config.model.dir] + ([uri_files.parent(config.score.model)] if config.score.model != model_store.LATEST else [])
     for version in sorted(versions, reverse=True):
-        for root in roots:
-            if (root / version / "manifest.json").is_file():
-                return root / version
+        found = model_store.find_version(spark, roots, version)
+        if found is not None:
+            return found
     return None
 
 

@@ -13,7 +13,7 @@ from typing import Optional
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk import lake_files
+from seqrisk import uri_files
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.spark import get_spark
@@ -76,8 +76,8 @@ def run_pipeline(
 
     if input_path is None:
         generated = step("generate", lambda: run_generate(config, spark=spark))
-        input_path, mapping = lake_files.join(generated.out, "events"), "generated"
-        labels = labels or lake_files.join(generated.out, "labels.csv")
+        input_path, mapping = uri_files.join(generated.out, "events"), "generated"
+        labels = labels or uri_files.join(generated.out, "labels.csv")
     step("ingest", lambda: run_ingest(config, input_path=input_path, mapping_name=mapping, spark=spark))
     step("sessionize", lambda: run_sessionize(config, spark=spark))
     trained = step("train", lambda: run_train(config, spark=spark))

@@ -1,7 +1,8 @@
 """The score job: every session of a lake through a model directory, into session_risk and user_risk.
 
-Sessions go through `mapInPandas` (`scoring.score_batches`: the model is loaded once per Python
-worker, windows are scored in large tensor batches). `session_risk` is partitioned by
+Sessions go through `mapInPandas` (`scoring.score_batches`). The driver reads the model directory
+(any URI, `model_store`), verifies it and broadcasts its bytes; each Python worker verifies them
+against the manifest and loads the model once, then scores windows in large tensor batches. `session_risk` is partitioned by
 `session_date`; a `--from/--to` run replaces only those dates. `user_risk` is partitioned by
 `as_of_date` (the run's last session date): one row per user and daily run, aggregating the
 `score.user_window_days` days of session_risk up to that date. Shuffles: by sequence hash (users per
@@ -13,17 +14,17 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import partial
-from pathlib import Path
 from typing import Optional
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from seqrisk import model_dir
+from seqrisk import model_store
 from seqrisk.config import Config, ScoreConfig
 from seqrisk.errors import SeqriskError
 from seqrisk.job import date_range, start_job
 from seqrisk.reasons import ACTIONS
+from seqrisk.model_dir import ModelDir
 from seqrisk.scoring import SESSION_RISK_DDL, load_risk_model, score_batches, scorer_input
 from seqrisk.tables import TableWrite
 
@@ -59,25 +60,21 @@ class ScoreSummary:
         return "\n".join(lines)
 
 
-def resolve_model(config: Config) -> Path:
-    """`score.model`: a model directory, or `latest` (the newest version under `model.dir`)."""
-    return model_dir.latest(config.model.dir) if config.score.model == "latest" else Path(config.score.model)
-
-
 def run_score(
     config: Config, *, date_from: Optional[date] = None, date_to: Optional[date] = None, spark: Optional[SparkSession] = None
 ) -> ScoreSummary:
     """Score all sessions, or only those of `date_from`..`date_to`, and publish both risk tables."""
     dates = date_range(date_from, date_to, "score every session")
-    model = load_risk_model(resolve_model(config))  # a bad model directory fails here, before any Spark work
     job = start_job("score", config, spark)
+    directory = model_store.fetch(job.spark, model_store.resolve(job.spark, config.model.dir, config.score.model))
+    model = load_risk_model(directory)  # a bad model directory fails here, before any Spark work
     ranged = date_from is not None
-    summary = ScoreSummary(job.run_id, model.version, str(model.loaded.path), f"{date_from} to {date_to}" if ranged else "all dates")
+    summary = ScoreSummary(job.run_id, model.version, directory.location, f"{date_from} to {date_to}" if ranged else "all dates")
     where = {"session_date": dates} if ranged else None
 
     sessions = job.tables.read(config.table_path("sessions"), where)
     log.info("score: scoring sessions with model %s", model.version)
-    risk = score_sessions(sessions, str(model.loaded.path.resolve()), config.score, job.run_id, job.started_at).persist()  # executors may not share the cwd
+    risk = score_sessions(sessions, directory, config.score, job.run_id, job.started_at).persist()
     try:
         counts = risk.groupBy("risk_level", "action").agg(F.count("*").alias("n"), F.max("session_date").alias("last")).collect()  # at most 12 rows
         summary.sessions = sum(r["n"] for r in counts)
@@ -108,10 +105,11 @@ def run_score(
         risk.unpersist()
 
 
-def score_sessions(sessions: DataFrame, model_path: str, settings: ScoreConfig, run_id: str, scored_at: datetime) -> DataFrame:
-    """session_risk rows for a DataFrame of sessions (lazy)."""
+def score_sessions(sessions: DataFrame, model: ModelDir, settings: ScoreConfig, run_id: str, scored_at: datetime) -> DataFrame:
+    """session_risk rows for a DataFrame of sessions (lazy); the model directory goes to the executors as a broadcast."""
     naive_utc = scored_at.astimezone(timezone.utc).replace(tzinfo=None)  # as the UTC Spark session hands times to pandas
-    score = partial(score_batches, model_path=model_path, settings=settings, run_id=run_id, scored_at=naive_utc)
+    shipped = sessions.sparkSession.sparkContext.broadcast(model)
+    score = partial(score_batches, model=shipped, settings=settings, run_id=run_id, scored_at=naive_utc)
     return scorer_input(sessions).mapInPandas(score, SESSION_RISK_DDL)
 
 

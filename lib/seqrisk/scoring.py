@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import torch
+from pyspark import Broadcast
 from pyspark.sql import DataFrame
 
 from seqrisk.calibration import Calibration, to_percentile
@@ -29,7 +29,7 @@ from seqrisk.detector import FeatureDetector
 from seqrisk.errors import SeqriskError
 from seqrisk.features import FEATURE_COLUMNS, with_sequence_users
 from seqrisk.model import SequenceModel
-from seqrisk.model_dir import LoadedModel, load_model
+from seqrisk.model_dir import CALIBRATION, COMBINATION, COUNT_DETECTOR, FEATURE_DETECTOR, LoadedModel, ModelDir, load_model
 from seqrisk.reasons import feature_reasons
 from seqrisk.sequence_evidence import SequenceEvidence, session_evidence
 from seqrisk.vocabulary import Vocabulary
@@ -87,11 +87,16 @@ def scorer_input(sessions: DataFrame) -> DataFrame:
     return with_sequence_users(sessions).select(*dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS]))
 
 
-def load_risk_model(path: str | Path) -> RiskModel:
-    """Load and verify a model directory (checksums first); a clear error if it cannot score."""
-    loaded = load_model(path)
-    path = loaded.path
-    return RiskModel(loaded, FeatureDetector.load(path), CountDetector.load(path), Calibration.load(path), Combination.load(path))
+def load_risk_model(directory: ModelDir) -> RiskModel:
+    """Verify a model directory (checksums first) and load it; a clear error if it cannot score."""
+    loaded = load_model(directory)
+    return RiskModel(
+        loaded,
+        FeatureDetector.from_bytes(directory.read(FEATURE_DETECTOR)),
+        CountDetector.from_bytes(directory.read(COUNT_DETECTOR)),
+        Calibration.from_bytes(directory.read(CALIBRATION)),
+        Combination.from_bytes(directory.files.get(COMBINATION)),
+    )
 
 
 def raw_scores(
@@ -213,11 +218,17 @@ def action_for(level: str, reasons: list[str], settings: ScoreConfig) -> str:
 _LOADED: dict[str, RiskModel] = {}
 
 
-def score_batches(batches: Iterator[pd.DataFrame], model_path: str, settings: ScoreConfig, run_id: str, scored_at: datetime) -> Iterator[pd.DataFrame]:
-    """`mapInPandas` body: the model is loaded once per Python worker and kept for its later tasks."""
-    model = _LOADED.get(model_path)
-    if model is None:
-        model = _LOADED[model_path] = load_risk_model(model_path)
+def score_batches(
+    batches: Iterator[pd.DataFrame], model: Broadcast, settings: ScoreConfig, run_id: str, scored_at: datetime
+) -> Iterator[pd.DataFrame]:
+    """`mapInPandas` body: the broadcast model directory is verified and loaded once per Python worker.
+
+    The checksums are checked here again, on the executor, against the manifest the driver verified.
+    """
+    directory: ModelDir = model.value
+    risk_model = _LOADED.get(directory.fingerprint)
+    if risk_model is None:
+        risk_model = _LOADED[directory.fingerprint] = load_risk_model(directory)
     for batch in batches:
-        yield risk_frame(batch, model, settings, run_id, scored_at)
+        yield risk_frame(batch, risk_model, settings, run_id, scored_at)
 

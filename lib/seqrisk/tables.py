@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from seqrisk import faults
 from seqrisk.errors import SeqriskError
 
 Backend = Literal["native", "delta-rs"]
@@ -151,6 +152,7 @@ class DeltaTables:
         if self.backend == "native":
             return [self._write_native(w, run_id) for w in writes]
         staged = [self._stage(w, run_id) for w in writes]
+        faults.point("before_commit")
         return [self._commit(w, files, run_id) for w, files in zip(writes, staged)]
 
     def _write_native(self, write: TableWrite, run_id: str) -> WriteResult:

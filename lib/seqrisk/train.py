@@ -3,7 +3,9 @@
 `train_worker` is what `horovod.spark.run` starts on each Spark barrier task (and what a single
 process runs without Spark). Each rank reads its shard of the `windows` table's Parquet files with
 Petastorm's batch reader, straight from the files the Delta log lists: no copy of the data.
-Lines that only make sense with several workers are marked `# hvd`. Rank 0 alone logs and saves.
+Lines that only make sense with several workers are marked `# hvd`. Rank 0 alone logs, and returns
+its best weights through the Horovod run's result: the driver assembles the model directory and
+publishes it to `model.dir` (any URI), so no executor writes to a shared disk.
 """
 from __future__ import annotations
 
@@ -12,16 +14,15 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
 import torch
 
+from seqrisk import model_dir
 from seqrisk.combination import Combination, LabelReport, choose_weights, cutoff, with_labels
 from seqrisk.errors import SeqriskError
 from seqrisk.model import ModelConfig, SequenceModel, next_event_loss, warmup_cosine
-from seqrisk.model_dir import PROBE, PROBE_WINDOWS, save_probe
 
 log = logging.getLogger("seqrisk")
 MAX_CASES = 10_000  # labeled sessions `train --labels` reads (to the driver); more are left out
@@ -34,7 +35,6 @@ class TrainPlan:
     train_files: list[str]
     val_files: list[str]
     model: ModelConfig
-    out_dir: str  # rank 0 writes weights.pt and history.json here
     batch_size: int = 256
     learning_rate: float = 1e-3  # per worker; scaled by the number of workers
     epochs: int = 8
@@ -69,8 +69,18 @@ class TrainResult:
         return {**asdict(self), "history": [asdict(h) for h in self.history]}
 
 
-def train_worker(plan: TrainPlan) -> Optional[dict]:
-    """Train on this rank's shard; rank 0 returns the result and has saved the best weights."""
+@dataclass
+class RankResult:
+    """What rank 0 hands back to the driver: the history, the best weights, windows for the probe."""
+
+    result: TrainResult
+    weights: bytes
+    probe_tokens: np.ndarray
+    probe_gaps: np.ndarray
+
+
+def train_worker(plan: TrainPlan) -> Optional[RankResult]:
+    """Train on this rank's shard; rank 0 returns the result with the best weights, the others None."""
     import horovod.torch as hvd
     from petastorm import make_batch_reader
 
@@ -140,13 +150,7 @@ def train_worker(plan: TrainPlan) -> Optional[dict]:
         probe_tokens, probe_gaps = next(val_batches)
     if rank != 0:
         return None
-    out = Path(plan.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save(best_state, out / "weights.pt")
-    (out / "history.json").write_text(json.dumps(result.to_json(), indent=1))
-    model.load_state_dict(best_state)
-    save_probe(out / PROBE, model.cpu(), probe_tokens[:PROBE_WINDOWS], probe_gaps[:PROBE_WINDOWS])
-    return result.to_json()
+    return RankResult(result, model_dir.weights_to_bytes(best_state), probe_tokens[:model_dir.PROBE_WINDOWS], probe_gaps[:model_dir.PROBE_WINDOWS])
 
 
 @torch.no_grad()
@@ -229,7 +233,7 @@ def run_train(config, *, dry_run: bool = False, labels: Optional[str] = None, sp
     """
     import horovod.spark
 
-    from seqrisk import model_dir, vocabulary_store
+    from seqrisk import model_store, vocabulary_store
     from seqrisk.job import start_job
 
     job = start_job("train", config, spark)
@@ -242,8 +246,6 @@ def run_train(config, *, dry_run: bool = False, labels: Optional[str] = None, sp
     val_files = job.tables.files(windows_path, {"session_date": val_dates})
     settings = config.train
     workers = 1 if dry_run else settings.workers
-    version = model_dir.new_version(job.started_at)
-    staging = model_dir.staging_dir(config.model.dir, version)
     plan = TrainPlan(
         train_files=train_files,
         val_files=val_files,
@@ -257,7 +259,6 @@ def run_train(config, *, dry_run: bool = False, labels: Optional[str] = None, sp
             n_heads=config.model.n_heads,
             dropout=config.model.dropout,
         ),
-        out_dir=str(staging),
         batch_size=min(settings.batch_size, 64) if dry_run else settings.batch_size,
         learning_rate=settings.learning_rate,
         epochs=1 if dry_run else settings.epochs,
@@ -273,24 +274,36 @@ def run_train(config, *, dry_run: bool = False, labels: Optional[str] = None, sp
         "train: %d train and %d validation files, %d worker(s)%s", len(train_files), len(val_files), workers, " (dry run)" if dry_run else ""
     )
     if workers == 1:
-        result = train_worker(plan)
+        ranked = train_worker(plan)
     else:
         results = horovod.spark.run(train_worker, args=(plan,), num_proc=workers, use_gloo=True, verbose=0)  # hvd
-        result = next(r for r in results if r is not None)  # rank 0's
-    if result is None:
+        ranked = next((r for r in results if r is not None), None)  # rank 0's
+    if ranked is None:
         raise SeqriskError("training produced no result; see the worker logs above")
-    vocabulary.save(staging / "vocabulary.json")
+    model = SequenceModel(plan.model)
+    model.load_state_dict(model_dir.weights_from_bytes(ranked.weights))
+    model.eval()
+    files = {
+        model_dir.WEIGHTS: ranked.weights,
+        model_dir.HISTORY: json.dumps(ranked.result.to_json(), indent=1).encode(),
+        model_dir.PROBE: model_dir.probe_bytes(model, ranked.probe_tokens, ranked.probe_gaps),
+        model_dir.VOCABULARY: vocabulary.to_json().encode(),
+    }
     sample_size = min(settings.reference_sessions, 2000) if dry_run else settings.reference_sessions
     log.info("train: fitting the feature and count detectors and the calibration on up to %d reference sessions", sample_size)
-    reference_sessions, label_report = fit_reference(job, config, staging, plan.model, vocabulary, train_dates, sample_size, labels)
-    path = model_dir.publish(
-        staging,
+    reference_sessions, label_report, detector_files = fit_reference(job, config, model, vocabulary, train_dates, sample_size, labels)
+    version = model_dir.new_version(job.started_at)
+    directory = model_dir.ModelDir.assemble(
         version,
         plan.model,
+        {**files, **detector_files},
         {"run_id": job.run_id, "dry_run": dry_run, "train": settings.model_dump(), "windows": config.windows.model_dump(), "trained_on": windows_path,
          "reference_sessions": reference_sessions, "labels": labels},
     )
-    return TrainSummary(job.run_id, str(path), version, len(train_files), len(val_files), reference_sessions, result, label_report)
+    uri = model_store.publish(job.spark, config.model.dir, directory)
+    log.info("train: model %s published at %s", version, uri)
+    result = ranked.result.to_json()
+    return TrainSummary(job.run_id, uri, version, len(train_files), len(val_files), reference_sessions, result, label_report)
 
 
 def chronological_split(tables, windows_path: str, val_fraction: float) -> tuple[list[str], list[str]]:
@@ -303,16 +316,16 @@ def chronological_split(tables, windows_path: str, val_fraction: float) -> tuple
 
 
 def fit_reference(
-    job, config, staging: Path, model_config: ModelConfig, vocabulary, dates: list[str], sample_size: int, labels: Optional[str] = None
-) -> tuple[int, Optional[LabelReport]]:
+    job, config, model: SequenceModel, vocabulary, dates: list[str], sample_size: int, labels: Optional[str] = None
+) -> tuple[int, Optional[LabelReport], dict[str, bytes]]:
     """Fit the feature and count detectors, the combination and the calibration on a sample of the training dates' sessions.
 
     The calibration must hold for sessions the detectors were not fitted on, so it is cross-fitted:
     each half of the sample is scored by detectors fitted on the other half, and those scores set
     the reference quantiles; the stored detectors are then fitted on the whole sample. With
     `labels`, the labeled sessions (at most MAX_CASES) are left out of the sample and set the
-    combination. Writes detector.skops, count_detector.npz, calibration.npz and combination.json
-    into `staging`; returns the sessions sampled and what the labels did. Shuffles: by sequence
+    combination. Returns the sessions sampled, what the labels did, and the model directory's
+    files of the detectors, the calibration and the combination. Shuffles: by sequence
     hash (users per sequence); with labels, a join with the (broadcast) labels.
     """
     from pyspark.sql import functions as F
@@ -334,19 +347,19 @@ def fit_reference(
         raise SeqriskError(f"the training dates hold {total} unlabeled session(s); the detectors and their calibration need at least 4")
     fraction = min(1.0, 1.2 * sample_size / total)
     reference = sessions.sample(fraction=fraction, seed=config.train.seed).limit(sample_size).toPandas()
-    model = SequenceModel(model_config)
-    model.load_state_dict(torch.load(staging / "weights.pt", map_location="cpu", weights_only=True))
     detector, counts, reference_raw = fit_detectors(reference, model, vocabulary, config.train, config.windows.stride, config.score)
     combination, report = Combination(), None
     if cases is not None:
         enough = len(cases) >= config.train.label_min_cases
         cases_raw = raw_scores(cases, model, vocabulary, detector, counts, config.windows.stride, config.score).by_detector() if enough else {}
         combination, report = learn_from_labels(reference_raw, cases_raw, list(cases["session_id"]), config.train, config.score.levels)
-    detector.save(staging)
-    counts.save(staging)
-    fit_calibration(reference_raw, combination).save(staging)
-    combination.save(staging)
-    return len(reference), report
+    files = {
+        model_dir.FEATURE_DETECTOR: detector.to_bytes(),
+        model_dir.COUNT_DETECTOR: counts.to_bytes(),
+        model_dir.CALIBRATION: fit_calibration(reference_raw, combination).to_bytes(),
+        model_dir.COMBINATION: combination.to_bytes(),
+    }
+    return len(reference), report, files
 
 
 def learn_from_labels(reference_raw: dict, cases_raw: dict, session_ids: list[str], settings, levels) -> tuple[Combination, LabelReport]:

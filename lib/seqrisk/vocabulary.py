@@ -14,7 +14,6 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -166,17 +165,3 @@ class Vocabulary:
             gap_buckets_s=tuple(data["gap_buckets_s"]),
         )
 
-    def save(self, path: str | Path) -> None:
-        """Write to a local path (a model directory) atomically: the old file or the new one, never half.
-
-        The lake's copy goes through `vocabulary_store` instead: its root may be any URI.
-        """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(self.to_json())
-        partial.replace(path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Vocabulary":
-        return cls.from_json(Path(path).read_text())

@@ -1,6 +1,6 @@
 """The vocabulary in the lake: saved beside the windows it cut, and proven to belong to them.
 
-`sessionize` writes `tables.root/vocabulary.json` (through `lake_files`, so the root may be any
+`sessionize` writes `tables.root/vocabulary.json` (through `uri_files`, so the root may be any
 URI) and records the vocabulary's SHA-256 in every commit of the windows table. `train` and a
 ranged `sessionize` accept the saved vocabulary only when its SHA-256 is the one of the windows'
 latest commit: a lost or replaced vocabulary would shift token ids under the windows (and under a
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
-from seqrisk import lake_files
+from seqrisk import uri_files
 from seqrisk.errors import SeqriskError
 from seqrisk.tables import DeltaTables
 from seqrisk.vocabulary import Vocabulary
@@ -19,12 +19,12 @@ SHA_KEY = "vocabulary_sha256"  # the windows commits' metadata key
 
 
 def save(spark: SparkSession, uri: str, vocabulary: Vocabulary) -> None:
-    lake_files.write_text(spark, uri, vocabulary.to_json())
+    uri_files.write_text(spark, uri, vocabulary.to_json())
 
 
 def load(spark: SparkSession, uri: str) -> Vocabulary:
     """The vocabulary saved at `uri`; FileNotFoundError when there is none."""
-    text = lake_files.read_text(spark, uri)
+    text = uri_files.read_text(spark, uri)
     try:
         return Vocabulary.from_json(text)
     except (ValueError, KeyError) as err:  # another format, or not a vocabulary at all

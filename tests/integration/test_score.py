@@ -2,7 +2,6 @@
 import json
 import shutil
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,6 +9,7 @@ import pytest
 import torch
 from deltalake import DeltaTable
 
+from seqrisk import model_store
 from seqrisk.config import TrainConfig
 from seqrisk.errors import SeqriskError
 from seqrisk.features import with_sequence_users
@@ -89,15 +89,15 @@ def test_score_writes_both_tables_users_aggregate_sessions_exactly_and_a_rerun_w
 def test_scores_equal_the_model_applied_directly_and_do_not_depend_on_partitioning(spark, trained):
     lake, models, summary = trained
     config = _config(lake, models)
-    model = load_risk_model(summary.model_dir)
+    model = load_risk_model(model_store.fetch(spark, summary.model_dir))
     sessions = _tables(spark, config).read(config.table_path("sessions"))
     at = datetime(2024, 1, 1, tzinfo=timezone.utc)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")
     try:
-        one = _pandas(score_sessions(sessions.repartition(1), summary.model_dir, config.score, "r", at))
+        one = _pandas(score_sessions(sessions.repartition(1), model_store.fetch(spark, summary.model_dir), config.score, "r", at))
     finally:
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
-    many = _pandas(score_sessions(sessions.repartition(5), summary.model_dir, config.score, "r", at))
+    many = _pandas(score_sessions(sessions.repartition(5), model_store.fetch(spark, summary.model_dir), config.score, "r", at))
     pd.testing.assert_frame_equal(one, many)
 
     # The sequence score of one-window sessions, computed here straight from PyTorch, in one batch.
@@ -117,8 +117,8 @@ def test_scores_equal_the_model_applied_directly_and_do_not_depend_on_partitioni
 def test_the_training_population_comes_out_uniform(spark, trained):
     lake, models, summary = trained
     config = _config(lake, models)
-    model = load_risk_model(summary.model_dir)
-    manifest = json.loads((model.loaded.path / "manifest.json").read_text())
+    model = load_risk_model(model_store.fetch(spark, summary.model_dir))
+    manifest = model.loaded.manifest
     assert manifest["reference_sessions"] > 100
     sessions = _tables(spark, config).read(config.table_path("sessions"))
     frame = scorer_input(sessions).toPandas()
@@ -156,22 +156,22 @@ def test_a_model_trained_on_one_lake_scores_another(spark, trained, tmp_path):
     assert result.sessions == len(risk) > 0 and (risk["model_version"] == summary.version).all()
 
 
-def test_a_corrupt_or_foreign_model_fails_before_any_spark_work(trained, tmp_path, monkeypatch):
-    lake, _, summary = trained
+def test_a_corrupt_or_foreign_model_fails_before_any_table_is_read(spark, trained, tmp_path, monkeypatch):
+    lake, models, summary = trained
     broken = tmp_path / "model"
-    shutil.copytree(summary.model_dir, broken)
-    monkeypatch.setattr("seqrisk.score.start_job", lambda *a, **k: pytest.fail("Spark work started"))
+    shutil.copytree(models / summary.version, broken)
+    monkeypatch.setattr("seqrisk.tables.DeltaTables.read", lambda *a, **k: pytest.fail("a table was read"))
     (broken / "calibration.npz").write_bytes(b"not the calibration")
     with pytest.raises(SeqriskError, match="calibration.npz does not match its checksum"):
-        run_score(make_config(lake, f"score.model={broken}"))
+        run_score(make_config(lake, f"score.model={broken}"), spark=spark)
     manifest = json.loads((broken / "manifest.json").read_text())
     (broken / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
     with pytest.raises(SeqriskError, match="model format 1 is not the supported format"):
-        run_score(make_config(lake, f"score.model={broken}"))
+        run_score(make_config(lake, f"score.model={broken}"), spark=spark)
     with pytest.raises(SeqriskError, match="run `seqrisk train` first"):
-        run_score(make_config(lake, f"model.dir={tmp_path / 'none'}"))
+        run_score(make_config(lake, f"model.dir={tmp_path / 'none'}"), spark=spark)
     with pytest.raises(SeqriskError, match="give both --from and --to"):
-        run_score(make_config(lake), date_from=date(2024, 5, 1))
+        run_score(make_config(lake), date_from=date(2024, 5, 1), spark=spark)
 
 
 def _least_expected_sequence(model, length: int) -> tuple[list[str], list]:
@@ -200,7 +200,7 @@ def _event_of(vocabulary, token: str) -> tuple[str, float | None]:
 def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trained):
     lake, models, summary = trained
     config = _config(lake, models)
-    model = load_risk_model(summary.model_dir)
+    model = load_risk_model(model_store.fetch(spark, summary.model_dir))
     sessions = _tables(spark, config).read(config.table_path("sessions"))
     frame = scorer_input(sessions).toPandas()
     base = frame[(frame["n_events"] >= 6) & (frame["n_events"] <= 12) & (frame["users_with_sequence"] == 1)].iloc[0]
@@ -274,9 +274,10 @@ def test_train_with_labels_weights_the_detectors_sets_the_cutoff_and_evaluate_le
     report = summary.labels
     assert report.used and report.cases >= TrainConfig().label_min_cases and report.caught >= report.caught_default
     assert "labels" in summary.report() and "riskiest 1 %" in summary.report()
-    combination = Combination.load(summary.model_dir)
+    directory = model_store.fetch(spark, summary.model_dir)
+    combination = Combination.from_bytes(directory.read("combination.json"))
     assert len(combination.labeled_sessions) == report.cases and combination.high_pct == report.high_pct
-    assert json.loads((Path(summary.model_dir) / "manifest.json").read_text())["labels"] == str(tmp_path / "known.csv")
+    assert directory.manifest["labels"] == str(tmp_path / "known.csv")
 
     config = _config(lake, models)
     run_score(config, spark=spark)

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from seqrisk import model_store
 from seqrisk.model_dir import load_model
 from seqrisk.train import run_train
 
@@ -26,7 +27,7 @@ def test_two_horovod_workers_train_and_publish_a_model_that_reloads_and_reproduc
     history = summary.result["history"]
     assert 1 <= len(history) <= 2 and all(np.isfinite([h["train_loss"], h["val_loss"]]).all() for h in history)
     assert summary.windows_train_files > 0 and summary.windows_val_files > 0
-    loaded = load_model(summary.model_dir)  # checks every checksum and re-computes the probe's surprises
+    loaded = load_model(model_store.fetch(spark, summary.model_dir))  # checks every checksum and re-computes the probe's surprises
     assert loaded.version == summary.version and loaded.config.max_len == 16
     manifest = json.loads((tmp_path / "models" / summary.version / "manifest.json").read_text())
     assert set(manifest["files"]) == {"weights.pt", "vocabulary.json", "history.json", "probe.npz", "detector.skops", "count_detector.npz", "calibration.npz", "combination.json"}
@@ -36,4 +37,4 @@ def test_two_horovod_workers_train_and_publish_a_model_that_reloads_and_reproduc
 def test_dry_run_takes_a_few_steps_on_one_worker(spark, lake, tmp_path):
     summary = run_train(make_config(lake, *LAKE, f"model.dir={tmp_path / 'models'}"), dry_run=True, spark=spark)
     assert summary.result["workers"] == 1 and len(summary.result["history"]) == 1
-    assert load_model(summary.model_dir).manifest["dry_run"]
+    assert load_model(model_store.fetch(spark, summary.model_dir)).manifest["dry_run"]

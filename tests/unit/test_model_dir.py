@@ -1,4 +1,4 @@
-"""Model directories: published whole, verified on load, refused when corrupt or foreign."""
+"""Model directories: assembled whole, verified before loading, refused when corrupt or foreign."""
 import json
 from importlib.metadata import version
 
@@ -9,62 +9,70 @@ import torch
 from seqrisk import model_dir
 from seqrisk.errors import SeqriskError
 from seqrisk.model import ModelConfig, SequenceModel, surprises
+from seqrisk.model_dir import ModelDir
 from seqrisk.vocabulary import Vocabulary
 
 CONFIG = ModelConfig(vocab_size=7, gap_buckets=6, max_len=4, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
 
 
 @pytest.fixture
-def published(tmp_path):
+def assembled():
     torch.manual_seed(0)
     model = SequenceModel(CONFIG).eval()
-    staging = model_dir.staging_dir(tmp_path, "m1")
-    torch.save(model.state_dict(), staging / "weights.pt")
-    Vocabulary.learn({"a": 5, "b": 5, "c": 5}, min_count=1, max_size=10, gap_buckets_s=(1, 10, 60)).save(staging / "vocabulary.json")
+    vocabulary = Vocabulary.learn({"a": 5, "b": 5, "c": 5}, min_count=1, max_size=10, gap_buckets_s=(1, 10, 60))
     tokens, gaps = np.array([[3, 4, 5, 0]]), np.array([[5, 1, 2, 0]])
-    model_dir.save_probe(staging / model_dir.PROBE, model, tokens, gaps)
-    for name in ("detector.skops", "count_detector.npz", "calibration.npz"):  # checksummed like any file; scoring's tests read real ones
-        (staging / name).write_bytes(b"stand-in")
-    return model_dir.publish(staging, "m1", CONFIG, {"run_id": "r"}), model
+    files = {
+        model_dir.WEIGHTS: model_dir.weights_to_bytes(model.state_dict()),
+        model_dir.VOCABULARY: vocabulary.to_json().encode(),
+        model_dir.PROBE: model_dir.probe_bytes(model, tokens, gaps),
+        # checksummed like any file; scoring's tests read real ones
+        **{name: b"stand-in" for name in (model_dir.FEATURE_DETECTOR, model_dir.COUNT_DETECTOR, model_dir.CALIBRATION)},
+    }
+    return ModelDir.assemble("m1", CONFIG, files, {"run_id": "r"}), model
 
 
-def test_a_published_directory_reloads_and_reproduces_its_surprises(published):
-    path, model = published
-    loaded = model_dir.load_model(path)
+def _with(directory: ModelDir, name: str, data: bytes) -> ModelDir:
+    return ModelDir({**directory.files, name: data}, "somewhere")
+
+
+def test_an_assembled_directory_reloads_and_reproduces_its_surprises(assembled):
+    directory, model = assembled
+    loaded = model_dir.load_model(directory)
     tokens, gaps = torch.tensor([[3, 5, 4, 0]]), torch.tensor([[5, 2, 2, 0]])
     torch.testing.assert_close(surprises(loaded.model, tokens, gaps)["nll"], surprises(model, tokens, gaps)["nll"])
     assert (loaded.version, loaded.config, loaded.vocabulary.size) == ("m1", CONFIG, 7)
     assert loaded.manifest["versions"]["torch"] == version("torch")
-    assert model_dir.latest(path.parent) == path
-    assert not list(path.parent.glob(".*partial"))
+    assert set(loaded.manifest["files"]) == set(directory.files) - {model_dir.MANIFEST}
 
 
-def test_a_changed_file_fails_its_checksum(published):
-    path, _ = published
-    (path / "vocabulary.json").write_text((path / "vocabulary.json").read_text().replace('"a"', '"z"'))
-    with pytest.raises(SeqriskError, match="vocabulary.json does not match its checksum"):
-        model_dir.load_model(path)
+def test_a_changed_file_fails_its_checksum(assembled):
+    directory, _ = assembled
+    changed = directory.read(model_dir.VOCABULARY).decode().replace('"a"', '"z"').encode()
+    with pytest.raises(SeqriskError, match="somewhere: vocabulary.json does not match its checksum"):
+        model_dir.load_model(_with(directory, model_dir.VOCABULARY, changed))
 
 
-def test_another_format_version_is_refused_before_loading_weights(published):
-    path, _ = published
-    manifest = json.loads((path / "manifest.json").read_text())
-    (path / "manifest.json").write_text(json.dumps({**manifest, "format": 99}))
+def test_other_weights_fail_the_probe_even_with_matching_checksums(assembled):
+    directory, _ = assembled
+    other = model_dir.weights_to_bytes(SequenceModel(CONFIG).state_dict())
+    files = {name: data for name, data in directory.files.items() if name != model_dir.MANIFEST}
+    forged = ModelDir.assemble("m1", CONFIG, {**files, model_dir.WEIGHTS: other}, {})
+    with pytest.raises(SeqriskError, match="does not reproduce its training-time surprises"):
+        model_dir.load_model(forged)
+
+
+def test_another_format_version_is_refused_before_loading_weights(assembled):
+    directory, _ = assembled
+    manifest = {**directory.manifest, "format": 99}
     with pytest.raises(SeqriskError, match=f"model format 99 is not the supported format {model_dir.FORMAT}"):
-        model_dir.load_model(path)
+        model_dir.load_model(_with(directory, model_dir.MANIFEST, json.dumps(manifest).encode()))
 
 
-def test_not_a_model_directory_and_no_model_at_all_are_clear(tmp_path):
+def test_no_manifest_and_a_manifest_without_the_scoring_files_are_clear(assembled):
+    directory, _ = assembled
     with pytest.raises(SeqriskError, match="not a seqrisk model directory"):
-        model_dir.load_model(tmp_path)
-    with pytest.raises(SeqriskError, match="run `seqrisk train` first"):
-        model_dir.latest(tmp_path / "models")
-
-
-def test_a_manifest_without_the_scoring_files_is_incomplete(published):
-    path, _ = published
-    manifest = json.loads((path / "manifest.json").read_text())
-    del manifest["files"]["calibration.npz"]
-    (path / "manifest.json").write_text(json.dumps(manifest))
+        model_dir.load_model(ModelDir({}, "somewhere"))
+    manifest = directory.manifest
+    del manifest["files"][model_dir.CALIBRATION]
     with pytest.raises(SeqriskError, match="lists no calibration.npz"):
-        model_dir.load_model(path)
+        model_dir.load_model(_with(directory, model_dir.MANIFEST, json.dumps(manifest).encode()))

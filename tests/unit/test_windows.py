@@ -68,13 +68,10 @@ def test_session_windows_encode_then_end_then_cut():
     assert (start, valid, tokens.tolist()) == (1, 3, [5, 6, END])  # the last window ends with the end
 
 
-def test_vocabulary_survives_a_round_trip_and_rejects_other_formats(tmp_path):
-    VOCAB.save(tmp_path / "v.json")
-    again = Vocabulary.load(tmp_path / "v.json")
+def test_vocabulary_survives_a_round_trip_and_rejects_other_formats():
+    again = Vocabulary.from_json(VOCAB.to_json())
     assert again == VOCAB and again.encode(["cart"]).tolist() == [5]
     priced = Vocabulary.learn({"buy|p0": 9}, min_count=1, max_size=50, composite="price", price_edges=[3.0])
-    priced.save(tmp_path / "p.json")
-    assert Vocabulary.load(tmp_path / "p.json") == priced
-    (tmp_path / "old.json").write_text('{"format": 0}')
+    assert Vocabulary.from_json(priced.to_json()) == priced
     with pytest.raises(ValueError, match="format"):
-        Vocabulary.load(tmp_path / "old.json")
+        Vocabulary.from_json('{"format": 0}')

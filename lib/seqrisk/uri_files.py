@@ -1,0 +1,118 @@
+"""Files by URI (the lake's vocabulary, model directories), through Hadoop's FileSystem in Spark's JVM.
+
+It is the layer Spark reads and writes the tables with, so a root such as `hdfs:///seqrisk/lake`,
+`s3a://bucket/lake`, `abfss://...`, `dbfs:/...`, `/Volumes/...` or `file:///data/lake` means the
+same place for a table and for a file beside it, on the driver and on every executor. A path
+without a scheme resolves as Spark resolves it (the cluster's default filesystem; locally, the
+working folder), except where `local_uri` makes it a local one first. `pathlib` never touches
+these paths: it would turn `hdfs:///x` into the local folder `hdfs:/x` on the driver.
+"""
+from __future__ import annotations
+
+import os
+import urllib.parse
+
+from pyspark.sql import SparkSession
+
+
+def join(root: str, *names: str) -> str:
+    """`root/name/...` for a URI or a path (no normalisation that would drop a scheme's slashes)."""
+    return "/".join([root.rstrip("/"), *(n.strip("/") for n in names)])
+
+
+def parent(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[0]
+
+
+def local_uri(path: str) -> str:
+    """A URI as it is; a path without a scheme as a `file:` URI of the local disk (a POSIX mount)."""
+    if urllib.parse.urlparse(path).scheme:
+        return path
+    return "file://" + os.path.abspath(path)  # as Hadoop writes it: unescaped
+
+
+def _filesystem(spark: SparkSession, uri: str):
+    """Hadoop's FileSystem for `uri`, and the Path.
+
+    On a local disk, the raw filesystem: Hadoop's checksummed one keeps a `.crc` file beside each
+    file it writes and refuses to read a file that anything else has rewritten since.
+    """
+    jvm = spark._jvm  # type: ignore[attr-defined]
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+    if jvm.java.lang.Class.forName("org.apache.hadoop.fs.ChecksumFileSystem").isInstance(fs):
+        fs = fs.getRawFileSystem()
+    return fs, path
+
+
+def _path(spark: SparkSession, uri: str):
+    return spark._jvm.org.apache.hadoop.fs.Path(uri)  # type: ignore[attr-defined]
+
+
+def exists(spark: SparkSession, uri: str) -> bool:
+    fs, path = _filesystem(spark, uri)
+    return bool(fs.exists(path))
+
+
+def read_bytes(spark: SparkSession, uri: str) -> bytes:
+    """The file's bytes; FileNotFoundError when there is none."""
+    fs, path = _filesystem(spark, uri)
+    if not fs.exists(path):
+        raise FileNotFoundError(uri)
+    stream = fs.open(path)
+    try:
+        return bytes(spark._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))  # type: ignore[attr-defined]
+    finally:
+        stream.close()
+
+
+def read_text(spark: SparkSession, uri: str) -> str:
+    return read_bytes(spark, uri).decode("utf-8")
+
+
+def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
+    """Write a new file (or replace one) in one piece; see `write_text` for a file readers watch."""
+    fs, path = _filesystem(spark, uri)
+    out = fs.create(path, True)
+    try:
+        out.write(bytearray(data))
+    finally:
+        out.close()
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    """Write `uri` whole: into `<uri>.partial` first, then renamed over the old file.
+
+    On HDFS and local disks a reader sees the old file or the new one; object stores have no
+    atomic rename, and there the old file is deleted just before the rename.
+    """
+    write_bytes(spark, uri + ".partial", text.encode("utf-8"))
+    fs, path = _filesystem(spark, uri)
+    partial = _path(spark, uri + ".partial")
+    if not fs.rename(partial, path):  # HDFS and object stores refuse to rename over a file
+        fs.delete(path, False)
+        if not fs.rename(partial, path):
+            raise OSError(f"could not move {uri}.partial to {uri}")
+
+
+def list_names(spark: SparkSession, uri: str) -> list[str]:
+    """Names of the entries in a folder; none when there is no such folder."""
+    fs, path = _filesystem(spark, uri)
+    if not fs.exists(path):
+        return []
+    return sorted(status.getPath().getName() for status in fs.listStatus(path))
+
+
+def rename(spark: SparkSession, source: str, target: str) -> bool:
+    """Move a file or folder to a name not yet taken; False when `target` exists."""
+    fs, source_path = _filesystem(spark, source)
+    target_path = _path(spark, target)
+    if fs.exists(target_path):
+        return False
+    return bool(fs.rename(source_path, target_path))
+
+
+def delete(spark: SparkSession, uri: str) -> None:
+    """Remove a file or a folder with everything in it (nothing when there is none)."""
+    fs, path = _filesystem(spark, uri)
+    fs.delete(path, True)
