@@ -18,10 +18,10 @@ import torch
 
 from seqrisk import model_store
 from seqrisk.config import load_config
+from seqrisk.lake import Lake
 from seqrisk.score import score_sessions
 from seqrisk.scoring import load_risk_model, risk_frame, scorer_input
 from seqrisk.spark import get_spark
-from seqrisk.tables import open_tables
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,10 +42,9 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(REPO / "conf" / "local.yaml", [f"tables.root={args.lake}", f"model.dir={args.models}"])
     spark = get_spark(config.spark)
-    tables = open_tables(spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file)
     directory = model_store.fetch(spark, model_store.latest(spark, args.models))
     model = load_risk_model(directory)
-    sessions = tables.read(config.table_path("sessions")).persist()
+    sessions = Lake.open(spark, config.tables).read("sessions").persist()
     n = sessions.count()
     frame = scorer_input(sessions).toPandas()  # a benchmark-sized lake
     at = datetime.now(timezone.utc)

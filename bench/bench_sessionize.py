@@ -30,10 +30,10 @@ from seqrisk.config import load_config
 from seqrisk.generate import run_generate
 from seqrisk.ingest import run_ingest
 from seqrisk.job import enable_progress_logging
+from seqrisk.lake import Lake
 from seqrisk.progress import follow_stages
 from seqrisk.sessionize import SessionRules, assign_sessions, build_sessions, run_sessionize
 from seqrisk.spark import get_spark
-from seqrisk.tables import open_tables
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS_PER_USER = 41
@@ -96,18 +96,18 @@ def main() -> None:
     for target in args.events:
         work = Path(args.work) / f"{int(target)}"
         config = load_config(REPO / "conf" / "local.yaml", [*args.set, f"tables.root={work / 'lake'}", f"generate.users={int(target / EVENTS_PER_USER)}"])
-        tables = open_tables(spark, delta="delta-rs", max_records_per_file=config.tables.max_records_per_file)
-        if not tables.exists(config.table_path("events")):
+        lake = Lake.open(spark, config.tables)
+        if not lake.exists("events"):
             shutil.rmtree(work, ignore_errors=True)
             run_generate(config, out=str(work / "raw"), spark=spark)
             run_ingest(config, input_path=str(work / "raw" / "events"), mapping_name="generated", spark=spark)
             shutil.rmtree(work / "raw")
-        events = tables.read(config.table_path("events")).count()
+        events = lake.read("events").count()
 
         spark_s = duck_s = job_s = None
         if "spark" in args.steps:
             rules = SessionRules.from_config(config.sessionize)
-            sessions = build_sessions(assign_sessions(tables.read(config.table_path("events")), rules), rules, "bench")
+            sessions = build_sessions(assign_sessions(lake.read("events"), rules), rules, "bench")
             if not args.cold:
                 sessions.write.format("noop").mode("overwrite").save()  # warm-up: JIT and code generation, untimed
             started = time.perf_counter()

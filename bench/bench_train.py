@@ -34,8 +34,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="epochs of the Horovod run (the first is warm-up)")
     args = parser.parse_args()
     config = load_config(REPO / "conf" / "local.yaml", [f"tables.root={args.lake}"])
-    vocabulary = Vocabulary.from_json(Path(config.table_path("vocabulary")).read_text())  # a local lake
-    table = QueryBuilder().register("w", DeltaTable(config.table_path("windows"))).execute("select tokens, gap_buckets from w").read_all()
+    lake = Path(config.tables.root)  # a local lake, read without Spark
+    vocabulary = Vocabulary.from_json((lake / config.tables.names.vocabulary).read_text())
+    table = QueryBuilder().register("w", DeltaTable(str(lake / config.tables.names.windows))).execute("select tokens, gap_buckets from w").read_all()
     tokens = np.array(table.column("tokens").to_pylist(), dtype=np.int64)
     gaps = np.array(table.column("gap_buckets").to_pylist(), dtype=np.int64)
     m = config.model

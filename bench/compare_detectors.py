@@ -18,8 +18,8 @@ from seqrisk import vocabulary_store
 from seqrisk.config import load_config
 from seqrisk.features import FEATURE_COLUMNS, detectors, feature_matrix, with_sequence_users
 from seqrisk.labels import label_sessions, read_labels
+from seqrisk.lake import Lake
 from seqrisk.spark import get_spark
-from seqrisk.tables import open_tables
 from seqrisk.vocabulary import SPECIAL
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,11 +34,11 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(REPO / "conf" / "local.yaml", [f"tables.root={args.lake}"])
     spark = get_spark(config.spark)
-    tables = open_tables(spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file)
-    sessions = with_sequence_users(tables.read(config.table_path("sessions")))
+    lake = Lake.open(spark, config.tables)
+    sessions = with_sequence_users(lake.read("sessions"))
     labeled = label_sessions(sessions, read_labels(spark, args.labels))
     frame = labeled.select(*FEATURE_COLUMNS, "anomaly_type").toPandas()  # bounded: a benchmark on a demo-sized lake
-    event_types = [t for t in vocabulary_store.load(spark, config.table_path("vocabulary")).tokens if t not in SPECIAL]
+    event_types = [t for t in vocabulary_store.load(spark, lake.path("vocabulary")).tokens if t not in SPECIAL]
     X, _ = feature_matrix(frame, event_types)
     anomalous = frame["anomaly_type"].notna().to_numpy()
     rng = np.random.default_rng(args.seed)

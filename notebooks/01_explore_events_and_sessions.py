@@ -10,14 +10,14 @@ from pyspark.sql import functions as F
 
 from seqrisk.notebook import Notebook
 from seqrisk.spark import get_spark
-from seqrisk.tables import open_tables
+from seqrisk.lake import Lake
 
 nb = Notebook(globals(), conf="conf/local.yaml", tables_root="demo/lake", model_dir="demo/models")
 config = nb.config()
 spark = get_spark(config.spark)
-tables = open_tables(spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file)
-events = tables.read(config.table_path("events"))
-sessions = tables.read(config.table_path("sessions"))
+lake = Lake.open(spark, config.tables)
+events = lake.read("events")
+sessions = lake.read("sessions")
 
 # COMMAND ----------
 
@@ -34,7 +34,7 @@ nb.show(events.groupBy("event_date").agg(F.count("*").alias("events"), F.countDi
 
 # COMMAND ----------
 
-nb.show(tables.read(config.table_path("quarantine")).groupBy("reason").count().orderBy(F.desc("count")))
+nb.show(lake.read("quarantine").groupBy("reason").count().orderBy(F.desc("count")))
 
 # COMMAND ----------
 

@@ -10,13 +10,13 @@ from pyspark.sql import functions as F
 
 from seqrisk.notebook import Notebook
 from seqrisk.spark import get_spark
-from seqrisk.tables import open_tables
+from seqrisk.lake import Lake
 
 nb = Notebook(globals(), conf="conf/local.yaml", tables_root="demo/lake", model_dir="demo/models", user_id="")
 config = nb.config()
 spark = get_spark(config.spark)
-tables = open_tables(spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file)
-users = tables.read(config.table_path("user_risk"))
+lake = Lake.open(spark, config.tables)
+users = lake.read("user_risk")
 latest = users.agg(F.max("as_of_date")).first()[0]
 users = users.filter(F.col("as_of_date") == latest)
 user_id = nb["user_id"] or users.orderBy(F.desc("max_risk_pct"), F.desc("high_risk_sessions"), "user_id").first()["user_id"]
@@ -29,7 +29,7 @@ nb.show(users.filter(F.col("user_id") == user_id))
 
 # COMMAND ----------
 
-risk = tables.read(config.table_path("session_risk")).filter(F.col("user_id") == user_id)
+risk = lake.read("session_risk").filter(F.col("user_id") == user_id)
 nb.show(risk.orderBy(F.desc("risk_pct")).select("session_id", "session_start", "n_events", "risk_pct", "risk_level", "action", "reasons",
                                                 "sequence_pct", "feature_pct", "count_pct"))
 
@@ -41,5 +41,5 @@ nb.show(risk.orderBy(F.desc("risk_pct")).select("session_id", "session_start", "
 
 riskiest = risk.orderBy(F.desc("risk_pct"), "session_id").first()
 nb.show(risk.filter(F.col("session_id") == riskiest["session_id"]).select(F.explode("top_events").alias("e")).select("e.*"))
-session = tables.read(config.table_path("sessions")).filter(F.col("session_id") == riskiest["session_id"])
+session = lake.read("sessions").filter(F.col("session_id") == riskiest["session_id"])
 nb.show(session.select(F.posexplode(F.arrays_zip("event_types", "gaps_s", "item_ids")).alias("position", "event")).select("position", "event.*"), rows=60)

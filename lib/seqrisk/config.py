@@ -312,10 +312,6 @@ class Config(_Strict):
     score: ScoreConfig = ScoreConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
 
-    def table_path(self, name: str) -> str:
-        """Location of a table, by its logical name (a key of `tables.names`)."""
-        return f"{self.tables.root.rstrip('/')}/{getattr(self.tables.names, name)}"
-
     def mapping(self, name: str) -> Mapping:
         try:
             return self.ingest.mappings[name]

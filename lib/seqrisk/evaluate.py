@@ -63,18 +63,18 @@ def run_evaluate(config: Config, *, labels: str, report_dir: Optional[str] = Non
     """Join session_risk with `labels` (a CSV file or a Delta table) and write the report."""
     job = start_job("evaluate", config, spark)
     out = uri_files.local_uri(report_dir or config.evaluate.report)
-    risk = job.tables.read(config.table_path("session_risk"))
+    risk = job.lake.read("session_risk")
     versions = [r["model_version"] for r in risk.select("model_version").distinct().limit(5).collect()]
     model = _model_dir(job.spark, config, versions)
     combination = Combination.from_bytes(model.files.get(COMBINATION)) if model else Combination()
     if combination.labeled_sessions:  # the cases the model was trained with do not count
         known = job.spark.createDataFrame([(i,) for i in combination.labeled_sessions], "session_id string")
         risk = risk.join(F.broadcast(known), on="session_id", how="left_anti")
-    label_rows = open_labels(job.tables, job.spark, labels)
+    label_rows = open_labels(job.lake.tables, job.spark, labels)
     labeled = label_sessions(risk, label_rows).withColumn("label", F.coalesce("anomaly_type", F.lit(NORMAL)))
     counts = {name: _binned_counts(labeled, column) for name, column in DETECTORS.items()}
     if not counts["seqrisk"]:
-        raise SeqriskError(f"{config.table_path('session_risk')} is empty; run `seqrisk score` first")
+        raise SeqriskError(f"{job.lake.path('session_risk')} is empty; run `seqrisk score` first")
 
     high = combination.high(config.score.levels.high)
     cutoff, budget = surprisal_bin(high), config.evaluate.alert_budget_pct

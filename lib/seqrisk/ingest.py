@@ -89,15 +89,15 @@ def run_ingest(
         good = counts.pop(None, 0)
         summary.quarantined = counts
 
-        events_path, quarantine_path = config.table_path("events"), config.table_path("quarantine")
-        events = new_events(job.tables, events_path, events_of(validated, job.run_id))
+        events_path, quarantine_path = job.lake.path("events"), job.lake.path("quarantine")
+        events = new_events(job.lake.tables, events_path, events_of(validated, job.run_id))
         quarantine = quarantine_of(validated, job.run_id, job.started_at)
-        if job.tables.exists(quarantine_path):
-            known = job.tables.read(quarantine_path).select("record_id")
+        if job.lake.exists("quarantine"):
+            known = job.lake.read("quarantine").select("record_id")
             quarantine = quarantine.join(known, on="record_id", how="left_anti")
 
         log.info("ingest: writing events and quarantine")
-        quarantine_result, events_result = job.tables.publish(
+        quarantine_result, events_result = job.lake.tables.publish(
             TableWrite(quarantine_path, quarantine.coalesce(1), "append"),
             TableWrite(events_path, layout_for_write(events), "append", partition_by=("event_date",)),
             run_id=job.run_id,

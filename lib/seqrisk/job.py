@@ -1,4 +1,4 @@
-"""What every job starts with: a run id, the effective config printed, a Spark session, the tables."""
+"""What every job starts with: a run id, the effective config printed, a Spark session, the lake."""
 from __future__ import annotations
 
 import logging
@@ -12,9 +12,9 @@ from pyspark.sql import SparkSession
 
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
+from seqrisk.lake import Lake
 from seqrisk.progress import follow_stages
 from seqrisk.spark import get_spark
-from seqrisk.tables import DeltaTables, open_tables
 
 log = logging.getLogger("seqrisk")
 
@@ -26,7 +26,7 @@ class Job:
     started_at: datetime
     config: Config
     spark: SparkSession
-    tables: DeltaTables
+    lake: Lake
 
 
 def start_job(name: str, config: Config, spark: Optional[SparkSession] = None) -> Job:
@@ -37,11 +37,9 @@ def start_job(name: str, config: Config, spark: Optional[SparkSession] = None) -
     log.info("%s: run %s, effective config:\n%s", name, run_id, config.to_yaml().rstrip())
     spark = spark or get_spark(config.spark)
     follow_stages(spark, name, config.spark.progress_seconds)
-    tables = open_tables(
-        spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file
-    )
-    log.info("%s: Delta tables through %s, under %s", name, tables.backend, config.tables.root)
-    return Job(name, run_id, started_at, config, spark, tables)
+    lake = Lake.open(spark, config.tables)
+    log.info("%s: Delta tables through %s, under %s", name, lake.tables.backend, lake.root)
+    return Job(name, run_id, started_at, config, spark, lake)
 
 
 def enable_progress_logging() -> None:

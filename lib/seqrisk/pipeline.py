@@ -93,9 +93,8 @@ def run_pipeline(
 
 def riskiest_users(spark: SparkSession, config: Config, as_of) -> list[dict]:
     """The top users of the run's user_risk partition (a `limit`: bounded)."""
-    from seqrisk.tables import open_tables
+    from seqrisk.lake import Lake
 
-    tables = open_tables(spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file)
-    users = tables.read(config.table_path("user_risk"), where={"as_of_date": [as_of.isoformat()]})
+    users = Lake.open(spark, config.tables).read("user_risk", where={"as_of_date": [as_of.isoformat()]})
     top = users.orderBy(F.desc("max_risk_pct"), F.desc("high_risk_sessions"), "user_id").limit(TOP_USERS)
     return [r.asDict() for r in top.select("user_id", "n_sessions", "high_risk_sessions", "max_risk_pct", "action", "top_reasons").collect()]

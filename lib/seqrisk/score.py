@@ -72,7 +72,7 @@ def run_score(
     summary = ScoreSummary(job.run_id, model.version, directory.location, f"{date_from} to {date_to}" if ranged else "all dates")
     where = {"session_date": dates} if ranged else None
 
-    sessions = job.tables.read(config.table_path("sessions"), where)
+    sessions = job.lake.read("sessions", where)
     log.info("score: scoring sessions with model %s", model.version)
     risk = score_sessions(sessions, directory, config.score, job.run_id, job.started_at).persist()
     try:
@@ -85,16 +85,16 @@ def run_score(
             summary.actions[r["action"]] = summary.actions.get(r["action"], 0) + r["n"]
         summary.as_of_date = date_to if ranged else max(r["last"] for r in counts)
 
-        session_risk_path, user_risk_path = config.table_path("session_risk"), config.table_path("user_risk")
-        window = _user_window(job.tables, session_risk_path, risk, summary.as_of_date, config.score.user_window_days, dates)
+        session_risk_path, user_risk_path = job.lake.path("session_risk"), job.lake.path("user_risk")
+        window = _user_window(job.lake.tables, session_risk_path, risk, summary.as_of_date, config.score.user_window_days, dates)
         users = user_risk(window, summary.as_of_date, model.version, job.started_at, job.run_id).persist()
         summary.users = users.count()
         as_of = {"as_of_date": [summary.as_of_date.isoformat()]}
-        if job.tables.holds(session_risk_path, risk, where, IGNORED_ON_RERUN) and job.tables.holds(user_risk_path, users, as_of, IGNORED_ON_RERUN):
+        if job.lake.tables.holds(session_risk_path, risk, where, IGNORED_ON_RERUN) and job.lake.tables.holds(user_risk_path, users, as_of, IGNORED_ON_RERUN):
             summary.unchanged = True
         else:
             log.info("score: writing session_risk and user_risk")
-            job.tables.publish(
+            job.lake.tables.publish(
                 TableWrite(session_risk_path, risk, "overwrite", ("session_date",), where),
                 TableWrite(user_risk_path, users, "overwrite", ("as_of_date",), as_of),
                 run_id=job.run_id,

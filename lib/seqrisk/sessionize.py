@@ -25,7 +25,8 @@ from pyspark.sql import functions as F
 from seqrisk import vocabulary_store
 from seqrisk.config import Config, SessionizeConfig, VocabularyConfig
 from seqrisk.job import date_range, start_job
-from seqrisk.tables import DeltaTables, TableWrite
+from seqrisk.lake import Lake
+from seqrisk.tables import TableWrite
 from seqrisk.vocabulary import NONE, OTHER_CATEGORY, Vocabulary
 from seqrisk.windows import TOKEN_INPUTS, windows_mapper
 
@@ -107,20 +108,19 @@ def run_sessionize(
     """Build sessions and windows for all dates, or recompute only `date_from`..`date_to`."""
     dates = date_range(date_from, date_to, "a full run")
     job = start_job("sessionize", config, spark)
-    tables, settings = job.tables, config.sessionize
-    events_path = config.table_path("events")
+    tables, settings = job.lake.tables, config.sessionize
     rules = SessionRules.from_config(settings)
     ranged = date_from is not None
     summary = SessionizeSummary(job.run_id, f"{date_from} to {date_to}" if ranged else "all dates")
 
-    all_events = tables.read(events_path)
+    all_events = job.lake.read("events")
     if ranged:
         first_read = date_from - timedelta(days=settings.lookback_days)
         last_read = date_to + timedelta(days=1)  # sessions starting on --to may run past midnight
         events = all_events.filter(F.col("event_date").between(F.lit(first_read), F.lit(last_read)))
     else:
         events = all_events
-    vocabulary, summary.vocabulary_learned = _vocabulary(config, tables, all_events, full_run=not ranged)
+    vocabulary, summary.vocabulary_learned = _vocabulary(config, job.lake, all_events, full_run=not ranged)
     summary.vocabulary_size = vocabulary.size
 
     log.info("sessionize: finding sessions")
@@ -132,7 +132,7 @@ def run_sessionize(
     windows = cut_windows(sessions, vocabulary, config.windows.length, config.windows.stride, job.run_id).persist()
     try:
         _describe(sessions, summary)
-        sessions_path, windows_path = config.table_path("sessions"), config.table_path("windows")
+        sessions_path, windows_path = job.lake.path("sessions"), job.lake.path("windows")
         where = {"session_date": dates} if dates is not None else None
         if (
             tables.holds(sessions_path, sessions, where)
@@ -144,7 +144,7 @@ def run_sessionize(
         else:
             summary.windows = _publish(job, config, sessions, windows, vocabulary, dates)
         if summary.vocabulary_learned:  # after the tables; their commit records its SHA-256 (vocabulary_store)
-            vocabulary_store.save(job.spark, config.table_path("vocabulary"), vocabulary)
+            vocabulary_store.save(job.spark, job.lake.path("vocabulary"), vocabulary)
         return summary
     finally:
         windows.unpersist()
@@ -153,11 +153,11 @@ def run_sessionize(
 
 def _publish(job, config: Config, sessions: DataFrame, windows: DataFrame, vocabulary: Vocabulary, dates: Optional[list[str]]) -> int:
     """Overwrite sessions and windows (only `dates` when given); returns the windows written."""
-    sessions_path, windows_path = config.table_path("sessions"), config.table_path("windows")
+    sessions_path, windows_path = job.lake.path("sessions"), job.lake.path("windows")
     replace = {"session_date": dates} if dates is not None else None
     row_group = str(config.windows.row_group_mb * 1024 * 1024)
     log.info("sessionize: writing sessions and windows")
-    _, windows_result = job.tables.publish(
+    _, windows_result = job.lake.tables.publish(
         TableWrite(sessions_path, sessions.sortWithinPartitions("user_id", "session_start"), "overwrite", ("session_date",), replace),
         TableWrite(
             windows_path, windows, "overwrite", ("session_date",), replace,
@@ -186,12 +186,11 @@ def _describe(sessions: DataFrame, summary: SessionizeSummary) -> None:
         summary.gap_median_s = stats[6] or 0.0
 
 
-def _vocabulary(config: Config, tables: DeltaTables, events: DataFrame, *, full_run: bool) -> tuple[Vocabulary, bool]:
+def _vocabulary(config: Config, lake: Lake, events: DataFrame, *, full_run: bool) -> tuple[Vocabulary, bool]:
     """A full run learns the vocabulary from all events; a ranged run reuses the one the windows were cut with."""
-    windows_path = config.table_path("windows")
     if not full_run:
-        if tables.exists(windows_path):
-            return vocabulary_store.windows_vocabulary(tables, windows_path, config.table_path("vocabulary")), False
+        if lake.exists("windows"):
+            return vocabulary_store.windows_vocabulary(lake), False
         log.info("sessionize: no windows table yet; learning the vocabulary from all events")
     return learn_vocabulary(events, config.vocabulary, config.windows.gap_buckets_s), True
 

@@ -237,13 +237,13 @@ def run_train(config, *, dry_run: bool = False, labels: Optional[str] = None, sp
     from seqrisk.job import start_job
 
     job = start_job("train", config, spark)
-    windows_path = config.table_path("windows")
-    if not job.tables.exists(windows_path):
+    windows_path = job.lake.path("windows")
+    if not job.lake.exists("windows"):
         raise SeqriskError(f"no windows table at {windows_path}; run `seqrisk sessionize` first")
-    vocabulary = vocabulary_store.windows_vocabulary(job.tables, windows_path, config.table_path("vocabulary"))
-    train_dates, val_dates = chronological_split(job.tables, windows_path, config.train.val_fraction)
-    train_files = job.tables.files(windows_path, {"session_date": train_dates})
-    val_files = job.tables.files(windows_path, {"session_date": val_dates})
+    vocabulary = vocabulary_store.windows_vocabulary(job.lake)
+    train_dates, val_dates = chronological_split(job.lake.tables, windows_path, config.train.val_fraction)
+    train_files = job.lake.tables.files(windows_path, {"session_date": train_dates})
+    val_files = job.lake.tables.files(windows_path, {"session_date": val_dates})
     settings = config.train
     workers = 1 if dry_run else settings.workers
     plan = TrainPlan(
@@ -252,7 +252,7 @@ def run_train(config, *, dry_run: bool = False, labels: Optional[str] = None, sp
         model=ModelConfig(
             vocab_size=vocabulary.size,
             gap_buckets=vocabulary.gap_bucket_count,
-            max_len=window_length(job.tables, windows_path),
+            max_len=window_length(job.lake.tables, windows_path),
             arch=config.model.arch,
             d_model=config.model.d_model,
             n_layers=config.model.n_layers,
@@ -333,10 +333,10 @@ def fit_reference(
     from seqrisk.labels import label_sessions, open_labels
     from seqrisk.scoring import fit_calibration, raw_scores, scorer_input
 
-    sessions = scorer_input(job.tables.read(config.table_path("sessions"), where={"session_date": dates}))
+    sessions = scorer_input(job.lake.read("sessions", where={"session_date": dates}))
     cases = None
     if labels is not None:
-        marked = label_sessions(sessions, open_labels(job.tables, job.spark, labels))
+        marked = label_sessions(sessions, open_labels(job.lake.tables, job.spark, labels))
         cases = marked.filter(F.col("anomaly_type").isNotNull()).drop("anomaly_type").limit(MAX_CASES).toPandas()
         sessions = marked.filter(F.col("anomaly_type").isNull()).drop("anomaly_type")
         log.info("train: %d labeled session(s) in the training dates (%s)", len(cases), labels)

@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 
 from seqrisk import uri_files
 from seqrisk.errors import SeqriskError
-from seqrisk.tables import DeltaTables
+from seqrisk.lake import Lake
 from seqrisk.vocabulary import Vocabulary
 
 SHA_KEY = "vocabulary_sha256"  # the windows commits' metadata key
@@ -31,14 +31,15 @@ def load(spark: SparkSession, uri: str) -> Vocabulary:
         raise SeqriskError(f"{uri}: {err}") from None
 
 
-def windows_vocabulary(tables: DeltaTables, windows_path: str, uri: str) -> Vocabulary:
-    """The saved vocabulary, checked against the one the windows table was cut with."""
+def windows_vocabulary(lake: Lake) -> Vocabulary:
+    """The lake's saved vocabulary, checked against the one its windows table was cut with."""
+    windows_path, uri = lake.path("windows"), lake.path("vocabulary")
     rerun = "re-run `seqrisk sessionize` over every date (without --from/--to), then train again"
     try:
-        vocabulary = load(tables.spark, uri)
+        vocabulary = load(lake.spark, uri)
     except FileNotFoundError:
         raise SeqriskError(f"no vocabulary at {uri}, but the windows at {windows_path} were cut with one; {rerun}") from None
-    cut_with = tables.commit_metadata(windows_path).get(SHA_KEY)
+    cut_with = lake.tables.commit_metadata(windows_path).get(SHA_KEY)
     if cut_with != vocabulary.sha256:
         recorded = f"sha256 {cut_with[:12]}" if cut_with else "none recorded"
         raise SeqriskError(

@@ -150,7 +150,7 @@ def test_the_driver_killed_between_the_parquet_write_and_the_commit_changes_no_t
 
     killed = cluster.submit("score", tmp_path / "driver", *args, env={KILL_AT: "before_commit"})
     assert killed.wait() == 137  # spark-submit reports its Python driver's SIGKILL as 128 + 9
-    assert len(list((lake / "session_risk").rglob("*.parquet"))) > len(DeltaTable(str(lake / "session_risk")).files())  # written, not committed
+    assert len(list((lake / "session_risk").rglob("*.parquet"))) > len(DeltaTable(str(lake / "session_risk")).file_uris())  # written, not committed
     for table, (version, rows) in before.items():
         assert DeltaTable(str(lake / table)).version() == version, table
         assert _rows(lake / table) == rows, table

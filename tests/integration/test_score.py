@@ -17,7 +17,7 @@ from seqrisk.model import surprises
 from seqrisk.reasons import ACTIONS, REASONS
 from seqrisk.score import run_score, score_sessions
 from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame, scorer_input
-from seqrisk.tables import open_tables
+from seqrisk.lake import Lake
 from seqrisk.train import run_train
 from seqrisk.vocabulary import SPECIAL
 from seqrisk.windows import TOKEN_INPUTS, session_windows
@@ -43,8 +43,8 @@ def _config(lake, models, *more):
     return make_config(lake, *LAKE, f"model.dir={models}", *more)
 
 
-def _tables(spark, config):
-    return open_tables(spark, delta=config.tables.delta, max_records_per_file=config.tables.max_records_per_file)
+def _lake(spark, config):
+    return Lake.open(spark, config.tables)
 
 
 def _pandas(df):
@@ -55,9 +55,9 @@ def test_score_writes_both_tables_users_aggregate_sessions_exactly_and_a_rerun_w
     lake, models, _ = trained
     config = _config(lake, models)
     summary = run_score(config, spark=spark)
-    tables = _tables(spark, config)
-    risk = _pandas(tables.read(config.table_path("session_risk")))
-    sessions = tables.read(config.table_path("sessions"))
+    handle = _lake(spark, config)
+    risk = _pandas(handle.read("session_risk"))
+    sessions = handle.read("sessions")
     assert summary.sessions == len(risk) == sessions.count()
     assert risk["risk_pct"].between(0, 100).all() and set(risk["risk_level"]) <= {"low", "medium", "high"}
     assert set(risk["action"]) <= set(ACTIONS) and {r for rs in risk["reasons"] for r in rs} <= set(REASONS)
@@ -66,7 +66,7 @@ def test_score_writes_both_tables_users_aggregate_sessions_exactly_and_a_rerun_w
     top = risk.loc[risk["n_events"] > 3, "top_events"].iloc[0]
     assert len(top) == 3 and top[0]["surprise"] >= top[-1]["surprise"] and len(top[0]["expected"]) == 3
 
-    users = tables.read(config.table_path("user_risk")).toPandas().set_index("user_id").sort_index()
+    users = handle.read("user_risk").toPandas().set_index("user_id").sort_index()
     grouped = risk.groupby("user_id")
     assert (users["n_sessions"] == grouped.size()).all()
     assert (users["high_risk_sessions"] == grouped["risk_level"].agg(lambda s: (s == "high").sum())).all()
@@ -80,17 +80,17 @@ def test_score_writes_both_tables_users_aggregate_sessions_exactly_and_a_rerun_w
         assert list(users.loc[user, "top_reasons"]) == expected
     assert (users["as_of_date"] == summary.as_of_date).all()
 
-    versions = [DeltaTable(config.table_path(name)).version() for name in ("session_risk", "user_risk")]
+    versions = [DeltaTable(handle.path(name)).version() for name in ("session_risk", "user_risk")]
     again = run_score(config, spark=spark)
     assert again.unchanged
-    assert [DeltaTable(config.table_path(name)).version() for name in ("session_risk", "user_risk")] == versions
+    assert [DeltaTable(handle.path(name)).version() for name in ("session_risk", "user_risk")] == versions
 
 
 def test_scores_equal_the_model_applied_directly_and_do_not_depend_on_partitioning(spark, trained):
     lake, models, summary = trained
     config = _config(lake, models)
     model = load_risk_model(model_store.fetch(spark, summary.model_dir))
-    sessions = _tables(spark, config).read(config.table_path("sessions"))
+    sessions = _lake(spark, config).read("sessions")
     at = datetime(2024, 1, 1, tzinfo=timezone.utc)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")
     try:
@@ -120,7 +120,7 @@ def test_the_training_population_comes_out_uniform(spark, trained):
     model = load_risk_model(model_store.fetch(spark, summary.model_dir))
     manifest = model.loaded.manifest
     assert manifest["reference_sessions"] > 100
-    sessions = _tables(spark, config).read(config.table_path("sessions"))
+    sessions = _lake(spark, config).read("sessions")
     frame = scorer_input(sessions).toPandas()
     risk = risk_frame(frame, model, config.score, "r", datetime(2024, 1, 1))
     for column in ("feature_pct", "risk_pct"):
@@ -135,15 +135,15 @@ def test_a_date_range_replaces_only_its_partitions(spark, trained):
     lake, models, _ = trained
     config = _config(lake, models)
     first = run_score(config, spark=spark)
-    tables = _tables(spark, config)
-    before = _pandas(tables.read(config.table_path("session_risk")))
+    handle = _lake(spark, config)
+    before = _pandas(handle.read("session_risk"))
     day = sorted(before["session_date"].unique())[2]
     ranged = run_score(config, date_from=day, date_to=day, spark=spark)
-    after = _pandas(tables.read(config.table_path("session_risk")))
+    after = _pandas(handle.read("session_risk"))
     assert len(after) == len(before)
     assert set(after.loc[after["session_date"] == day, "run_id"]) <= {ranged.run_id, first.run_id}
     assert (after.loc[after["session_date"] != day, "run_id"] == before.loc[before["session_date"] != day, "run_id"]).all()
-    users = tables.read(config.table_path("user_risk")).toPandas()
+    users = handle.read("user_risk").toPandas()
     assert set(users["as_of_date"]) == {first.as_of_date, day}
 
 
@@ -152,7 +152,7 @@ def test_a_model_trained_on_one_lake_scores_another(spark, trained, tmp_path):
     other = synthetic_lake(spark, tmp_path, ("generate.users=60", "generate.days=2", "generate.seed=99"), LAKE)
     config = make_config(other, f"score.model={summary.model_dir}")  # the other lake's own windows settings
     result = run_score(config, spark=spark)
-    risk = _tables(spark, config).read(config.table_path("session_risk")).toPandas()
+    risk = _lake(spark, config).read("session_risk").toPandas()
     assert result.sessions == len(risk) > 0 and (risk["model_version"] == summary.version).all()
 
 
@@ -201,7 +201,7 @@ def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trai
     lake, models, summary = trained
     config = _config(lake, models)
     model = load_risk_model(model_store.fetch(spark, summary.model_dir))
-    sessions = _tables(spark, config).read(config.table_path("sessions"))
+    sessions = _lake(spark, config).read("sessions")
     frame = scorer_input(sessions).toPandas()
     base = frame[(frame["n_events"] >= 6) & (frame["n_events"] <= 12) & (frame["users_with_sequence"] == 1)].iloc[0]
 
@@ -246,7 +246,7 @@ def test_evaluate_writes_the_stable_metrics_shape_real_plots_and_agrees_with_sci
     for name in ("seqrisk", "baseline"):
         assert {"roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct", "per_type"} <= set(metrics[name])
         assert all({"roc_auc", "recall"} <= set(m) for m in metrics[name]["per_type"].values())
-    risk = _tables(spark, config).read(config.table_path("session_risk"))
+    risk = _lake(spark, config).read("session_risk")
     frame = label_sessions(risk, read_labels(spark, labels)).select("risk_pct", "anomaly_type").toPandas()
     assert metrics["sessions"] == len(frame) and metrics["anomalous_sessions"] == frame["anomaly_type"].notna().sum()
     surprisal_bins = np.floor(-np.log10(np.maximum(1 - frame["risk_pct"] / 100, 1e-15)) * 1000) / 1000  # as documented in evaluate
@@ -281,7 +281,7 @@ def test_train_with_labels_weights_the_detectors_sets_the_cutoff_and_evaluate_le
 
     config = _config(lake, models)
     run_score(config, spark=spark)
-    risk = _tables(spark, config).read(config.table_path("session_risk")).select("session_id", "risk_pct", "risk_level").toPandas()
+    risk = _lake(spark, config).read("session_risk").select("session_id", "risk_pct", "risk_level").toPandas()
     assert ((risk["risk_pct"] >= combination.high_pct) == (risk["risk_level"] == "high")).all()
     caught = risk[risk["session_id"].isin(combination.labeled_sessions)]
     assert (caught["risk_pct"] >= combination.high_pct).mean() >= TrainConfig().label_recall - 0.05  # scored later as in training

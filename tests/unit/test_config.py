@@ -85,6 +85,9 @@ def test_unknown_mapping_lists_the_known_ones():
         load_config(LOCAL).mapping("nope")
 
 
-def test_table_paths_join_root_and_name():
-    config = load_config(LOCAL, ["tables.root=/lake/", "tables.names.events=ev"])
-    assert config.table_path("events") == "/lake/ev"
+def test_the_lake_joins_root_and_name_for_paths_and_uris():
+    from seqrisk.lake import Lake
+
+    for root, expected in (("/lake/", "/lake/ev"), ("hdfs:///lake", "hdfs:///lake/ev"), ("file:///tmp/lake/", "file:///tmp/lake/ev")):
+        settings = load_config(LOCAL, [f"tables.root={root}", "tables.names.events=ev"]).tables
+        assert Lake(settings.root, settings.names, tables=None).path("events") == expected
