@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from seqrisk.config import load_config
-from seqrisk.generate import run_generate
+from seqrisk.jobs.generate import run_generate
 from seqrisk.spark import get_spark
 
 REPO = Path(__file__).resolve().parents[1]

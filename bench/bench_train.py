@@ -63,7 +63,7 @@ def main() -> None:
         best = max(best, rate)
         print(f"in-memory loop, {threads} thread(s): {rate:,.0f} windows/s")
 
-    from seqrisk.train import run_train
+    from seqrisk.jobs.train import run_train
 
     with tempfile.TemporaryDirectory() as models:
         overrides = [f"tables.root={args.lake}", f"model.dir={models}", f"train.epochs={args.epochs}", "train.patience=99", "train.workers=2"]

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from seqrisk.evaluate import run_evaluate
+from seqrisk.jobs.evaluate import run_evaluate
+from seqrisk.jobs.score import run_score
+from seqrisk.jobs.train import run_train
 from seqrisk.notebook import Notebook
-from seqrisk.score import run_score
 from seqrisk.spark import get_spark
-from seqrisk.train import run_train
 
 nb = Notebook(globals(), conf="conf/local.yaml", tables_root="demo/lake", model_dir="demo/models", labels="demo/raw/labels.csv",
               report="demo/report", dry_run="false")

@@ -28,9 +28,9 @@ def make_config(root: Path, *overrides: str):
 
 def synthetic_lake(spark, root: Path, generate: tuple = (), lake: tuple = ()) -> Path:
     """Generate synthetic raw events under root/raw, then ingest and sessionize them into root/lake."""
-    from seqrisk.generate import run_generate
-    from seqrisk.ingest import run_ingest
-    from seqrisk.sessionize import run_sessionize
+    from seqrisk.jobs.generate import run_generate
+    from seqrisk.jobs.ingest import run_ingest
+    from seqrisk.jobs.sessionize import run_sessionize
 
     path = root / "lake"
     run_generate(make_config(path, *generate), out=str(root / "raw"), spark=spark)

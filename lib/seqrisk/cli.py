@@ -74,49 +74,49 @@ def _job(jobs, name: str, help_text: str, run: Callable[[Config, argparse.Namesp
 
 
 def _generate(config: Config, args: argparse.Namespace) -> int:
-    from seqrisk.generate import run_generate
+    from seqrisk.jobs.generate import run_generate
 
     print(run_generate(config, out=args.out).report())
     return 0
 
 
 def _sessionize(config: Config, args: argparse.Namespace) -> int:
-    from seqrisk.sessionize import run_sessionize
+    from seqrisk.jobs.sessionize import run_sessionize
 
     print(run_sessionize(config, date_from=args.date_from, date_to=args.date_to).report())
     return 0
 
 
 def _train(config: Config, args: argparse.Namespace) -> int:
-    from seqrisk.train import run_train
+    from seqrisk.jobs.train import run_train
 
     print(run_train(config, dry_run=args.dry_run, labels=args.labels).report())
     return 0
 
 
 def _score(config: Config, args: argparse.Namespace) -> int:
-    from seqrisk.score import run_score
+    from seqrisk.jobs.score import run_score
 
     print(run_score(config, date_from=args.date_from, date_to=args.date_to).report())
     return 0
 
 
 def _evaluate(config: Config, args: argparse.Namespace) -> int:
-    from seqrisk.evaluate import run_evaluate
+    from seqrisk.jobs.evaluate import run_evaluate
 
     print(run_evaluate(config, labels=args.labels, report_dir=args.report).report())
     return 0
 
 
 def _pipeline(config: Config, args: argparse.Namespace) -> int:
-    from seqrisk.pipeline import run_pipeline
+    from seqrisk.jobs.pipeline import run_pipeline
 
     print(run_pipeline(config, input_path=args.input, mapping=args.mapping, labels=args.labels).report())
     return 0
 
 
 def _ingest(config: Config, args: argparse.Namespace) -> int:
-    from seqrisk.ingest import run_ingest
+    from seqrisk.jobs.ingest import run_ingest
 
     summary = run_ingest(config, input_path=args.input, mapping_name=args.mapping)
     print(summary.report())

@@ -1,4 +1,4 @@
-"""The evaluate job: session_risk against labels, for seqrisk and the IsolationForest baseline.
+"""Metrics, plots and the report of session_risk against labels (the evaluate job's work).
 
 The baseline is the IsolationForest over session features alone (the `feature_pct` column, the
 same forest seqrisk combines with the other detectors); `sequence_only` and `count_only` (the
@@ -6,32 +6,23 @@ same forest seqrisk combines with the other detectors); `sequence_only` and `cou
 themselves. Spark reduces the labeled sessions to counts per score bin and label; bins are 0.001
 wide on the surprisal scale (-log10 of 1 - percentile/100), so the riskiest sessions, where
 alerting happens, stay apart instead of tying at a percentile of 100.00. Metrics and plots come
-from those counts (`metrics.py`). Writes metrics.json (a stable shape),
-report.md and PNG plots into the report directory.
+from those counts (`metrics.py`).
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from seqrisk import model_store, uri_files
 from seqrisk.calibration import to_percentile
-from seqrisk.combination import Combination, LabelReport
-from seqrisk.config import Config
-from seqrisk.errors import SeqriskError
-from seqrisk.job import start_job
-from seqrisk.labels import label_sessions, open_labels
+from seqrisk.combination import LabelReport
 from seqrisk.metrics import Binned, at_cutoff, pr_auc, pr_curve, recall_at_budget, roc_auc
-from seqrisk.model_dir import COMBINATION, HISTORY, ModelDir
 
 log = logging.getLogger("seqrisk")
 DETECTORS = {"seqrisk": "risk_pct", "baseline": "feature_pct", "sequence_only": "sequence_pct", "count_only": "count_pct"}
@@ -41,67 +32,7 @@ BUDGETS_PCT = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 NORMAL = "normal"
 
 
-@dataclass
-class EvaluateSummary:
-    run_id: str
-    report_dir: str
-    metrics: dict
-
-    def report(self) -> str:
-        m = self.metrics
-        lines = [
-            f"evaluate {self.run_id}: {m['sessions']:,} sessions, {m['anomalous_sessions']:,} anomalous, model {m['model_version']}",
-            f"  report              {self.report_dir}/report.md",
-            f"  {'':20}" + "".join(f"{name:>15}" for name in DETECTORS),
-        ]
-        for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct"):
-            lines.append(f"  {key:20}" + "".join(f"{m[name][key]:>15.3f}" for name in DETECTORS))
-        return "\n".join(lines)
-
-
-def run_evaluate(config: Config, *, labels: str, report_dir: Optional[str] = None, spark: Optional[SparkSession] = None) -> EvaluateSummary:
-    """Join session_risk with `labels` (a CSV file or a Delta table) and write the report."""
-    job = start_job("evaluate", config, spark)
-    out = uri_files.local_uri(report_dir or config.evaluate.report)
-    risk = job.lake.read("session_risk")
-    versions = [r["model_version"] for r in risk.select("model_version").distinct().limit(5).collect()]
-    model = _model_dir(job.spark, config, versions)
-    combination = Combination.from_bytes(model.files.get(COMBINATION)) if model else Combination()
-    if combination.labeled_sessions:  # the cases the model was trained with do not count
-        known = job.spark.createDataFrame([(i,) for i in combination.labeled_sessions], "session_id string")
-        risk = risk.join(F.broadcast(known), on="session_id", how="left_anti")
-    label_rows = open_labels(job.lake.tables, job.spark, labels)
-    labeled = label_sessions(risk, label_rows).withColumn("label", F.coalesce("anomaly_type", F.lit(NORMAL)))
-    counts = {name: _binned_counts(labeled, column) for name, column in DETECTORS.items()}
-    if not counts["seqrisk"]:
-        raise SeqriskError(f"{job.lake.path('session_risk')} is empty; run `seqrisk score` first")
-
-    high = combination.high(config.score.levels.high)
-    cutoff, budget = surprisal_bin(high), config.evaluate.alert_budget_pct
-    metrics = {
-        "sessions": int(sum(counts["seqrisk"].values())),
-        "anomalous_sessions": int(sum(n for (b, label), n in counts["seqrisk"].items() if label != NORMAL)),
-        "model_version": ", ".join(sorted(versions)),
-        "labels": str(labels),
-        "cutoff_pct": high,
-        "alert_budget_pct": budget,
-        "left_out_training_cases": len(combination.labeled_sessions),
-        "training_labels": combination.labels,
-        **{name: detector_metrics(c, cutoff, budget) for name, c in counts.items()},
-    }
-    history = model.json(HISTORY) if model else None
-    with tempfile.TemporaryDirectory(prefix="seqrisk-report-") as folder:
-        local = Path(folder)
-        (local / "metrics.json").write_text(json.dumps(metrics, indent=1))
-        plots = write_plots(local, counts, history)
-        (local / "report.md").write_text(report_markdown(metrics, plots, history))
-        for file in sorted(local.iterdir()):  # the report folder may be any URI
-            uri_files.write_bytes(job.spark, uri_files.join(out, file.name), file.read_bytes())
-    log.info("evaluate: report written to %s", out)
-    return EvaluateSummary(job.run_id, str(out), metrics)
-
-
-def _binned_counts(labeled: DataFrame, column: str) -> dict[tuple[float, str], int]:
+def binned_counts(labeled: DataFrame, column: str) -> dict[tuple[float, str], int]:
     """{(surprisal bin, label): sessions}; at most 15,001 bins per label. Shuffle: by (bin, label)."""
     tail = F.greatest(1.0 - F.col(column) / 100.0, F.lit(10.0**-MAX_SURPRISAL))
     rows = labeled.groupBy((F.floor(-F.log10(tail) * BIN_WIDTH) / BIN_WIDTH).alias("bin"), "label").count().collect()
@@ -151,16 +82,6 @@ def detector_metrics(counts: dict[tuple[float, str], int], cutoff: float, budget
 
 def _clean(value: float) -> Optional[float]:
     return None if value is None or math.isnan(value) else round(float(value), 6)
-
-
-def _model_dir(spark: SparkSession, config: Config, versions: list[str]) -> Optional[ModelDir]:
-    """The newest scoring model's directory, when it is at hand (under model.dir or beside score.model)."""
-    roots = [config.model.dir] + ([uri_files.parent(config.score.model)] if config.score.model != model_store.LATEST else [])
-    for version in sorted(versions, reverse=True):
-        found = model_store.find_version(spark, roots, version)
-        if found is not None:
-            return found
-    return None
 
 
 def write_plots(out: Path, counts: dict[str, dict], history: Optional[dict]) -> dict[str, str]:

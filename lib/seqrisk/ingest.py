@@ -1,113 +1,19 @@
-"""The ingest job: raw event files (CSV, JSON lines, Parquet) into the `events` and `quarantine` tables.
-
-Every record read ends in exactly one place: `events`, dropped as a duplicate (of another record
-in the input or of an event already in the table), or `quarantine` with its reason. Rerunning on
-the same input changes no table.
-"""
+"""Reading raw event files (CSV, JSON lines, Parquet) by a mapping, and the events' table layout (the ingest job's work)."""
 from __future__ import annotations
 
 import csv
 import logging
-from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Optional
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from seqrisk.config import Config, Mapping
+from seqrisk.config import Mapping
 from seqrisk.errors import SeqriskError
-from seqrisk.events import (
-    EVENTS_SCHEMA,
-    MALFORMED,
-    RECORD,
-    SOURCE,
-    SOURCE_FILE,
-    Limits,
-    events_of,
-    quarantine_of,
-    validate,
-)
-from seqrisk.job import start_job
-from seqrisk.tables import TableWrite
+from seqrisk.events import EVENTS_SCHEMA, MALFORMED, RECORD, SOURCE, SOURCE_FILE
 
 log = logging.getLogger("seqrisk")
-
-
-@dataclass
-class IngestSummary:
-    run_id: str
-    files: int
-    records: int = 0
-    written: int = 0
-    duplicates: int = 0
-    quarantined: dict[str, int] = field(default_factory=dict)
-    already_quarantined: int = 0  # rejected records a previous run had already put in quarantine
-
-    @property
-    def quarantined_total(self) -> int:
-        return sum(self.quarantined.values())
-
-    def report(self) -> str:
-        lines = [
-            f"ingest {self.run_id}: {self.files} file(s)",
-            f"  records read        {self.records:>12,}",
-            f"  events written      {self.written:>12,}",
-            f"  duplicates dropped  {self.duplicates:>12,}",
-            f"  quarantined         {self.quarantined_total:>12,}"
-            + (f"  ({self.already_quarantined:,} already in quarantine)" if self.already_quarantined else ""),
-        ]
-        lines += [f"    {reason:<24}{count:>10,}" for reason, count in sorted(self.quarantined.items())]
-        return "\n".join(lines)
-
-
-def run_ingest(
-    config: Config, *, input_path: str, mapping_name: str, spark: Optional[SparkSession] = None
-) -> IngestSummary:
-    """Ingest the files at `input_path` (a file, a folder or a glob) with the named mapping."""
-    mapping = config.mapping(mapping_name)
-    job = start_job("ingest", config, spark)
-    files = list_input_files(job.spark, input_path)
-    log.info("ingest: %d file(s) with mapping %r", len(files), mapping_name)
-    summary = IngestSummary(job.run_id, len(files))
-
-    limits = Limits(
-        min_time=config.ingest.min_event_time,
-        max_time=job.started_at + timedelta(hours=config.ingest.max_future_hours),
-        max_price=config.ingest.max_price,
-    )
-    validated = validate(read_raw(job.spark, files, mapping), mapping, limits)
-    validated = validated.persist(StorageLevel.DISK_ONLY)  # two writes and the counts read it; on disk, any size fits
-    try:
-        counts = {row["reason"]: row["count"] for row in validated.groupBy("reason").count().collect()}
-        summary.records = sum(counts.values())
-        if summary.records == 0:
-            log.warning("ingest: the input holds no records; no table was changed")
-            return summary
-        good = counts.pop(None, 0)
-        summary.quarantined = counts
-
-        events_path, quarantine_path = job.lake.path("events"), job.lake.path("quarantine")
-        events = new_events(job.lake.tables, events_path, events_of(validated, job.run_id))
-        quarantine = quarantine_of(validated, job.run_id, job.started_at)
-        if job.lake.exists("quarantine"):
-            known = job.lake.read("quarantine").select("record_id")
-            quarantine = quarantine.join(known, on="record_id", how="left_anti")
-
-        log.info("ingest: writing events and quarantine")
-        quarantine_result, events_result = job.lake.tables.publish(
-            TableWrite(quarantine_path, quarantine.coalesce(1), "append"),
-            TableWrite(events_path, layout_for_write(events), "append", partition_by=("event_date",)),
-            run_id=job.run_id,
-        )
-        summary.written = events_result.rows_added
-        summary.duplicates = good - summary.written
-        summary.already_quarantined = summary.quarantined_total - quarantine_result.rows_added
-        return summary
-    finally:
-        validated.unpersist()
 
 
 def new_events(tables, events_path: str, events: DataFrame) -> DataFrame:

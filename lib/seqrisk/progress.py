@@ -7,6 +7,7 @@ asks the status tracker every `spark.progress_seconds` and logs under the curren
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from typing import Optional
@@ -15,6 +16,16 @@ from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 log = logging.getLogger("seqrisk")
+
+def enable_progress_logging() -> None:
+    """Show seqrisk's progress lines on stderr (also in a notebook or a Horovod worker), once."""
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s seqrisk %(levelname)s %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
 
 _lock = threading.Lock()
 _current: Optional["StageProgress"] = None

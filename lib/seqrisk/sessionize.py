@@ -1,4 +1,4 @@
-"""The sessionize job: `events` into `sessions`, `windows` and the vocabulary (DESIGN.md, "Tables").
+"""Events into sessions, their vocabulary and windows (the sessionize job's work; DESIGN.md, "Tables").
 
 Sessions follow a source `session_id` when the event has one; otherwise a user's events split on an
 inactivity gap. Either way a session longer than `max_events` or `max_duration_minutes` is cut into
@@ -15,18 +15,13 @@ from __future__ import annotations
 import logging
 import operator
 from dataclasses import dataclass
-from datetime import date, timedelta
 from functools import reduce
-from typing import Optional, Sequence
+from typing import Sequence
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from seqrisk import vocabulary_store
-from seqrisk.config import Config, SessionizeConfig, VocabularyConfig
-from seqrisk.job import date_range, start_job
-from seqrisk.lake import Lake
-from seqrisk.tables import TableWrite
+from seqrisk.config import SessionizeConfig, VocabularyConfig
 from seqrisk.vocabulary import NONE, OTHER_CATEGORY, Vocabulary
 from seqrisk.windows import TOKEN_INPUTS, windows_mapper
 
@@ -62,137 +57,6 @@ class SessionRules:
 
 
 # -- the job ------------------------------------------------------------------------------------
-
-
-@dataclass
-class SessionizeSummary:
-    run_id: str
-    dates: str
-    events: int = 0
-    sessions: int = 0
-    windows: int = 0
-    vocabulary_size: int = 0
-    vocabulary_learned: bool = False
-    unchanged: bool = False
-    events_per_session: tuple = ()  # median, p90, max
-    duration_s: tuple = ()  # median, p90, max
-    gap_median_s: float = 0.0  # median over sessions of their median gap
-
-    def report(self) -> str:
-        vocab = "learned" if self.vocabulary_learned else "reused"
-        lines = [
-            f"sessionize {self.run_id}: {self.dates}",
-            f"  events read         {self.events:>12,}",
-            f"  sessions            {self.sessions:>12,}",
-            f"  windows             {self.windows:>12,}",
-            f"  vocabulary          {self.vocabulary_size:>12,} tokens ({vocab})",
-        ]
-        if self.events_per_session:
-            lines += [
-                "  events per session  median {:,} / p90 {:,} / max {:,}".format(*self.events_per_session),
-                "  duration (s)        median {:,.0f} / p90 {:,.0f} / max {:,.0f}".format(*self.duration_s),
-                f"  gap (s)             median {self.gap_median_s:,.1f}",
-            ]
-        if self.unchanged:
-            lines.append("  tables unchanged: the output equals what they already hold")
-        return "\n".join(lines)
-
-
-def run_sessionize(
-    config: Config,
-    *,
-    date_from: Optional[date] = None,
-    date_to: Optional[date] = None,
-    spark: Optional[SparkSession] = None,
-) -> SessionizeSummary:
-    """Build sessions and windows for all dates, or recompute only `date_from`..`date_to`."""
-    dates = date_range(date_from, date_to, "a full run")
-    job = start_job("sessionize", config, spark)
-    tables, settings = job.lake.tables, config.sessionize
-    rules = SessionRules.from_config(settings)
-    ranged = date_from is not None
-    summary = SessionizeSummary(job.run_id, f"{date_from} to {date_to}" if ranged else "all dates")
-
-    all_events = job.lake.read("events")
-    if ranged:
-        first_read = date_from - timedelta(days=settings.lookback_days)
-        last_read = date_to + timedelta(days=1)  # sessions starting on --to may run past midnight
-        events = all_events.filter(F.col("event_date").between(F.lit(first_read), F.lit(last_read)))
-    else:
-        events = all_events
-    vocabulary, summary.vocabulary_learned = _vocabulary(config, job.lake, all_events, full_run=not ranged)
-    summary.vocabulary_size = vocabulary.size
-
-    log.info("sessionize: finding sessions")
-    sessions = build_sessions(assign_sessions(events, rules), rules, job.run_id)
-    if ranged:
-        sessions = sessions.filter(F.col("session_date").between(F.lit(date_from), F.lit(date_to)))
-    sessions = sessions.persist()
-    # Persisted too: the windows are read by the unchanged-check and again by the write.
-    windows = cut_windows(sessions, vocabulary, config.windows.length, config.windows.stride, job.run_id).persist()
-    try:
-        _describe(sessions, summary)
-        sessions_path, windows_path = job.lake.path("sessions"), job.lake.path("windows")
-        where = {"session_date": dates} if dates is not None else None
-        if (
-            tables.holds(sessions_path, sessions, where)
-            and tables.holds(windows_path, windows, where)
-            and tables.commit_metadata(windows_path).get(vocabulary_store.SHA_KEY) == vocabulary.sha256
-        ):
-            summary.windows = windows.count()
-            summary.unchanged = True
-        else:
-            summary.windows = _publish(job, config, sessions, windows, vocabulary, dates)
-        if summary.vocabulary_learned:  # after the tables; their commit records its SHA-256 (vocabulary_store)
-            vocabulary_store.save(job.spark, job.lake.path("vocabulary"), vocabulary)
-        return summary
-    finally:
-        windows.unpersist()
-        sessions.unpersist()
-
-
-def _publish(job, config: Config, sessions: DataFrame, windows: DataFrame, vocabulary: Vocabulary, dates: Optional[list[str]]) -> int:
-    """Overwrite sessions and windows (only `dates` when given); returns the windows written."""
-    sessions_path, windows_path = job.lake.path("sessions"), job.lake.path("windows")
-    replace = {"session_date": dates} if dates is not None else None
-    row_group = str(config.windows.row_group_mb * 1024 * 1024)
-    log.info("sessionize: writing sessions and windows")
-    _, windows_result = job.lake.tables.publish(
-        TableWrite(sessions_path, sessions.sortWithinPartitions("user_id", "session_start"), "overwrite", ("session_date",), replace),
-        TableWrite(
-            windows_path, windows, "overwrite", ("session_date",), replace,
-            options={"parquet.block.size": row_group}, metadata={vocabulary_store.SHA_KEY: vocabulary.sha256},
-        ),
-        run_id=job.run_id,
-    )
-    return windows_result.rows_added
-
-
-def _describe(sessions: DataFrame, summary: SessionizeSummary) -> None:
-    """Counts and distributions for the report (one small aggregate)."""
-    stats = sessions.agg(
-        F.count("*"),
-        F.sum("n_events"),
-        F.percentile_approx("n_events", [0.5, 0.9]),
-        F.max("n_events"),
-        F.percentile_approx("duration_s", [0.5, 0.9]),
-        F.max("duration_s"),
-        F.percentile_approx("gap_median_s", 0.5),
-    ).first()
-    summary.sessions, summary.events = stats[0], int(stats[1] or 0)
-    if summary.sessions:
-        summary.events_per_session = (*stats[2], stats[3])
-        summary.duration_s = (*stats[4], stats[5])
-        summary.gap_median_s = stats[6] or 0.0
-
-
-def _vocabulary(config: Config, lake: Lake, events: DataFrame, *, full_run: bool) -> tuple[Vocabulary, bool]:
-    """A full run learns the vocabulary from all events; a ranged run reuses the one the windows were cut with."""
-    if not full_run:
-        if lake.exists("windows"):
-            return vocabulary_store.windows_vocabulary(lake), False
-        log.info("sessionize: no windows table yet; learning the vocabulary from all events")
-    return learn_vocabulary(events, config.vocabulary, config.windows.gap_buckets_s), True
 
 
 def learn_vocabulary(events: DataFrame, settings: VocabularyConfig, gap_buckets_s: Sequence[float]) -> Vocabulary:

@@ -17,8 +17,8 @@ from deltalake import DeltaTable
 from seqrisk import model_store
 from seqrisk.config import load_config
 from seqrisk.faults import KILL_AT
+from seqrisk.jobs.sessionize import run_sessionize
 from seqrisk.score import score_sessions
-from seqrisk.sessionize import run_sessionize
 from seqrisk.tables import open_tables
 
 from conftest import read_with_deltalake, read_with_spark

@@ -2,8 +2,8 @@
 from pathlib import Path
 
 
-from seqrisk.generate import run_generate
-from seqrisk.ingest import run_ingest
+from seqrisk.jobs.generate import run_generate
+from seqrisk.jobs.ingest import run_ingest
 
 from conftest import make_config, read_with_deltalake
 

@@ -9,7 +9,7 @@ from deltalake import DeltaTable
 
 from seqrisk.cli import main
 from seqrisk.errors import SeqriskError
-from seqrisk.ingest import run_ingest
+from seqrisk.jobs.ingest import run_ingest
 from seqrisk.tables import DeltaTables
 
 from conftest import REPO, make_config, read_with_deltalake

@@ -13,12 +13,13 @@ from seqrisk import model_store
 from seqrisk.config import TrainConfig
 from seqrisk.errors import SeqriskError
 from seqrisk.features import with_sequence_users
+from seqrisk.jobs.score import run_score
+from seqrisk.jobs.train import run_train
+from seqrisk.lake import Lake
 from seqrisk.model import surprises
 from seqrisk.reasons import ACTIONS, REASONS
-from seqrisk.score import run_score, score_sessions
+from seqrisk.score import score_sessions
 from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame, scorer_input
-from seqrisk.lake import Lake
-from seqrisk.train import run_train
 from seqrisk.vocabulary import SPECIAL
 from seqrisk.windows import TOKEN_INPUTS, session_windows
 
@@ -233,7 +234,7 @@ def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trai
 def test_evaluate_writes_the_stable_metrics_shape_real_plots_and_agrees_with_scikit_learn(spark, trained, tmp_path):
     from sklearn.metrics import roc_auc_score
 
-    from seqrisk.evaluate import run_evaluate
+    from seqrisk.jobs.evaluate import run_evaluate
     from seqrisk.labels import label_sessions, read_labels
 
     lake, models, _ = trained
@@ -262,7 +263,7 @@ def test_evaluate_writes_the_stable_metrics_shape_real_plots_and_agrees_with_sci
 
 def test_train_with_labels_weights_the_detectors_sets_the_cutoff_and_evaluate_leaves_the_cases_out(spark, trained, tmp_path):
     from seqrisk.combination import Combination
-    from seqrisk.evaluate import run_evaluate
+    from seqrisk.jobs.evaluate import run_evaluate
 
     lake, _, _ = trained
     labels = pd.read_csv(lake.parent / "raw" / "labels.csv")

@@ -7,11 +7,11 @@ from deltalake import DeltaTable
 
 from seqrisk.cli import main
 from seqrisk.errors import SeqriskError
-from seqrisk.generate import run_generate
-from seqrisk.ingest import run_ingest
-from seqrisk.sessionize import run_sessionize
+from seqrisk.jobs.generate import run_generate
+from seqrisk.jobs.ingest import run_ingest
+from seqrisk.jobs.sessionize import run_sessionize
+from seqrisk.jobs.train import run_train
 from seqrisk.tables import open_tables
-from seqrisk.train import run_train
 from seqrisk.vocabulary import END, Vocabulary
 from seqrisk.vocabulary_store import SHA_KEY
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from seqrisk import model_store
+from seqrisk.jobs.train import run_train
 from seqrisk.model_dir import load_model
-from seqrisk.train import run_train
 
 from conftest import make_config, synthetic_lake
 

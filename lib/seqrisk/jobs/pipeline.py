@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from seqrisk import uri_files
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
+from seqrisk.jobs.report import line, report
 from seqrisk.spark import get_spark
 
 TOP_USERS = 10
@@ -31,19 +32,24 @@ class PipelineSummary:
     riskiest: list[dict] = field(default_factory=list)
 
     def report(self) -> str:
-        lines = ["pipeline: done in " + ", ".join(f"{k} {v:.0f}s" for k, v in self.seconds.items())]
-        lines += [f"  tables              {self.tables_root} (events, quarantine, sessions, windows, session_risk, user_risk)"]
-        lines += [f"  model               {self.model_dir}"]
-        if self.report_dir:
-            lines += [f"  report              {self.report_dir}/report.md (metrics.json, plots)"]
-        if self.headline:
-            lines += ["", self.headline]
-        lines += ["", f"The {len(self.riskiest)} riskiest users:", f"  {'user':<14}{'sessions':>9}{'high':>6}{'max pct':>9}  {'action':<13}reasons"]
-        for u in self.riskiest:
-            lines.append(
-                f"  {u['user_id']:<14}{u['n_sessions']:>9}{u['high_risk_sessions']:>6}{u['max_risk_pct']:>9.2f}  {u['action']:<13}{', '.join(u['top_reasons']) or '-'}"
-            )
-        return "\n".join(lines)
+        where = [
+            line("tables", f"{self.tables_root} (events, quarantine, sessions, windows, session_risk, user_risk)"),
+            line("model", self.model_dir),
+            *([line("report", f"{self.report_dir}/report.md (metrics.json, plots)")] if self.report_dir else []),
+        ]
+        users = [
+            f"  {u['user_id']:<14}{u['n_sessions']:>9}{u['high_risk_sessions']:>6}{u['max_risk_pct']:>9.2f}  {u['action']:<13}{', '.join(u['top_reasons']) or '-'}"
+            for u in self.riskiest
+        ]
+        return report(
+            "pipeline: done in " + ", ".join(f"{k} {v:.0f}s" for k, v in self.seconds.items()),
+            *where,
+            *(["", self.headline] if self.headline else []),
+            "",
+            f"The {len(self.riskiest)} riskiest users:",
+            f"  {'user':<14}{'sessions':>9}{'high':>6}{'max pct':>9}  {'action':<13}reasons",
+            *users,
+        )
 
 
 def run_pipeline(
@@ -54,12 +60,12 @@ def run_pipeline(
     labels: Optional[str] = None,
     spark: Optional[SparkSession] = None,
 ) -> PipelineSummary:
-    from seqrisk.evaluate import run_evaluate
-    from seqrisk.generate import run_generate
-    from seqrisk.ingest import run_ingest
-    from seqrisk.score import run_score
-    from seqrisk.sessionize import run_sessionize
-    from seqrisk.train import run_train
+    from seqrisk.jobs.evaluate import run_evaluate
+    from seqrisk.jobs.generate import run_generate
+    from seqrisk.jobs.ingest import run_ingest
+    from seqrisk.jobs.score import run_score
+    from seqrisk.jobs.sessionize import run_sessionize
+    from seqrisk.jobs.train import run_train
 
     if (input_path is None) != (mapping is None):
         raise SeqriskError("give --input and --mapping together, or neither (the synthetic data)")

@@ -1,8 +1,8 @@
-"""What every job starts with: a run id, the effective config printed, a Spark session, the lake."""
+"""What every job starts with: a run id, the effective config printed, a Spark session, the lake;
+and the `--from/--to` dates every ranged job reads the same way."""
 from __future__ import annotations
 
 import logging
-import sys
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.lake import Lake
-from seqrisk.progress import follow_stages
+from seqrisk.progress import enable_progress_logging, follow_stages
 from seqrisk.spark import get_spark
 
 log = logging.getLogger("seqrisk")
@@ -40,16 +40,6 @@ def start_job(name: str, config: Config, spark: Optional[SparkSession] = None) -
     lake = Lake.open(spark, config.tables)
     log.info("%s: Delta tables through %s, under %s", name, lake.tables.backend, lake.root)
     return Job(name, run_id, started_at, config, spark, lake)
-
-
-def enable_progress_logging() -> None:
-    """Show seqrisk's progress lines on stderr (also in a notebook or a Horovod worker), once."""
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s seqrisk %(levelname)s %(message)s", "%H:%M:%S"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
 
 
 def date_range(date_from: Optional[date], date_to: Optional[date], everything: str) -> Optional[list[str]]:

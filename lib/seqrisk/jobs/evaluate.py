@@ -1,0 +1,97 @@
+"""The evaluate job: session_risk against labels, for seqrisk, its detectors and the baseline.
+
+Writes metrics.json (a stable shape), report.md and PNG plots into `evaluate.report` (or
+`--report`; any URI: drawn in a local temporary folder, then copied). How the metrics are
+computed: `seqrisk.evaluate`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from seqrisk import model_store, uri_files
+from seqrisk.combination import Combination
+from seqrisk.config import Config
+from seqrisk.errors import SeqriskError
+from seqrisk.evaluate import DETECTORS, NORMAL, binned_counts, detector_metrics, report_markdown, surprisal_bin, write_plots
+from seqrisk.jobs.report import line, report
+from seqrisk.jobs.start import start_job
+from seqrisk.labels import label_sessions, open_labels
+from seqrisk.model_dir import COMBINATION, HISTORY, ModelDir
+
+log = logging.getLogger("seqrisk")
+
+
+@dataclass
+class EvaluateSummary:
+    run_id: str
+    report_dir: str
+    metrics: dict
+
+    def report(self) -> str:
+        m = self.metrics
+        return report(
+            f"evaluate {self.run_id}: {m['sessions']:,} sessions, {m['anomalous_sessions']:,} anomalous, model {m['model_version']}",
+            line("report", f"{self.report_dir}/report.md"),
+            line("", "".join(f"{name:>15}" for name in DETECTORS)),
+            *(line(key, "".join(f"{m[name][key]:>15.3f}" for name in DETECTORS)) for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct")),
+        )
+
+
+def run_evaluate(config: Config, *, labels: str, report_dir: Optional[str] = None, spark: Optional[SparkSession] = None) -> EvaluateSummary:
+    """Join session_risk with `labels` (a CSV file or a Delta table) and write the report."""
+    job = start_job("evaluate", config, spark)
+    out = uri_files.local_uri(report_dir or config.evaluate.report)
+    risk = job.lake.read("session_risk")
+    versions = [r["model_version"] for r in risk.select("model_version").distinct().limit(5).collect()]
+    model = _model_dir(job.spark, config, versions)
+    combination = Combination.from_bytes(model.files.get(COMBINATION)) if model else Combination()
+    if combination.labeled_sessions:  # the cases the model was trained with do not count
+        known = job.spark.createDataFrame([(i,) for i in combination.labeled_sessions], "session_id string")
+        risk = risk.join(F.broadcast(known), on="session_id", how="left_anti")
+    label_rows = open_labels(job.lake.tables, job.spark, labels)
+    labeled = label_sessions(risk, label_rows).withColumn("label", F.coalesce("anomaly_type", F.lit(NORMAL)))
+    counts = {name: binned_counts(labeled, column) for name, column in DETECTORS.items()}
+    if not counts["seqrisk"]:
+        raise SeqriskError(f"{job.lake.path('session_risk')} is empty; run `seqrisk score` first")
+
+    high = combination.high(config.score.levels.high)
+    cutoff, budget = surprisal_bin(high), config.evaluate.alert_budget_pct
+    metrics = {
+        "sessions": int(sum(counts["seqrisk"].values())),
+        "anomalous_sessions": int(sum(n for (b, label), n in counts["seqrisk"].items() if label != NORMAL)),
+        "model_version": ", ".join(sorted(versions)),
+        "labels": str(labels),
+        "cutoff_pct": high,
+        "alert_budget_pct": budget,
+        "left_out_training_cases": len(combination.labeled_sessions),
+        "training_labels": combination.labels,
+        **{name: detector_metrics(c, cutoff, budget) for name, c in counts.items()},
+    }
+    history = model.json(HISTORY) if model else None
+    with tempfile.TemporaryDirectory(prefix="seqrisk-report-") as folder:
+        local = Path(folder)
+        (local / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        plots = write_plots(local, counts, history)
+        (local / "report.md").write_text(report_markdown(metrics, plots, history))
+        for file in sorted(local.iterdir()):  # the report folder may be any URI
+            uri_files.write_bytes(job.spark, uri_files.join(out, file.name), file.read_bytes())
+    log.info("evaluate: report written to %s", out)
+    return EvaluateSummary(job.run_id, str(out), metrics)
+
+
+def _model_dir(spark: SparkSession, config: Config, versions: list[str]) -> Optional[ModelDir]:
+    """The newest scoring model's directory, when it is at hand (under model.dir or beside score.model)."""
+    roots = [config.model.dir] + ([uri_files.parent(config.score.model)] if config.score.model != model_store.LATEST else [])
+    for version in sorted(versions, reverse=True):
+        found = model_store.find_version(spark, roots, version)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,182 @@
+"""The train job: the sequence model on the `windows` table, then the detectors and the calibration,
+published as a new versioned model directory under `model.dir` (any URI).
+
+`train.workers` Horovod ranks run `seqrisk.train.train_worker` on Spark barrier tasks (one in the
+driver for a single worker or `--dry-run`); rank 0 hands its weights back, and the driver fits the
+feature and count detectors, the combination and the calibration, assembles the directory and
+publishes it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+from pyspark.sql import functions as F
+
+from seqrisk import model_dir, model_store, vocabulary_store
+from seqrisk.combination import Combination, LabelReport
+from seqrisk.config import Config
+from seqrisk.errors import SeqriskError
+from seqrisk.jobs.report import line, report
+from seqrisk.jobs.start import Job, start_job
+from seqrisk.labels import label_sessions, open_labels
+from seqrisk.model import ModelConfig, SequenceModel
+from seqrisk.scoring import fit_calibration, raw_scores, scorer_input
+from seqrisk.train import (
+    TrainPlan, chronological_split, fit_detectors, learn_from_labels, local_threads, row_groups, train_worker, window_length,
+)
+
+log = logging.getLogger("seqrisk")
+MAX_CASES = 10_000  # labeled sessions `train --labels` reads (to the driver); more are left out
+
+
+# -- the job (driver side) ----------------------------------------------------------------------
+
+
+@dataclass
+class TrainSummary:
+    run_id: str
+    model_dir: str
+    version: str
+    windows_train_files: int
+    windows_val_files: int
+    reference_sessions: int
+    result: dict
+    labels: Optional[LabelReport] = None
+
+    def report(self) -> str:
+        history = self.result["history"]
+        last = history[-1]
+        return report(
+            f"train {self.run_id}: model {self.version}",
+            line("model directory", self.model_dir),
+            line("workers", f"{self.result['workers']} ({self.result['device']})"),
+            line("epochs", f"{len(history)}" + (" (stopped early)" if self.result["stopped_early"] else "")),
+            line("best val loss", f"{self.result['best_val_loss']:.4f} (epoch {self.result['best_epoch']})"),
+            line("last train loss", f"{last['train_loss']:.4f}"),
+            line("throughput", f"{last['windows_per_s']:,.0f} windows/s"),
+            line("reference sample", f"{self.reference_sessions:,} sessions (second detector, calibration)"),
+            *(line("labels", text) for text in (self.labels.lines() if self.labels else [])),
+        )
+
+
+def run_train(config: Config, *, dry_run: bool = False, labels: Optional[str] = None, spark=None) -> TrainSummary:
+    """Train on the `windows` table and publish a new versioned model directory.
+
+    With `labels` (a labels file or table), the labeled sessions of the training dates are kept out
+    of the reference sample and weight the detectors and set the `high` cut-off (combination.py).
+    """
+    import horovod.spark
+
+    job = start_job("train", config, spark)
+    windows_path = job.lake.path("windows")
+    if not job.lake.exists("windows"):
+        raise SeqriskError(f"no windows table at {windows_path}; run `seqrisk sessionize` first")
+    vocabulary = vocabulary_store.windows_vocabulary(job.lake)
+    train_dates, val_dates = chronological_split(job.lake.tables, windows_path, config.train.val_fraction)
+    train_files = job.lake.tables.files(windows_path, {"session_date": train_dates})
+    val_files = job.lake.tables.files(windows_path, {"session_date": val_dates})
+    settings = config.train
+    workers = 1 if dry_run else settings.workers
+    plan = TrainPlan(
+        train_files=train_files,
+        val_files=val_files,
+        model=ModelConfig(
+            vocab_size=vocabulary.size,
+            gap_buckets=vocabulary.gap_bucket_count,
+            max_len=window_length(job.lake.tables, windows_path),
+            arch=config.model.arch,
+            d_model=config.model.d_model,
+            n_layers=config.model.n_layers,
+            n_heads=config.model.n_heads,
+            dropout=config.model.dropout,
+        ),
+        batch_size=min(settings.batch_size, 64) if dry_run else settings.batch_size,
+        learning_rate=settings.learning_rate,
+        epochs=1 if dry_run else settings.epochs,
+        steps_per_epoch=3 if dry_run else settings.steps_per_epoch,
+        val_steps=1 if dry_run else settings.val_steps,
+        patience=settings.patience,
+        seed=settings.seed,
+        mixed_precision=settings.mixed_precision,
+        shard=min(row_groups(train_files), row_groups(val_files)) >= workers,
+        threads_per_worker=local_threads(workers),
+    )
+    log.info(
+        "train: %d train and %d validation files, %d worker(s)%s", len(train_files), len(val_files), workers, " (dry run)" if dry_run else ""
+    )
+    if workers == 1:
+        ranked = train_worker(plan)
+    else:
+        results = horovod.spark.run(train_worker, args=(plan,), num_proc=workers, use_gloo=True, verbose=0)  # hvd
+        ranked = next((r for r in results if r is not None), None)  # rank 0's
+    if ranked is None:
+        raise SeqriskError("training produced no result; see the worker logs above")
+    model = SequenceModel(plan.model)
+    model.load_state_dict(model_dir.weights_from_bytes(ranked.weights))
+    model.eval()
+    files = {
+        model_dir.WEIGHTS: ranked.weights,
+        model_dir.HISTORY: json.dumps(ranked.result.to_json(), indent=1).encode(),
+        model_dir.PROBE: model_dir.probe_bytes(model, ranked.probe_tokens, ranked.probe_gaps),
+        model_dir.VOCABULARY: vocabulary.to_json().encode(),
+    }
+    sample_size = min(settings.reference_sessions, 2000) if dry_run else settings.reference_sessions
+    log.info("train: fitting the feature and count detectors and the calibration on up to %d reference sessions", sample_size)
+    reference_sessions, label_report, detector_files = fit_reference(job, config, model, vocabulary, train_dates, sample_size, labels)
+    version = model_dir.new_version(job.started_at)
+    directory = model_dir.ModelDir.assemble(
+        version,
+        plan.model,
+        {**files, **detector_files},
+        {"run_id": job.run_id, "dry_run": dry_run, "train": settings.model_dump(), "windows": config.windows.model_dump(), "trained_on": windows_path,
+         "reference_sessions": reference_sessions, "labels": labels},
+    )
+    uri = model_store.publish(job.spark, config.model.dir, directory)
+    log.info("train: model %s published at %s", version, uri)
+    result = ranked.result.to_json()
+    return TrainSummary(job.run_id, uri, version, len(train_files), len(val_files), reference_sessions, result, label_report)
+
+
+def fit_reference(
+    job: Job, config: Config, model: SequenceModel, vocabulary, dates: list[str], sample_size: int, labels: Optional[str] = None
+) -> tuple[int, Optional[LabelReport], dict[str, bytes]]:
+    """Fit the feature and count detectors, the combination and the calibration on a sample of the training dates' sessions.
+
+    The calibration must hold for sessions the detectors were not fitted on, so it is cross-fitted:
+    each half of the sample is scored by detectors fitted on the other half, and those scores set
+    the reference quantiles; the stored detectors are then fitted on the whole sample. With
+    `labels`, the labeled sessions (at most MAX_CASES) are left out of the sample and set the
+    combination. Returns the sessions sampled, what the labels did, and the model directory's
+    files of the detectors, the calibration and the combination. Shuffles: by sequence
+    hash (users per sequence); with labels, a join with the (broadcast) labels.
+    """
+    sessions = scorer_input(job.lake.read("sessions", where={"session_date": dates}))
+    cases = None
+    if labels is not None:
+        marked = label_sessions(sessions, open_labels(job.lake.tables, job.spark, labels))
+        cases = marked.filter(F.col("anomaly_type").isNotNull()).drop("anomaly_type").limit(MAX_CASES).toPandas()
+        sessions = marked.filter(F.col("anomaly_type").isNull()).drop("anomaly_type")
+        log.info("train: %d labeled session(s) in the training dates (%s)", len(cases), labels)
+        if len(cases) == MAX_CASES:
+            log.warning("train: only the first %d labeled sessions are used", MAX_CASES)
+    total = sessions.count()
+    if total < 4:
+        raise SeqriskError(f"the training dates hold {total} unlabeled session(s); the detectors and their calibration need at least 4")
+    fraction = min(1.0, 1.2 * sample_size / total)
+    reference = sessions.sample(fraction=fraction, seed=config.train.seed).limit(sample_size).toPandas()
+    detector, counts, reference_raw = fit_detectors(reference, model, vocabulary, config.train, config.windows.stride, config.score)
+    combination, label_report = Combination(), None
+    if cases is not None:
+        enough = len(cases) >= config.train.label_min_cases
+        cases_raw = raw_scores(cases, model, vocabulary, detector, counts, config.windows.stride, config.score).by_detector() if enough else {}
+        combination, label_report = learn_from_labels(reference_raw, cases_raw, list(cases["session_id"]), config.train, config.score.levels)
+    files = {
+        model_dir.FEATURE_DETECTOR: detector.to_bytes(),
+        model_dir.COUNT_DETECTOR: counts.to_bytes(),
+        model_dir.CALIBRATION: fit_calibration(reference_raw, combination).to_bytes(),
+        model_dir.COMBINATION: combination.to_bytes(),
+    }
+    return len(reference), label_report, files
