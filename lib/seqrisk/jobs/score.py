@@ -49,7 +49,7 @@ class ScoreSummary:
             f"score {self.run_id}: {self.dates}, model {self.model_version}",
             line("model directory", self.model_path),
             line("sessions scored", self.sessions),
-            line(f"users (as of {self.as_of_date})", self.users),
+            line("users", self.users) + f"  (as of {self.as_of_date})",
             line("risk levels", ", ".join(f"{k} {self.levels.get(k, 0):,}" for k in ("low", "medium", "high"))),
             line("actions", ", ".join(f"{k} {self.actions.get(k, 0):,}" for k in ACTIONS)),
             *(["  tables unchanged: the output equals what they already hold"] if self.unchanged else []),

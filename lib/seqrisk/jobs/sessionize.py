@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from seqrisk import vocabulary_store
 from seqrisk.config import Config
 from seqrisk.jobs.report import line, report
-from seqrisk.jobs.start import date_range, start_job
+from seqrisk.jobs.start import Job, date_range, start_job
 from seqrisk.lake import Lake
 from seqrisk.sessionize import SessionRules, assign_sessions, build_sessions, cut_windows, learn_vocabulary
 from seqrisk.tables import TableWrite
@@ -113,7 +113,7 @@ def run_sessionize(
         sessions.unpersist()
 
 
-def _publish(job, config: Config, sessions: DataFrame, windows: DataFrame, vocabulary: Vocabulary, dates: Optional[list[str]]) -> int:
+def _publish(job: Job, config: Config, sessions: DataFrame, windows: DataFrame, vocabulary: Vocabulary, dates: Optional[list[str]]) -> int:
     """Overwrite sessions and windows (only `dates` when given); returns the windows written."""
     sessions_path, windows_path = job.lake.path("sessions"), job.lake.path("windows")
     replace = {"session_date": dates} if dates is not None else None
