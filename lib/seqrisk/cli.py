@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = _job(jobs, "evaluate", "risk tables against labels: metrics.json, report.md and plots", _evaluate)
     evaluate.add_argument("--labels", required=True, metavar="PATH", help="a labels CSV file or a Delta table")
     evaluate.add_argument("--report", metavar="DIR", help="report directory (default: evaluate.report)")
+    vacuum = _job(jobs, "vacuum", "delete the lake's files that no live commit needs (killed runs' leftovers, old versions)", _vacuum)
+    vacuum.add_argument("--retain-hours", type=int, metavar="H", help="keep files younger than this (default: tables.vacuum_retain_hours)")
     pipeline = _job(jobs, "pipeline", "every job in order: generate (or --input), ingest, sessionize, train, score, evaluate", _pipeline)
     pipeline.add_argument("--input", metavar="PATH_OR_GLOB", help="raw events to ingest instead of generating them")
     pipeline.add_argument("--mapping", metavar="NAME", help="the mapping for --input")
@@ -112,6 +114,13 @@ def _pipeline(config: Config, args: argparse.Namespace) -> int:
     from seqrisk.jobs.pipeline import run_pipeline
 
     print(run_pipeline(config, input_path=args.input, mapping=args.mapping, labels=args.labels).report())
+    return 0
+
+
+def _vacuum(config: Config, args: argparse.Namespace) -> int:
+    from seqrisk.jobs.vacuum import run_vacuum
+
+    print(run_vacuum(config, retain_hours=args.retain_hours).report())
     return 0
 
 

@@ -56,6 +56,7 @@ class TablesConfig(_Strict):
     root: str
     delta: Literal["auto", "native", "delta-rs"] = "auto"
     max_records_per_file: int = Field(5_000_000, ge=1000)
+    vacuum_retain_hours: int = Field(168, ge=0)  # `seqrisk vacuum` keeps files younger than this
     names: TableNames = TableNames()
 
 

@@ -33,6 +33,8 @@ from seqrisk.errors import SeqriskError
 Backend = Literal["native", "delta-rs"]
 Mode = Literal["append", "overwrite"]
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+STAGING = "_staging"  # under the lake's root: <run_id>/<table>/, Spark's Parquet files before they move
+HISTORY_SCANNED = 20  # commits `commit_metadata` looks back through for seqrisk's latest write
 _DELTA_RS_COMMIT_FIELDS = frozenset({"operation", "engineInfo", "clientVersion", "isolationLevel", "userName", "userId"})
 
 
@@ -113,16 +115,44 @@ class DeltaTables:
         return _fingerprint(self.read(path, where), ignore) == _fingerprint(new, ignore)
 
     def commit_metadata(self, path: str) -> dict[str, str]:
-        """The seqrisk metadata of the table's latest commit: `run_id` and the write's `metadata`."""
+        """The seqrisk metadata of the table's latest write: `run_id` and the write's `metadata`.
+
+        Commits without a `run_id` (a vacuum's, another tool's) are passed over.
+        """
         if self.backend == "native":
             from delta.tables import DeltaTable as SparkDeltaTable
 
-            text = SparkDeltaTable.forPath(self.spark, path).history(1).collect()[0]["userMetadata"]
-            return json.loads(text) if text else {}
+            for row in SparkDeltaTable.forPath(self.spark, path).history(HISTORY_SCANNED).select("userMetadata").collect():
+                found = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
+                if "run_id" in found:
+                    return found
+            return {}
         from deltalake import DeltaTable
 
-        (last,) = DeltaTable(_local(path)).history(1)
-        return {key: value for key, value in last.items() if isinstance(value, str) and key not in _DELTA_RS_COMMIT_FIELDS}
+        for commit in DeltaTable(_local(path)).history(HISTORY_SCANNED):
+            if "run_id" in commit:
+                return {key: value for key, value in commit.items() if isinstance(value, str) and key not in _DELTA_RS_COMMIT_FIELDS}
+        return {}
+
+    def vacuum(self, path: str, retain_hours: int) -> int:
+        """Delete the table's files that no commit of the last `retain_hours` needs; how many went.
+
+        With delta-rs also files no commit ever listed (moved in by a run killed before its commit)
+        once they are older than `retain_hours`, so a run still in progress keeps its files.
+        """
+        if self.backend == "native":
+            from delta.tables import DeltaTable as SparkDeltaTable
+
+            def files() -> int:
+                return self.spark.read.format("binaryFile").option("recursiveFileLookup", True).load(path).select("path").count()
+
+            before = files()
+            SparkDeltaTable.forPath(self.spark, path).vacuum(float(retain_hours))
+            return before - files()
+        from deltalake import DeltaTable
+
+        removed = DeltaTable(_local(path)).vacuum(retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False, full=True)
+        return len(removed)
 
     def files(self, path: str, where: Optional[Mapping[str, Sequence[str]]] = None) -> list[str]:
         """URIs of the Parquet files that make up the table now (for readers such as Petastorm)."""
@@ -155,6 +185,25 @@ class DeltaTables:
         faults.point("before_commit")
         return [self._commit(w, files, run_id) for w, files in zip(writes, staged)]
 
+    def vacuum_staging(self, root: str, retain_hours: int) -> int:
+        """Delete what killed runs left in `<root>/_staging/` (delta-rs only), once `retain_hours` old.
+
+        A run's folder is as old as its newest file, so a run still writing keeps its folder.
+        """
+        staging = Path(_local(root)) / STAGING
+        if self.backend == "native" or not staging.is_dir():
+            return 0
+        cutoff = time.time() - retain_hours * 3600
+        removed = 0
+        for run in sorted(staging.iterdir()):
+            newest = max([run.stat().st_mtime, *(f.stat().st_mtime for f in run.rglob("*"))])
+            if newest < cutoff:
+                shutil.rmtree(run)
+                removed += 1
+        if not any(staging.iterdir()):
+            staging.rmdir()
+        return removed
+
     def _write_native(self, write: TableWrite, run_id: str) -> WriteResult:
         writer = (
             write.df.write.format("delta")
@@ -182,7 +231,7 @@ class DeltaTables:
     def _stage(self, write: TableWrite, run_id: str) -> list["_StagedFile"]:
         """Spark writes the Parquet files; they are moved into the table folder, not yet committed."""
         table_dir = Path(_local(write.path))
-        staging = table_dir.parent / "_staging" / run_id / table_dir.name
+        staging = table_dir.parent / STAGING / run_id / table_dir.name
         if staging.exists():
             shutil.rmtree(staging)
         writer = write.df.write.mode("overwrite").option("maxRecordsPerFile", self.max_records_per_file).options(**write.options)

@@ -189,6 +189,42 @@ def test_a_run_killed_before_its_commit_leaves_the_tables_as_they_were(spark, co
     assert resumed.written == 3
 
 
+def test_vacuum_removes_what_a_killed_run_left_once_old_enough_and_nothing_committed(spark, config, lake, tmp_path, monkeypatch):
+    from seqrisk.jobs.vacuum import run_vacuum
+
+    first = run_ingest(config(), input_path=str(write(tmp_path / "a.csv", CSV)), mapping_name="clicks_csv", spark=spark)
+    monkeypatch.setattr(DeltaTables, "_commit", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt("killed")))
+    with pytest.raises(KeyboardInterrupt):  # the files are in the table folder, the commit never came
+        run_ingest(config(), input_path=str(write(tmp_path / "b.csv", CSV.replace("u1", "u7"))), mapping_name="clicks_csv", spark=spark)
+    monkeypatch.undo()
+    leftover = lake / "_staging" / "ingest-killed" / "events"  # as a run killed while Spark wrote leaves it
+    write(leftover / "part-0.parquet", "x")
+    rows = table_rows(lake, "events", ["event_id"])
+    orphans = {t: _on_disk(lake / t) - _committed(lake / t) for t in ("events", "quarantine")}
+    assert orphans["events"]
+
+    fresh = run_vacuum(config(), spark=spark)  # minutes old: as a run still in progress, kept
+    assert fresh.files_removed == {"events": 0, "quarantine": 0} and fresh.staging_runs_removed == 0
+    assert {t: _on_disk(lake / t) - _committed(lake / t) for t in orphans} == orphans and leftover.is_dir()
+
+    old = run_vacuum(config(), retain_hours=0, spark=spark)
+    assert old.files_removed == {t: len(files) for t, files in orphans.items()} and old.staging_runs_removed == 1
+    for table in orphans:
+        assert _on_disk(lake / table) == _committed(lake / table), table
+    assert not (lake / "_staging").exists()
+    assert table_rows(lake, "events", ["event_id"]) == rows
+    tables = DeltaTables(spark, "delta-rs")
+    assert tables.commit_metadata(str(lake / "events"))["run_id"] == first.run_id  # past the vacuum's own commits
+
+
+def _on_disk(table: Path) -> set[str]:
+    return {p.relative_to(table).as_posix() for p in table.rglob("*.parquet")}
+
+
+def _committed(table: Path) -> set[str]:
+    return {Path(uri.removeprefix("file://")).relative_to(table).as_posix() for uri in DeltaTable(str(table)).file_uris()}
+
+
 def test_empty_input_changes_nothing(spark, config, lake, tmp_path):
     source = write(tmp_path / "empty.csv", "")
     summary = run_ingest(config(), input_path=str(source), mapping_name="clicks_csv", spark=spark)

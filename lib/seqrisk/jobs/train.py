@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Optional
 
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from seqrisk import model_dir, model_store, vocabulary_store
@@ -62,7 +63,9 @@ class TrainSummary:
         )
 
 
-def run_train(config: Config, *, dry_run: bool = False, labels: Optional[str] = None, spark=None) -> TrainSummary:
+def run_train(
+    config: Config, *, dry_run: bool = False, labels: Optional[str] = None, spark: Optional[SparkSession] = None
+) -> TrainSummary:
     """Train on the `windows` table and publish a new versioned model directory.
 
     With `labels` (a labels file or table), the labeled sessions of the training dates are kept out
