@@ -54,7 +54,7 @@ def latest(spark: SparkSession, root: str) -> str:
     root = uri_files.local_uri(root)
     versions = [name for name in uri_files.list_names(spark, root) if name.startswith("m")]
     for name in reversed(versions):
-        if uri_files.exists(spark, uri_files.join(root, name, MANIFEST)):
+        if _published(spark, uri_files.join(root, name)):
             return uri_files.join(root, name)
     raise SeqriskError(f"no model under {root}; run `seqrisk train` first or set model.dir")
 
@@ -68,6 +68,11 @@ def find_version(spark: SparkSession, roots: list[str], version: str) -> ModelDi
     """The directory of `version` under the first of `roots` that holds it, or None."""
     for root in roots:
         uri = uri_files.join(uri_files.local_uri(root), version)
-        if uri_files.exists(spark, uri_files.join(uri, MANIFEST)):
+        if _published(spark, uri):
             return fetch(spark, uri)
     return None
+
+
+def _published(spark: SparkSession, uri: str) -> bool:
+    """A model directory is published once its manifest is there (it is written with the other files, before the rename)."""
+    return uri_files.exists(spark, uri_files.join(uri, MANIFEST))

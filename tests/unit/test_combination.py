@@ -1,6 +1,5 @@
 """The combination of the detectors' surprisals, and what labels change about it."""
 import numpy as np
-import pytest
 
 from seqrisk.combination import DETECTORS, Combination, choose_weights, cutoff, sign_test
 from seqrisk.config import RiskLevels, TrainConfig
