@@ -35,6 +35,7 @@ Mode = Literal["append", "overwrite"]
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 STAGING = "_staging"  # under the lake's root: <run_id>/<table>/, Spark's Parquet files before they move
 HISTORY_SCANNED = 20  # commits `commit_metadata` looks back through for seqrisk's latest write
+APP_ID = "seqrisk"  # the Delta transaction identifier every delta-rs commit carries: two of them conflict
 _DELTA_RS_COMMIT_FIELDS = frozenset({"operation", "engineInfo", "clientVersion", "isolationLevel", "userName", "userId"})
 
 
@@ -73,17 +74,40 @@ class WriteResult:
     version: Optional[int] = None  # the table version this write created; None if nothing changed
 
 
+class ConcurrentWriteError(SeqriskError):
+    """Another run committed to a table after this run read it; this run's write to it was not committed.
+
+    `committed` holds the results of the same `publish`'s tables that were committed before it.
+    """
+
+    def __init__(self, message: str, committed: Sequence["WriteResult"] = ()):
+        super().__init__(message)
+        self.committed = list(committed)
+
+
 @dataclass
 class DeltaTables:
-    """Reads and publishes Delta tables with the backend chosen for this session."""
+    """Reads and publishes Delta tables with the backend chosen for this session.
+
+    Optimistic concurrency: the first time a table is looked at (`exists`, `read`), its version
+    is remembered; `publish` commits against that version and raises `ConcurrentWriteError` when
+    another seqrisk run committed to the table since. One `DeltaTables` belongs to one job run.
+    """
 
     spark: SparkSession
     backend: Backend
     max_records_per_file: int = 5_000_000
+    _read_versions: dict[str, Optional[int]] = field(default_factory=dict, init=False, repr=False)
 
     # -- reading ----------------------------------------------------------------------------
 
     def exists(self, path: str) -> bool:
+        found = self._exists(path)
+        if not found:
+            self._read_versions.setdefault(path, None)
+        return found
+
+    def _exists(self, path: str) -> bool:
         if self.backend == "native":
             from delta.tables import DeltaTable as SparkDeltaTable
 
@@ -93,11 +117,22 @@ class DeltaTables:
         local = _local(path)
         return os.path.isdir(local) and DeltaTable.is_deltatable(local)
 
+    def version(self, path: str) -> int:
+        """The table's current version."""
+        if self.backend == "native":
+            from delta.tables import DeltaTable as SparkDeltaTable
+
+            return int(SparkDeltaTable.forPath(self.spark, path).history(1).collect()[0]["version"])
+        from deltalake import DeltaTable
+
+        return DeltaTable(_local(path)).version()
+
     def read(self, path: str, where: Optional[Mapping[str, Sequence[str]]] = None) -> DataFrame:
         """The table's current rows; ``where`` keeps only the listed partition values."""
         if not self.exists(path):
             raise SeqriskError(f"no Delta table at {path}; run the job that writes it first")
         if self.backend == "native":
+            self._read_versions.setdefault(path, self.version(path))
             df = self.spark.read.format("delta").load(path)
             for column, values in (where or {}).items():
                 df = df.filter(F.col(column).cast("string").isin(list(values)))
@@ -162,6 +197,7 @@ class DeltaTables:
         from deltalake import DeltaTable
 
         table = DeltaTable(_local(path))
+        self._read_versions.setdefault(path, table.version())
         schema = StructType.fromJson(json.loads(table.schema().to_json()))
         filters = [(column, "in", [str(v) for v in values]) for column, values in (where or {}).items()]
         files = [_local(uri) for uri in table.file_uris(file_pruning_predicate=filters or None)]
@@ -178,12 +214,27 @@ class DeltaTables:
 
         With delta-rs, all Parquet files are written first and the commits come last, one after
         another, so a job that fails while Spark is writing leaves every table as it was.
+        A table another run committed to since this run read it is not written: its files and
+        those of the tables after it are deleted, and `ConcurrentWriteError` says which table.
         """
+        bases = {w.path: self._read_versions.pop(w.path, _UNREAD) for w in writes}
         if self.backend == "native":
+            for w in writes:
+                self._check_unchanged_native(w.path, bases[w.path])
             return [self._write_native(w, run_id) for w in writes]
         staged = [self._stage(w, run_id) for w in writes]
         faults.point("before_commit")
-        return [self._commit(w, files, run_id) for w, files in zip(writes, staged)]
+        results = []
+        for i, (write, files) in enumerate(zip(writes, staged)):
+            if i:
+                faults.point("between_commits")
+            try:
+                results.append(self._commit(write, files, run_id, bases[write.path]))
+            except ConcurrentWriteError as err:
+                for later, later_files in zip(writes[i:], staged[i:]):
+                    _delete_uncommitted(later.path, later_files)
+                raise ConcurrentWriteError(str(err), committed=results) from err.__cause__
+        return results
 
     def vacuum_staging(self, root: str, retain_hours: int) -> int:
         """Delete what killed runs left in `<root>/_staging/` (delta-rs only), once `retain_hours` old.
@@ -238,6 +289,7 @@ class DeltaTables:
         if write.partition_by:
             writer = writer.partitionBy(*write.partition_by)
         writer.parquet(str(staging))
+        faults.point("staged")
 
         staged = []
         for source in sorted(staging.rglob("*.parquet")):
@@ -254,9 +306,18 @@ class DeltaTables:
             staging.parent.parent.rmdir()
         return staged
 
-    def _commit(self, write: TableWrite, files: list["_StagedFile"], run_id: str) -> WriteResult:
+    def _check_unchanged_native(self, path: str, base: Optional[int] | object) -> None:
+        """delta-spark's writes are blind appends to its own conflict checker: compare versions first."""
+        if base is _UNREAD:
+            return
+        now = self.version(path) if self._exists(path) else None
+        if now != base:
+            raise ConcurrentWriteError(_conflict_message(path, base, now))
+
+    def _commit(self, write: TableWrite, files: list["_StagedFile"], run_id: str, base: Optional[int] | object) -> WriteResult:
         from deltalake import DeltaTable, Schema
-        from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
+        from deltalake.exceptions import CommitFailedError, DeltaError
+        from deltalake.transaction import AddAction, CommitProperties, Transaction, create_table_with_add_actions
 
         path = _local(write.path)
         now_ms = int(time.time() * 1000)
@@ -272,17 +333,30 @@ class DeltaTables:
             for f in files
         ]
         schema = Schema.from_json(write.df.schema.json())
-        properties = CommitProperties(custom_metadata={"run_id": run_id, **write.metadata})
         partition_by = list(write.partition_by) or None
         rows = sum(f.rows for f in files)
+        exists = DeltaTable.is_deltatable(path)
+        if base is _UNREAD:  # a blind write: against whatever version is there now
+            base = DeltaTable(path).version() if exists else None
+        if base is None and exists:
+            raise ConcurrentWriteError(_conflict_message(write.path, None, DeltaTable(path).version()))
+        properties = CommitProperties(
+            custom_metadata={"run_id": run_id, **write.metadata},
+            app_transactions=[Transaction(app_id=APP_ID, version=0 if base is None else int(base) + 1)],
+        )
 
-        if not DeltaTable.is_deltatable(path):
-            create_table_with_add_actions(
-                path, schema, actions, mode="error", partition_by=partition_by, commit_properties=properties
-            )
+        if base is None:
+            try:
+                create_table_with_add_actions(
+                    path, schema, actions, mode="error", partition_by=partition_by, commit_properties=properties
+                )
+            except DeltaError as err:
+                if not DeltaTable.is_deltatable(path):
+                    raise
+                raise ConcurrentWriteError(_conflict_message(write.path, None, DeltaTable(path).version())) from err
             return WriteResult(write.path, rows, len(files), DeltaTable(path).version())
 
-        table = DeltaTable(path)
+        table = DeltaTable(path, version=int(base))  # delta-rs checks the commits since this version
         if write.mode == "append" and not actions:
             return WriteResult(write.path, 0, 0, None)  # nothing to add: the table stays as it is
         filters = None
@@ -290,14 +364,17 @@ class DeltaTables:
             filters = [(column, "in", [str(v) for v in values]) for column, values in write.replace.items()]
             if not actions and not table.file_uris(file_pruning_predicate=filters):
                 return WriteResult(write.path, 0, 0, None)
-        table.create_write_transaction(
-            actions,
-            mode=write.mode,
-            schema=schema,
-            partition_by=partition_by,
-            partition_filters=filters,
-            commit_properties=properties,
-        )
+        try:
+            table.create_write_transaction(
+                actions,
+                mode=write.mode,
+                schema=schema,
+                partition_by=partition_by,
+                partition_filters=filters,
+                commit_properties=properties,
+            )
+        except CommitFailedError as err:
+            raise ConcurrentWriteError(_conflict_message(write.path, base, DeltaTable(path).version())) from err
         return WriteResult(write.path, rows, len(files), DeltaTable(path).version())
 
 
@@ -306,6 +383,24 @@ class _StagedFile:
     relative_path: str
     size: int
     rows: int
+
+
+_UNREAD = object()  # `publish`'s base version for a table this run never looked at
+
+
+def _delete_uncommitted(path: str, files: list[_StagedFile]) -> None:
+    for f in files:
+        Path(_local(path), f.relative_path).unlink(missing_ok=True)
+
+
+def _conflict_message(path: str, read: Optional[int] | object, now: Optional[int]) -> str:
+    seen = "did not exist" if read is None else f"was at version {read}"
+    found = "does not exist" if now is None else f"is at version {now}"
+    return (
+        f"{path}: another run committed to this table while this run was working (it {seen} "
+        f"when read and {found} now); nothing of this run was committed to it. Rerun the job: it "
+        "reads the table again"
+    )
 
 
 def open_tables(spark: SparkSession, *, delta: str, max_records_per_file: int) -> DeltaTables:

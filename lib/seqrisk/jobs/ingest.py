@@ -12,16 +12,18 @@ from datetime import timedelta
 from typing import Optional
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from seqrisk import faults
 from seqrisk.config import Config
 from seqrisk.events import Limits, events_of, quarantine_of, validate
 from seqrisk.ingest import layout_for_write, list_input_files, new_events, read_raw
 from seqrisk.jobs.report import line, report
-from seqrisk.jobs.start import start_job
-from seqrisk.tables import TableWrite
+from seqrisk.jobs.start import Job, start_job
+from seqrisk.tables import ConcurrentWriteError, TableWrite, WriteResult
 
 log = logging.getLogger("seqrisk")
+COMMIT_ATTEMPTS = 3  # another ingest committing first makes this one read the tables again
 
 
 @dataclass
@@ -75,23 +77,41 @@ def run_ingest(
             return summary
         good = counts.pop(None, 0)
         summary.quarantined = counts
+        faults.point("after_read")
 
-        events_path, quarantine_path = job.lake.path("events"), job.lake.path("quarantine")
-        events = new_events(job.lake.tables, events_path, events_of(validated, job.run_id))
-        quarantine = quarantine_of(validated, job.run_id, job.started_at)
-        if job.lake.exists("quarantine"):
-            known = job.lake.read("quarantine").select("record_id")
-            quarantine = quarantine.join(known, on="record_id", how="left_anti")
-
-        log.info("ingest: writing events and quarantine")
-        quarantine_result, events_result = job.lake.tables.publish(
-            TableWrite(quarantine_path, quarantine.coalesce(1), "append"),
-            TableWrite(events_path, layout_for_write(events), "append", partition_by=("event_date",)),
-            run_id=job.run_id,
-        )
-        summary.written = events_result.rows_added
+        added = {job.lake.path("events"): 0, job.lake.path("quarantine"): 0}
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                results = _publish(job, validated)
+            except ConcurrentWriteError as err:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise
+                log.warning("ingest: %s; reading the tables again (attempt %d of %d)", err, attempt + 1, COMMIT_ATTEMPTS)
+                results = err.committed
+            for result in results:
+                added[result.path] += result.rows_added
+            if len(results) == len(added):
+                break
+        summary.written = added[job.lake.path("events")]
         summary.duplicates = good - summary.written
-        summary.already_quarantined = summary.quarantined_total - quarantine_result.rows_added
+        summary.already_quarantined = summary.quarantined_total - added[job.lake.path("quarantine")]
         return summary
     finally:
         validated.unpersist()
+
+
+def _publish(job: Job, validated: DataFrame) -> list[WriteResult]:
+    """Append the new events and the new quarantine records, each against the version it was checked against."""
+    events_path, quarantine_path = job.lake.path("events"), job.lake.path("quarantine")
+    events = new_events(job.lake.tables, events_path, events_of(validated, job.run_id))
+    quarantine = quarantine_of(validated, job.run_id, job.started_at)
+    if job.lake.exists("quarantine"):
+        known = job.lake.read("quarantine").select("record_id")
+        quarantine = quarantine.join(known, on="record_id", how="left_anti")
+
+    log.info("ingest: writing events and quarantine")
+    return job.lake.tables.publish(
+        TableWrite(quarantine_path, quarantine.coalesce(1), "append"),
+        TableWrite(events_path, layout_for_write(events), "append", partition_by=("event_date",)),
+        run_id=job.run_id,
+    )
