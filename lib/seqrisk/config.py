@@ -50,6 +50,7 @@ class TableNames(_Strict):
     vocabulary: str = "vocabulary.json"  # the vocabulary the windows were cut with, beside them
     session_risk: str = "session_risk"
     user_risk: str = "user_risk"
+    ingest_runs: str = "ingest_runs"
 
 
 class TablesConfig(_Strict):
@@ -124,6 +125,7 @@ class IngestConfig(_Strict):
     min_event_time: UtcDatetime = datetime(2000, 1, 1, tzinfo=timezone.utc)
     max_future_hours: float = Field(24, ge=0)
     max_price: float = Field(1e7, gt=0)
+    max_quarantine_share: Optional[float] = Field(None, ge=0, le=1)  # refuse a run that quarantines more (null: never)
     mappings: dict[str, Mapping] = {}
 
 

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (
     DateType,
     DoubleType,
+    LongType,
     MapType,
     StringType,
     StructField,
@@ -48,6 +49,22 @@ QUARANTINE_SCHEMA = StructType(
         StructField("source_file", StringType(), True),
         StructField("run_id", StringType(), False),
         StructField("quarantined_at", TimestampType(), False),
+    ]
+)
+
+INGEST_RUNS_SCHEMA = StructType(  # one row per ingest run and source file
+    [
+        StructField("run_id", StringType(), False),
+        StructField("source_file", StringType(), False),
+        StructField("mapping", StringType(), False),
+        StructField("records", LongType(), False),  # = events_written + duplicates + refused + quarantined
+        StructField("events_written", LongType(), False),
+        StructField("duplicates", LongType(), False),
+        StructField("refused", LongType(), False),  # good records not written because the run was refused
+        StructField("quarantined", LongType(), False),
+        StructField("quarantined_by_reason", MapType(StringType(), LongType(), False), False),
+        StructField("status", StringType(), False),  # "ok", or "refused: <why>"
+        StructField("ingested_at", TimestampType(), False),
     ]
 )
 
@@ -162,9 +179,9 @@ def validate(raw: DataFrame, mapping: Mapping, limits: Limits) -> DataFrame:
 
 
 def events_of(validated: DataFrame, run_id: str) -> DataFrame:
-    """The good records of `validate`'s output, as rows of the events table."""
+    """The good records of `validate`'s output, as rows of the events table with their `source_file`."""
     return validated.filter(F.col("reason").isNull()).withColumn("run_id", F.lit(run_id)).select(
-        *EVENTS_SCHEMA.fieldNames()
+        *EVENTS_SCHEMA.fieldNames(), "source_file"
     )
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import logging
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Optional
 
 from pyspark.sql import DataFrame, SparkSession
@@ -11,7 +13,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from seqrisk.config import Mapping
 from seqrisk.errors import SeqriskError
-from seqrisk.events import EVENTS_SCHEMA, MALFORMED, RECORD, SOURCE, SOURCE_FILE
+from seqrisk.events import INGEST_RUNS_SCHEMA, MALFORMED, RECORD, SOURCE, SOURCE_FILE
 
 log = logging.getLogger("seqrisk")
 
@@ -20,12 +22,17 @@ def new_events(tables, events_path: str, events: DataFrame) -> DataFrame:
     """Events with duplicates dropped: one row per `event_id`, and none already in the table.
 
     Shuffle: by `event_id` (dedupe and anti-join share it). Of the copies of one id, the one
-    with the earliest content is kept, so the choice does not depend on partitioning.
+    with the earliest content (then source file) is kept, so the choice does not depend on
+    partitioning or on the order files are listed in. Columns beyond the events schema (the
+    `source_file`) come along.
     """
-    order = F.struct("event_time", "user_id", "event_type", "session_id", "item_id", "category", "price")
+    order = F.struct(
+        "event_time", "user_id", "event_type", "session_id", "item_id", "category", "price",
+        F.to_json("attributes"), "source_file",
+    )
     unique = (
         events.groupBy("event_id")
-        .agg(F.min_by(F.struct(*EVENTS_SCHEMA.fieldNames()), order).alias("event"))
+        .agg(F.min_by(F.struct(*events.columns), order).alias("event"))
         .select("event.*")
     )
     if not tables.exists(events_path):
@@ -33,6 +40,54 @@ def new_events(tables, events_path: str, events: DataFrame) -> DataFrame:
     dates = [row["event_date"].isoformat() for row in events.select("event_date").distinct().collect()]
     known = tables.read(events_path, where={"event_date": dates}).select("event_id")
     return unique.join(known, on="event_id", how="left_anti")
+
+
+@dataclass
+class FileTally:
+    """One source file's records: how many, how many good, how many quarantined for each reason."""
+
+    records: int = 0
+    good: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+
+
+def tally_files(validated: DataFrame) -> dict[str, FileTally]:
+    """Per source file, `validate`'s outcome counted (a row per file and reason reaches the driver)."""
+    tallies: dict[str, FileTally] = {}
+    for row in validated.groupBy("source_file", "reason").count().collect():
+        tally = tallies.setdefault(row["source_file"], FileTally())
+        tally.records += row["count"]
+        if row["reason"] is None:
+            tally.good += row["count"]
+        else:
+            tally.quarantined[row["reason"]] = row["count"]
+    return tallies
+
+
+def ingest_runs(
+    spark: SparkSession,
+    tallies: dict[str, FileTally],
+    written: Optional[dict[str, int]],
+    *,
+    run_id: str,
+    mapping: str,
+    at: datetime,
+    refused: Optional[str] = None,
+) -> DataFrame:
+    """The run's rows of `ingest_runs`: one per source file; `written` is None for a refused run."""
+    rows = []
+    for source_file, tally in sorted(tallies.items()):
+        events_written = 0 if written is None else written.get(source_file, 0)
+        rows.append(
+            (
+                run_id, source_file, mapping, tally.records, events_written,
+                0 if written is None else tally.good - events_written,
+                tally.good if written is None else 0,
+                sum(tally.quarantined.values()), tally.quarantined,
+                "ok" if refused is None else f"refused: {refused}", at,
+            )
+        )
+    return spark.createDataFrame(rows, INGEST_RUNS_SCHEMA)
 
 
 def layout_for_write(events: DataFrame) -> DataFrame:

@@ -36,6 +36,7 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 STAGING = "_staging"  # under the lake's root: <run_id>/<table>/, Spark's Parquet files before they move
 HISTORY_SCANNED = 20  # commits `commit_metadata` looks back through for seqrisk's latest write
 APP_ID = "seqrisk"  # the Delta transaction identifier every delta-rs commit carries: two of them conflict
+BLIND_COMMIT_ATTEMPTS = 5  # a write to a table its run never read commits against the newest version, again if it loses a race
 _DELTA_RS_COMMIT_FIELDS = frozenset({"operation", "engineInfo", "clientVersion", "isolationLevel", "userName", "userId"})
 
 
@@ -315,6 +316,21 @@ class DeltaTables:
             raise ConcurrentWriteError(_conflict_message(path, base, now))
 
     def _commit(self, write: TableWrite, files: list["_StagedFile"], run_id: str, base: Optional[int] | object) -> WriteResult:
+        """Commit against `base`; a blind write (a table this run never read) against the version there now."""
+        if base is not _UNREAD:
+            return self._commit_against(write, files, run_id, base)  # type: ignore[arg-type]
+        from deltalake import DeltaTable
+
+        for attempt in range(1, BLIND_COMMIT_ATTEMPTS + 1):
+            path = _local(write.path)
+            try:
+                return self._commit_against(write, files, run_id, DeltaTable(path).version() if DeltaTable.is_deltatable(path) else None)
+            except ConcurrentWriteError:
+                if attempt == BLIND_COMMIT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _commit_against(self, write: TableWrite, files: list["_StagedFile"], run_id: str, base: Optional[int]) -> WriteResult:
         from deltalake import DeltaTable, Schema
         from deltalake.exceptions import CommitFailedError, DeltaError
         from deltalake.transaction import AddAction, CommitProperties, Transaction, create_table_with_add_actions
@@ -335,17 +351,13 @@ class DeltaTables:
         schema = Schema.from_json(write.df.schema.json())
         partition_by = list(write.partition_by) or None
         rows = sum(f.rows for f in files)
-        exists = DeltaTable.is_deltatable(path)
-        if base is _UNREAD:  # a blind write: against whatever version is there now
-            base = DeltaTable(path).version() if exists else None
-        if base is None and exists:
-            raise ConcurrentWriteError(_conflict_message(write.path, None, DeltaTable(path).version()))
         properties = CommitProperties(
             custom_metadata={"run_id": run_id, **write.metadata},
-            app_transactions=[Transaction(app_id=APP_ID, version=0 if base is None else int(base) + 1)],
+            app_transactions=[Transaction(app_id=APP_ID, version=0 if base is None else base + 1)],
         )
-
         if base is None:
+            if DeltaTable.is_deltatable(path):
+                raise ConcurrentWriteError(_conflict_message(write.path, None, DeltaTable(path).version()))
             try:
                 create_table_with_add_actions(
                     path, schema, actions, mode="error", partition_by=partition_by, commit_properties=properties
@@ -356,7 +368,7 @@ class DeltaTables:
                 raise ConcurrentWriteError(_conflict_message(write.path, None, DeltaTable(path).version())) from err
             return WriteResult(write.path, rows, len(files), DeltaTable(path).version())
 
-        table = DeltaTable(path, version=int(base))  # delta-rs checks the commits since this version
+        table = DeltaTable(path, version=base)  # delta-rs checks the commits since this version
         if write.mode == "append" and not actions:
             return WriteResult(write.path, 0, 0, None)  # nothing to add: the table stays as it is
         filters = None

@@ -118,6 +118,42 @@ def test_rerun_on_the_same_input_changes_no_table(spark, config, lake, tmp_path)
     assert (DeltaTable(str(lake / "events")).version(), DeltaTable(str(lake / "quarantine")).version()) == versions
 
 
+def test_ingest_runs_reconciles_every_file_of_every_run(spark, config, lake, tmp_path):
+    folder = tmp_path / "in"
+    write(folder / "a.csv", CSV)
+    write(folder / "b.csv", CSV.splitlines()[0] + "\nu1;2024-05-01 10:00:00 UTC;view;i1;9.99;ios\nu9;2024-05-01 11:00:00 UTC;buy;i7;5;web\n")
+    first = run_ingest(config(), input_path=str(folder), mapping_name="clicks_csv", spark=spark)
+    again = run_ingest(config(), input_path=str(folder), mapping_name="clicks_csv", spark=spark)
+
+    columns = ["run_id", "source_file", "records", "events_written", "duplicates", "refused", "quarantined", "status"]
+    runs = table_rows(lake, "ingest_runs", columns)
+    by_file = {(run, Path(f).name): rest for run, f, *rest in runs}
+    assert by_file == {
+        (first.run_id, "a.csv"): [11, 3, 1, 0, 7, "ok"],  # b.csv's copy of a.csv's first event: dropped there, kept here
+        (first.run_id, "b.csv"): [2, 1, 1, 0, 0, "ok"],
+        (again.run_id, "a.csv"): [11, 0, 4, 0, 7, "ok"],
+        (again.run_id, "b.csv"): [2, 0, 2, 0, 0, "ok"],
+    }
+    reasons = table_rows(lake, "ingest_runs", ["run_id", "source_file", "quarantined_by_reason"])
+    assert dict(next(r for run, f, r in reasons if run == first.run_id and f.endswith("a.csv")))["bad_price"] == 1
+    for run in (first, again):
+        mine = [r for r in runs if r[0] == run.run_id]
+        assert sum(r[2] for r in mine) == run.records and sum(r[3] for r in mine) == run.written
+
+
+def test_a_run_quarantining_more_than_the_limit_keeps_its_quarantine_writes_no_event_and_fails(spark, config, lake, tmp_path):
+    source = write(tmp_path / "in" / "clicks.csv", CSV)  # 7 of 11 records are bad
+    with pytest.raises(SeqriskError, match=r"7 of 11 records \(63.64%\) were quarantined, above ingest.max_quarantine_share \(50.00%\)"):
+        run_ingest(config("ingest.max_quarantine_share=0.5"), input_path=str(source), mapping_name="clicks_csv", spark=spark)
+    assert not (lake / "events").exists()
+    assert len(table_rows(lake, "quarantine", ["record_id"])) == 7
+    [(records, refused, quarantined, status)] = table_rows(lake, "ingest_runs", ["records", "refused", "quarantined", "status"])
+    assert (records, refused, quarantined) == (11, 4, 7) and status.startswith("refused: quarantined share 63.64%")
+
+    summary = run_ingest(config("ingest.max_quarantine_share=0.7"), input_path=str(source), mapping_name="clicks_csv", spark=spark)
+    assert (summary.written, summary.already_quarantined) == (3, 7)
+
+
 def test_events_already_in_the_table_are_duplicates_and_new_ones_are_added(spark, config, lake, tmp_path):
     run_ingest(config(), input_path=str(write(tmp_path / "a.csv", CSV)), mapping_name="clicks_csv", spark=spark)
     later = CSV.splitlines()[0] + "\nu1;2024-05-01 10:00:00 UTC;view;i1;9.99;ios\nu9;2024-05-01 11:00:00 UTC;buy;i7;5;web\n"
@@ -200,11 +236,11 @@ def test_vacuum_removes_what_a_killed_run_left_once_old_enough_and_nothing_commi
     leftover = lake / "_staging" / "ingest-killed" / "events"  # as a run killed while Spark wrote leaves it
     write(leftover / "part-0.parquet", "x")
     rows = table_rows(lake, "events", ["event_id"])
-    orphans = {t: _on_disk(lake / t) - _committed(lake / t) for t in ("events", "quarantine")}
+    orphans = {t: _on_disk(lake / t) - _committed(lake / t) for t in ("events", "quarantine", "ingest_runs")}
     assert orphans["events"]
 
     fresh = run_vacuum(config(), spark=spark)  # minutes old: as a run still in progress, kept
-    assert fresh.files_removed == {"events": 0, "quarantine": 0} and fresh.staging_runs_removed == 0
+    assert fresh.files_removed == {t: 0 for t in orphans} and fresh.staging_runs_removed == 0
     assert {t: _on_disk(lake / t) - _committed(lake / t) for t in orphans} == orphans and leftover.is_dir()
 
     old = run_vacuum(config(), retain_hours=0, spark=spark)

@@ -35,7 +35,7 @@ def reasons(spark, *records, mapping=MAPPING):
 
 def test_good_records_become_events_with_every_field_parsed(spark):
     df = raw(spark, (" u1 ", "2024-05-01 10:00:00 UTC", "view", "i9", "12.50", "acme"), ("u2", "2024-05-02T00:00:01Z", "buy", "", "", ""))
-    events = events_of(validate(df, MAPPING, LIMITS), "run-1").drop("event_id")
+    events = events_of(validate(df, MAPPING, LIMITS), "run-1").drop("event_id", "source_file")
     expected = spark.createDataFrame(
         [
             Row(user_id="u1", event_time=datetime(2024, 5, 1, 10), event_type="view", session_id=None, item_id="i9", category=None, price=12.5, attributes={"brand": "acme"}, run_id="run-1", event_date=datetime(2024, 5, 1).date()),

@@ -2,7 +2,8 @@
 
 Every record read ends in exactly one place: `events`, dropped as a duplicate (of another record
 in the input or of an event already in the table), or `quarantine` with its reason. Rerunning on
-the same input changes no table.
+the same input changes no table but `ingest_runs`, which keeps every run's reconciliation per
+source file (records = events written + duplicates + refused + quarantined).
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from pyspark.sql import DataFrame, SparkSession
 
 from seqrisk import faults
 from seqrisk.config import Config
+from seqrisk.errors import SeqriskError
 from seqrisk.events import Limits, events_of, quarantine_of, validate
-from seqrisk.ingest import layout_for_write, list_input_files, new_events, read_raw
+from seqrisk.ingest import FileTally, ingest_runs, layout_for_write, list_input_files, new_events, read_raw, tally_files
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import Job, start_job
 from seqrisk.tables import ConcurrentWriteError, TableWrite, WriteResult
@@ -68,50 +70,83 @@ def run_ingest(
         max_price=config.ingest.max_price,
     )
     validated = validate(read_raw(job.spark, files, mapping), mapping, limits)
-    validated = validated.persist(StorageLevel.DISK_ONLY)  # two writes and the counts read it; on disk, any size fits
+    validated = validated.persist(StorageLevel.DISK_ONLY)  # the writes and the counts read it; on disk, any size fits
     try:
-        counts = {row["reason"]: row["count"] for row in validated.groupBy("reason").count().collect()}
-        summary.records = sum(counts.values())
+        tallies = tally_files(validated)
+        summary.records = sum(t.records for t in tallies.values())
         if summary.records == 0:
             log.warning("ingest: the input holds no records; no table was changed")
             return summary
-        good = counts.pop(None, 0)
-        summary.quarantined = counts
+        for tally in tallies.values():
+            for reason, count in tally.quarantined.items():
+                summary.quarantined[reason] = summary.quarantined.get(reason, 0) + count
         faults.point("after_read")
 
-        added = {job.lake.path("events"): 0, job.lake.path("quarantine"): 0}
+        share, limit = summary.quarantined_total / summary.records, config.ingest.max_quarantine_share
+        if limit is not None and share > limit:
+            _refuse(job, validated, tallies, mapping_name, f"quarantined share {share:.2%} above ingest.max_quarantine_share {limit:.2%}")
+            raise SeqriskError(
+                f"ingest refused the input: {summary.quarantined_total:,} of {summary.records:,} records ({share:.2%}) "
+                f"were quarantined, above ingest.max_quarantine_share ({limit:.2%}). The quarantine and "
+                f"ingest_runs tables have this run's rows (run_id {job.run_id}); no event was written. "
+                "Fix the input or the mapping and rerun"
+            )
+
+        added = {name: 0 for name in PUBLISHED}
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
-                results = _publish(job, validated)
+                results = _publish(job, validated, tallies, mapping_name)
             except ConcurrentWriteError as err:
                 if attempt == COMMIT_ATTEMPTS:
                     raise
                 log.warning("ingest: %s; reading the tables again (attempt %d of %d)", err, attempt + 1, COMMIT_ATTEMPTS)
                 results = err.committed
-            for result in results:
-                added[result.path] += result.rows_added
-            if len(results) == len(added):
+            for name, result in zip(PUBLISHED, results):
+                added[name] += result.rows_added
+            if len(results) == len(PUBLISHED):
                 break
-        summary.written = added[job.lake.path("events")]
-        summary.duplicates = good - summary.written
-        summary.already_quarantined = summary.quarantined_total - added[job.lake.path("quarantine")]
+        summary.written = added["events"]
+        summary.duplicates = summary.records - summary.quarantined_total - summary.written
+        summary.already_quarantined = summary.quarantined_total - added["quarantine"]
         return summary
     finally:
         validated.unpersist()
 
 
-def _publish(job: Job, validated: DataFrame) -> list[WriteResult]:
-    """Append the new events and the new quarantine records, each against the version it was checked against."""
-    events_path, quarantine_path = job.lake.path("events"), job.lake.path("quarantine")
-    events = new_events(job.lake.tables, events_path, events_of(validated, job.run_id))
-    quarantine = quarantine_of(validated, job.run_id, job.started_at)
-    if job.lake.exists("quarantine"):
-        known = job.lake.read("quarantine").select("record_id")
-        quarantine = quarantine.join(known, on="record_id", how="left_anti")
+PUBLISHED = ("quarantine", "events", "ingest_runs")  # in commit order
 
-    log.info("ingest: writing events and quarantine")
-    return job.lake.tables.publish(
-        TableWrite(quarantine_path, quarantine.coalesce(1), "append"),
-        TableWrite(events_path, layout_for_write(events), "append", partition_by=("event_date",)),
+
+def _publish(job: Job, validated: DataFrame, tallies: dict[str, FileTally], mapping_name: str) -> list[WriteResult]:
+    """Append the new events, the new quarantine records and the run's reconciliation, in `PUBLISHED` order."""
+    events = new_events(job.lake.tables, job.lake.path("events"), events_of(validated, job.run_id))
+    events = events.persist(StorageLevel.DISK_ONLY)  # counted per file, then written
+    try:
+        written = {r["source_file"]: r["count"] for r in events.groupBy("source_file").count().collect()}  # a row per file
+        runs = ingest_runs(job.spark, tallies, written, run_id=job.run_id, mapping=mapping_name, at=job.started_at)
+        log.info("ingest: writing events, quarantine and ingest_runs")
+        return job.lake.tables.publish(
+            TableWrite(job.lake.path("quarantine"), _new_quarantine(job, validated).coalesce(1), "append"),
+            TableWrite(job.lake.path("events"), layout_for_write(events.drop("source_file")), "append", partition_by=("event_date",)),
+            TableWrite(job.lake.path("ingest_runs"), runs.coalesce(1), "append"),
+            run_id=job.run_id,
+        )
+    finally:
+        events.unpersist()
+
+
+def _refuse(job: Job, validated: DataFrame, tallies: dict[str, FileTally], mapping_name: str, why: str) -> None:
+    """Keep a refused run's quarantine and reconciliation; write no event."""
+    runs = ingest_runs(job.spark, tallies, None, run_id=job.run_id, mapping=mapping_name, at=job.started_at, refused=why)
+    job.lake.tables.publish(
+        TableWrite(job.lake.path("quarantine"), _new_quarantine(job, validated).coalesce(1), "append"),
+        TableWrite(job.lake.path("ingest_runs"), runs.coalesce(1), "append"),
         run_id=job.run_id,
     )
+
+
+def _new_quarantine(job: Job, validated: DataFrame) -> DataFrame:
+    """This run's rejected records that no earlier run has quarantined (the same file and record)."""
+    quarantine = quarantine_of(validated, job.run_id, job.started_at)
+    if job.lake.exists("quarantine"):
+        quarantine = quarantine.join(job.lake.read("quarantine").select("record_id"), on="record_id", how="left_anti")
+    return quarantine
