@@ -99,6 +99,9 @@ class Mapping(_Strict):
     time_format: str = "iso"  # epoch_s, epoch_ms, iso, or a Spark datetime pattern
     attributes: list[str] = []
     time_range: Optional[TimeRange] = None  # narrows ingest's plausible range for this source
+    encoding: str = "utf-8"  # the files' text encoding (CSV, JSON); others are decoded whole per file
+    id_namespace: Optional[str] = None  # given event ids are unique within it; default: the mapping's name
+    placeholder_ids: list[str] = ["0", "-", "null", "none", "nan", "n/a", "undefined"]  # event ids that are no id (any case)
 
     @model_validator(mode="after")
     def _csv_names(self) -> "Mapping":
@@ -107,6 +110,16 @@ class Mapping(_Strict):
         if self.names and self.format != "csv":
             raise ValueError("`names` is only for CSV without a header")
         return self
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            return codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r} (e.g. utf-8, latin-1, cp1252, utf-16)") from None
 
     @field_validator("time_format")
     @classmethod
@@ -126,6 +139,9 @@ class IngestConfig(_Strict):
     max_future_hours: float = Field(24, ge=0)
     max_price: float = Field(1e7, gt=0)
     max_quarantine_share: Optional[float] = Field(None, ge=0, le=1)  # refuse a run that quarantines more (null: never)
+    max_field_chars: int = Field(4096, ge=1)  # a longer value in any mapped column quarantines the record
+    duplicate_check_days: Optional[int] = Field(None, ge=0)  # null: against the whole events table; N: the input's dates +- N days
+    success_marker: Literal["auto", "required", "ignored"] = "auto"  # auto: folders of part-* files need _SUCCESS
     mappings: dict[str, Mapping] = {}
 
 

@@ -7,9 +7,9 @@ event or the reason it was rejected. It reads no files, so it is tested with han
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     DateType,
@@ -73,10 +73,12 @@ RECORD = "_record"  # the record verbatim (a CSV or JSON line; a Parquet row as 
 SOURCE_FILE = "_source_file"
 MALFORMED = "_malformed"  # why the reader could not split the record into columns, else null
 SOURCE = "_source"  # a struct of the mapping's source columns, as strings
+FILE_TIME = "_file_time"  # the source file's modification time: the plausible range's upper end follows it
 
 # Reason codes, in the order they are checked: a record gets the first that applies.
 REASONS = {
-    "malformed_record": "the line could not be split into the mapping's columns (wrong field count, bad JSON, blank line)",
+    "malformed_record": "the line could not be split into the mapping's columns (wrong field count, bad JSON, blank line, text not in the mapping's encoding)",
+    "field_too_long": "a mapped column's value is longer than ingest.max_field_chars",
     "missing_user_id": "the user id is absent or blank",
     "missing_event_type": "the event type is absent or blank",
     "missing_event_time": "the event time is absent or blank",
@@ -85,23 +87,31 @@ REASONS = {
     "bad_price": "the price is not a number, is negative or NaN, or exceeds ingest.max_price",
 }
 
+ISO_FORMAT = "yyyy-MM-dd'T'HH:mm:ss'Z'"
 EVENT_ID_HEX_CHARS = 32  # 128 bits: collisions stay negligible at billions of events
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Plausibility bounds applied to every record."""
+    """Plausibility bounds applied to every record.
+
+    The latest plausible event time is the record's file modification time plus `max_future`:
+    a bound of the input, so a rerun on another day gives every record the same verdict.
+    """
 
     min_time: datetime
-    max_time: datetime
+    max_future: timedelta
     max_price: float
+    max_field_chars: int = 4096
 
 
-def validate(raw: DataFrame, mapping: Mapping, limits: Limits) -> DataFrame:
+def validate(raw: DataFrame, mapping: Mapping, limits: Limits, id_namespace: str) -> DataFrame:
     """Parse each raw record into event fields and the first reason it must be rejected, if any.
 
     Returns one row per input record with the event columns (without `run_id`), plus
     `reason` and `detail` (null for good records) and the raw record and source file.
+    The event id is the given id within `id_namespace`, or else a hash of the content and of
+    the record's occurrence among identical ones in its file (see `_event_id`).
     """
     columns = mapping.columns
     src = F.col(SOURCE)
@@ -116,15 +126,23 @@ def validate(raw: DataFrame, mapping: Mapping, limits: Limits) -> DataFrame:
     price_text = field(columns.price)
     price = price_text.cast("double")
 
-    low, high = limits.min_time, limits.max_time
+    low = limits.min_time
+    high = (F.col(FILE_TIME).cast("double") + limits.max_future.total_seconds()).cast("timestamp")
     if mapping.time_range is not None:
-        low, high = max(low, mapping.time_range.start), min(high, mapping.time_range.end)
+        low, high = max(low, mapping.time_range.start), F.least(high, F.lit(mapping.time_range.end))
+    longest = F.greatest(*[F.length(src[c]) for c in mapping.source_columns()], F.lit(0))
+    too_long = F.coalesce(*[F.when(F.length(src[c]) > limits.max_field_chars, F.lit(c)) for c in mapping.source_columns()], F.lit(None).cast("string"))
 
     bad_price = price_text.isNotNull() & (
         price.isNull() | F.isnan(price) | (price < 0) | (price > F.lit(limits.max_price))
     )
     checks: list[tuple[Column, str, Column]] = [
         (F.col(MALFORMED).isNotNull(), "malformed_record", F.col(MALFORMED)),
+        (
+            longest > limits.max_field_chars,
+            "field_too_long",
+            F.concat(F.lit("column "), F.to_json(F.array(too_long)), F.lit(" holds "), longest.cast("string"), F.lit(f" characters, over ingest.max_field_chars ({limits.max_field_chars})")),
+        ),
         (user_id.isNull(), "missing_user_id", F.lit(f"column {columns.user_id!r} is empty")),
         (event_type.isNull(), "missing_event_type", F.lit(f"column {columns.event_type!r} is empty")),
         (time_text.isNull(), "missing_event_time", F.lit(f"column {columns.event_time!r} is empty")),
@@ -134,12 +152,14 @@ def validate(raw: DataFrame, mapping: Mapping, limits: Limits) -> DataFrame:
             F.concat(F.lit("cannot parse "), F.to_json(F.array(time_text)), F.lit(f" as {mapping.time_format}")),
         ),
         (
-            (event_time < F.lit(low)) | (event_time >= F.lit(high)),
+            (event_time < F.lit(low)) | (event_time >= high),
             "event_time_out_of_range",
             F.concat(
                 F.lit("event time "),
-                F.date_format(event_time, "yyyy-MM-dd'T'HH:mm:ss'Z'"),
-                F.lit(f" is outside [{_iso(low)}, {_iso(high)})"),
+                F.date_format(event_time, ISO_FORMAT),
+                F.lit(f" is outside [{_iso(low)}, "),
+                F.date_format(high, ISO_FORMAT),
+                F.lit(")"),
             ),
         ),
         (bad_price, "bad_price", F.concat(F.lit("price "), F.to_json(F.array(price_text)), F.lit(" is not a valid amount"))),
@@ -156,8 +176,10 @@ def validate(raw: DataFrame, mapping: Mapping, limits: Limits) -> DataFrame:
         else F.create_map().cast("map<string,string>"),
         lambda _, value: value.isNotNull(),
     )
+    given_id = field(columns.event_id)
+    placeholders = [p.lower() for p in mapping.placeholder_ids]
     parsed = raw.select(
-        field(columns.event_id).alias("given_event_id"),
+        F.when(~F.lower(given_id).isin(placeholders), F.concat(F.lit(id_namespace + ":"), given_id)).alias("given_event_id"),
         user_id.alias("user_id"),
         event_time.alias("event_time"),
         event_type.alias("event_type"),
@@ -171,11 +193,7 @@ def validate(raw: DataFrame, mapping: Mapping, limits: Limits) -> DataFrame:
         F.col(RECORD).alias("record"),
         F.col(SOURCE_FILE).alias("source_file"),
     )
-    return (
-        parsed.withColumn("event_id", F.coalesce(F.col("given_event_id"), _content_hash()))
-        .withColumn("event_date", F.to_date("event_time"))
-        .drop("given_event_id")
-    )
+    return _with_event_id(parsed).withColumn("event_date", F.to_date("event_time"))
 
 
 def events_of(validated: DataFrame, run_id: str) -> DataFrame:
@@ -222,9 +240,23 @@ def _blank_to_null(column: Column) -> Column:
     return F.when(trimmed != "", trimmed)
 
 
-def _content_hash() -> Column:
-    """A deterministic event id from the parsed row, so an exact duplicate gets the same id."""
-    content = F.to_json(
+def _with_event_id(parsed: DataFrame) -> DataFrame:
+    """`event_id`: the given id (namespaced), or a hash of the content and its occurrence in the file.
+
+    Identical records within one file are repeats (a user who views an item twice in one
+    second): the n-th copy gets its own id. The same record in another file, or the same file
+    read again, is a duplicate: its n-th copy hashes to the same id. Shuffle: by source file and
+    content hash, for the occurrence number.
+    """
+    content = _content()
+    occurrence = F.row_number().over(Window.partitionBy("source_file", content).orderBy("record")) - 1
+    hashed = F.substring(F.sha2(F.concat(content, F.lit("#"), occurrence.cast("string")), 256), 1, EVENT_ID_HEX_CHARS)
+    return parsed.withColumn("event_id", F.coalesce(F.col("given_event_id"), hashed)).drop("given_event_id")
+
+
+def _content() -> Column:
+    """The parsed row as JSON: what makes two events identical."""
+    return F.to_json(
         F.struct(
             "user_id",
             F.call_function("unix_micros", F.col("event_time")).alias("event_time"),
@@ -236,7 +268,6 @@ def _content_hash() -> Column:
             "attributes",
         )
     )
-    return F.substring(F.sha2(content, 256), 1, EVENT_ID_HEX_CHARS)
 
 
 def _iso(moment: datetime) -> str:

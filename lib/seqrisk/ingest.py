@@ -4,22 +4,28 @@ from __future__ import annotations
 import csv
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import reduce
 from typing import Optional
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
+from seqrisk import uri_files
 from seqrisk.config import Mapping
 from seqrisk.errors import SeqriskError
-from seqrisk.events import INGEST_RUNS_SCHEMA, MALFORMED, RECORD, SOURCE, SOURCE_FILE
+from seqrisk.events import FILE_TIME, INGEST_RUNS_SCHEMA, MALFORMED, RECORD, SOURCE, SOURCE_FILE
 
 log = logging.getLogger("seqrisk")
 
 
-def new_events(tables, events_path: str, events: DataFrame) -> DataFrame:
+def new_events(tables, events_path: str, events: DataFrame, check_days: Optional[int] = None) -> DataFrame:
     """Events with duplicates dropped: one row per `event_id`, and none already in the table.
+
+    The table's ids are read whole (`check_days` None: exactly once, whatever the dates), or
+    only for the input's dates and `check_days` days on either side (a bounded read at scale;
+    a given id that comes back with a time further away is then written twice).
 
     Shuffle: by `event_id` (dedupe and anti-join share it). Of the copies of one id, the one
     with the earliest content (then source file) is kept, so the choice does not depend on
@@ -37,8 +43,12 @@ def new_events(tables, events_path: str, events: DataFrame) -> DataFrame:
     )
     if not tables.exists(events_path):
         return unique
-    dates = [row["event_date"].isoformat() for row in events.select("event_date").distinct().collect()]
-    known = tables.read(events_path, where={"event_date": dates}).select("event_id")
+    where = None
+    if check_days is not None:
+        dates = {row["event_date"] for row in events.select("event_date").distinct().collect()}  # a row per day
+        near = {d + timedelta(days=k) for d in dates for k in range(-check_days, check_days + 1)}
+        where = {"event_date": sorted(d.isoformat() for d in near)}
+    known = tables.read(events_path, where=where).select("event_id")
     return unique.join(known, on="event_id", how="left_anti")
 
 
@@ -100,11 +110,17 @@ def layout_for_write(events: DataFrame) -> DataFrame:
 
 # -- reading raw files --------------------------------------------------------------------------
 
+HEADER_BYTES = 1 << 20  # a CSV header longer than this is not a header
+_FILE_URI = "_file_uri"  # a line's file as Spark's `_metadata.file_path` spells it
 
-def list_input_files(spark: SparkSession, pattern: str) -> list[str]:
+
+def list_input_files(spark: SparkSession, pattern: str, success_marker: str = "auto") -> list[str]:
     """The files a path, folder (recursively) or glob names, through Hadoop's filesystem API.
 
-    Names starting with `_` or `.` (Spark's and Hadoop's markers) are skipped.
+    Below a folder, names starting with `_` or `.` (Spark's and Hadoop's markers, their
+    `_temporary/` work folders) are skipped. A folder an upstream job is still writing is
+    refused: one holding `_temporary/`, and (`success_marker`: `auto`) one of `part-*` files
+    without its `_SUCCESS`; `required` asks every folder for `_SUCCESS`, `ignored` never.
     """
     jvm = spark._jvm  # type: ignore[attr-defined]
     path = jvm.org.apache.hadoop.fs.Path(pattern)
@@ -112,40 +128,96 @@ def list_input_files(spark: SparkSession, pattern: str) -> list[str]:
     statuses = fs.globStatus(path) or []
     files = []
     for status in statuses:
-        if status.isDirectory():
-            listing = fs.listFiles(status.getPath(), True)
-            while listing.hasNext():
-                files.append(listing.next().getPath())
-        else:
-            files.append(status.getPath())
-    visible = sorted(str(p) for p in files if not p.getName().startswith(("_", ".")))
-    if not visible:
+        if not status.isDirectory():
+            if not status.getPath().getName().startswith(("_", ".")):
+                files.append(str(status.getPath()))
+            continue
+        root = str(status.getPath()).rstrip("/")
+        listing = fs.listFiles(status.getPath(), True)
+        folders: dict[str, list[str]] = {}
+        while listing.hasNext():
+            found = str(listing.next().getPath())
+            folder, _, name = found.rpartition("/")
+            folders.setdefault(folder, []).append(name)
+        working = [f for f in folders if "_temporary" in f[len(root):].split("/")]
+        if working:
+            raise SeqriskError(f"--input {pattern}: {working[0]} is in a job's _temporary work folder: its output is still being written; ingest it once the job has finished")
+        for folder, names in sorted(folders.items()):
+            if any(part.startswith(("_", ".")) for part in folder[len(root):].split("/")):
+                continue
+            visible = [n for n in names if not n.startswith(("_", "."))]
+            unfinished = "_SUCCESS" not in names and visible and (
+                success_marker == "required" or (success_marker == "auto" and any(n.startswith("part-") for n in visible))
+            )
+            if unfinished:
+                raise SeqriskError(
+                    f"--input {pattern}: {folder} has no _SUCCESS marker, so the job writing it may not have "
+                    "finished; ingest it once it has (or set ingest.success_marker=ignored for a source that writes none)"
+                )
+            files.extend(f"{folder}/{n}" for n in visible)
+    visible_files = sorted(files)
+    if not visible_files:
         what = "matches nothing" if not statuses else "holds no files"
         raise SeqriskError(f"--input {pattern}: {what}; give a file, a folder or a glob of raw event files")
-    return visible
+    return visible_files
 
 
 def read_raw(spark: SparkSession, files: list[str], mapping: Mapping) -> DataFrame:
-    """Records as `validate` takes them: verbatim text, source file, malformed flag, source columns."""
+    """Records as `validate` takes them: verbatim text, source file and its time, malformed flag, source columns."""
     if mapping.format == "parquet":
         return _read_parquet(spark, files, mapping)
-    lines = spark.read.text(files).select(
-        F.col("value").alias(RECORD), F.input_file_name().alias(SOURCE_FILE)
-    )
+    lines = _read_lines(spark, files, mapping.encoding)
     if mapping.format == "json":
         return _split_json(lines, mapping)
     return _split_csv(spark, lines, files, mapping)
 
 
+def _read_lines(spark: SparkSession, files: list[str], encoding: str) -> DataFrame:
+    """One row per line. UTF-8 through Spark's text source; any other encoding decoded a whole file at a time."""
+    if encoding == "utf-8":
+        frame = spark.read.text(files)
+        return frame.select(
+            F.col("value").alias(RECORD),
+            F.input_file_name().alias(SOURCE_FILE),
+            F.col("_metadata.file_modification_time").alias(FILE_TIME),
+            F.col("_metadata.file_path").alias(_FILE_URI),
+        )
+    whole = spark.read.format("binaryFile").load(files)
+    lines = F.split(F.decode("content", encoding), "\r?\n")
+    exploded = whole.select(
+        F.input_file_name().alias(SOURCE_FILE),
+        F.col("_metadata.file_modification_time").alias(FILE_TIME),
+        F.col("_metadata.file_path").alias(_FILE_URI),
+        F.posexplode(lines).alias("n", RECORD),
+        F.size(lines).alias("count"),
+    )
+    last_empty = (F.col("n") == F.col("count") - 1) & (F.col(RECORD) == "")  # the end of the last line
+    return exploded.filter(~last_empty).select(RECORD, SOURCE_FILE, FILE_TIME, _FILE_URI)
+
+
 def _split_csv(spark: SparkSession, lines: DataFrame, files: list[str], mapping: Mapping) -> DataFrame:
-    names = mapping.names
-    if mapping.header:
-        header = _first_line(spark, files)
-        if header is None:
-            return _no_records(spark, mapping)
+    """Each file split by its own header (files with different headers are read apart), or by `names`."""
+    if not mapping.header:
+        _require_columns(mapping, mapping.names or [], "mapping `names`")
+        return _parse_csv(lines, mapping, mapping.names or [])
+    by_header: dict[str, list[str]] = {}
+    for path in files:
+        header = _first_line(spark, path, mapping.encoding)
+        if header is not None:
+            by_header.setdefault(header, []).append(path)
+    if not by_header:
+        return _no_records(spark, mapping)
+    parts = []
+    for header, group in by_header.items():
         names = next(csv.reader([header.lstrip("\ufeff")], delimiter=mapping.delimiter))
-        lines = lines.filter(F.col(RECORD) != header)
-    _require_columns(mapping, names, "the CSV header" if mapping.header else "mapping `names`")
+        _require_columns(mapping, names, f"the CSV header of {', '.join(group[:3])}{' and more' if len(group) > 3 else ''}")
+        uris = [str(spark._jvm.org.apache.hadoop.fs.Path(path).toUri().toString()) for path in group]  # type: ignore[attr-defined]
+        mine = lines.filter(F.col(_FILE_URI).isin(uris) & (F.col(RECORD) != header))
+        parts.append(_parse_csv(mine, mapping, names))
+    return reduce(DataFrame.unionByName, parts)
+
+
+def _parse_csv(lines: DataFrame, mapping: Mapping, names: list[str]) -> DataFrame:
     schema = StructType([StructField(n, StringType()) for n in names] + [StructField("_corrupt", StringType())])
     parsed = F.from_csv(
         RECORD,
@@ -169,10 +241,18 @@ def _split_json(lines: DataFrame, mapping: Mapping) -> DataFrame:
 def _raw_frame(split: DataFrame, mapping: Mapping, malformed_detail: str) -> DataFrame:
     malformed = (
         F.when(F.trim(F.col(RECORD)) == "", F.lit("blank line"))
+        .when(_not_decoded(mapping.encoding), F.lit(f"text that is not {mapping.encoding}: declare the files' `encoding` in the mapping"))
         .when(F.col("p._corrupt").isNotNull(), F.lit(malformed_detail))
     )
     source = F.struct(*[F.col("p")[n].alias(n) for n in mapping.source_columns()])
-    return split.select(RECORD, SOURCE_FILE, malformed.alias(MALFORMED), source.alias(SOURCE))
+    return split.select(RECORD, SOURCE_FILE, FILE_TIME, malformed.alias(MALFORMED), source.alias(SOURCE))
+
+
+def _not_decoded(encoding: str) -> Column:
+    """True for a line that is not valid text: bytes that are not UTF-8, or a character another encoding could not decode."""
+    if encoding == "utf-8":  # Spark's text source keeps invalid bytes as they are; a round trip through Java replaces them
+        return F.encode(RECORD, "UTF-8") != F.col(RECORD).cast("binary")
+    return F.col(RECORD).contains("\ufffd")
 
 
 def _read_parquet(spark: SparkSession, files: list[str], mapping: Mapping) -> DataFrame:
@@ -186,23 +266,30 @@ def _read_parquet(spark: SparkSession, files: list[str], mapping: Mapping) -> Da
     return frame.select(
         F.to_json(F.struct(*frame.columns)).alias(RECORD),
         F.input_file_name().alias(SOURCE_FILE),
+        F.col("_metadata.file_modification_time").alias(FILE_TIME),
         F.lit(None).cast("string").alias(MALFORMED),
         source.alias(SOURCE),
     )
 
 
-def _first_line(spark: SparkSession, files: list[str]) -> Optional[str]:
-    for path in files:
-        first = spark.read.text(path).limit(1).collect()
-        if first:
-            return first[0]["value"]
-    return None
+def _first_line(spark: SparkSession, path: str, encoding: str) -> Optional[str]:
+    """A file's first line (its CSV header), read from its first bytes; None for an empty file."""
+    head = uri_files.read_head(spark, path, HEADER_BYTES).decode(encoding, errors="replace")
+    if not head:
+        return None
+    return head.splitlines()[0] if head.splitlines() else ""
 
 
 def _no_records(spark: SparkSession, mapping: Mapping) -> DataFrame:
     source = StructType([StructField(n, StringType()) for n in mapping.source_columns()])
     schema = StructType(
-        [StructField(RECORD, StringType()), StructField(SOURCE_FILE, StringType()), StructField(MALFORMED, StringType()), StructField(SOURCE, source)]
+        [
+            StructField(RECORD, StringType()),
+            StructField(SOURCE_FILE, StringType()),
+            StructField(FILE_TIME, TimestampType()),
+            StructField(MALFORMED, StringType()),
+            StructField(SOURCE, source),
+        ]
     )
     return spark.createDataFrame([], schema)
 

@@ -66,6 +66,17 @@ def read_bytes(spark: SparkSession, uri: str) -> bytes:
         stream.close()
 
 
+def read_head(spark: SparkSession, uri: str, limit: int) -> bytes:
+    """The file's first `limit` bytes (all of a shorter file)."""
+    fs, path = _filesystem(spark, uri)
+    jvm = spark._jvm  # type: ignore[attr-defined]
+    stream = jvm.org.apache.commons.io.input.BoundedInputStream(fs.open(path), limit)
+    try:
+        return bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+    finally:
+        stream.close()
+
+
 def read_text(spark: SparkSession, uri: str) -> str:
     return read_bytes(spark, uri).decode("utf-8")
 

@@ -78,11 +78,11 @@ u3;2024-05-02T08:00:00Z;view;i2
 """
 
 
-def test_csv_ingest_writes_events_drops_duplicates_and_quarantines_each_reason(spark, config, lake, tmp_path):
+def test_csv_ingest_writes_events_keeps_repeats_and_quarantines_each_reason(spark, config, lake, tmp_path):
     source = write(tmp_path / "in" / "clicks.csv", CSV)
     summary = run_ingest(config(), input_path=str(source), mapping_name="clicks_csv", spark=spark)
 
-    assert (summary.records, summary.written, summary.duplicates) == (11, 3, 1)
+    assert (summary.records, summary.written, summary.duplicates) == (11, 4, 0)  # the two identical carts are two events
     assert summary.quarantined == {
         "missing_user_id": 1,
         "missing_event_type": 1,
@@ -99,6 +99,7 @@ def test_csv_ingest_writes_events_drops_duplicates_and_quarantines_each_reason(s
 
     assert events == [
         ("u1", dt.datetime(2024, 5, 1, 10, 0, 0), "view", "i1", 9.99, (("device", "ios"),), dt.date(2024, 5, 1)),
+        ("u1", dt.datetime(2024, 5, 1, 10, 0, 5), "cart", "i1", 9.99, (("device", "ios"),), dt.date(2024, 5, 1)),
         ("u1", dt.datetime(2024, 5, 1, 10, 0, 5), "cart", "i1", 9.99, (("device", "ios"),), dt.date(2024, 5, 1)),
         ("u2", dt.datetime(2024, 5, 2, 8, 0, 0), "view", "i2", None, (), dt.date(2024, 5, 2)),
     ]
@@ -129,7 +130,7 @@ def test_ingest_runs_reconciles_every_file_of_every_run(spark, config, lake, tmp
     runs = table_rows(lake, "ingest_runs", columns)
     by_file = {(run, Path(f).name): rest for run, f, *rest in runs}
     assert by_file == {
-        (first.run_id, "a.csv"): [11, 3, 1, 0, 7, "ok"],  # b.csv's copy of a.csv's first event: dropped there, kept here
+        (first.run_id, "a.csv"): [11, 4, 0, 0, 7, "ok"],  # b.csv's copy of a.csv's first event: kept here, dropped there
         (first.run_id, "b.csv"): [2, 1, 1, 0, 0, "ok"],
         (again.run_id, "a.csv"): [11, 0, 4, 0, 7, "ok"],
         (again.run_id, "b.csv"): [2, 0, 2, 0, 0, "ok"],
@@ -151,7 +152,7 @@ def test_a_run_quarantining_more_than_the_limit_keeps_its_quarantine_writes_no_e
     assert (records, refused, quarantined) == (11, 4, 7) and status.startswith("refused: quarantined share 63.64%")
 
     summary = run_ingest(config("ingest.max_quarantine_share=0.7"), input_path=str(source), mapping_name="clicks_csv", spark=spark)
-    assert (summary.written, summary.already_quarantined) == (3, 7)
+    assert (summary.written, summary.already_quarantined) == (4, 7)
 
 
 def test_events_already_in_the_table_are_duplicates_and_new_ones_are_added(spark, config, lake, tmp_path):
@@ -159,7 +160,7 @@ def test_events_already_in_the_table_are_duplicates_and_new_ones_are_added(spark
     later = CSV.splitlines()[0] + "\nu1;2024-05-01 10:00:00 UTC;view;i1;9.99;ios\nu9;2024-05-01 11:00:00 UTC;buy;i7;5;web\n"
     summary = run_ingest(config(), input_path=str(write(tmp_path / "b.csv", later)), mapping_name="clicks_csv", spark=spark)
     assert (summary.records, summary.written, summary.duplicates) == (2, 1, 1)
-    assert len(table_rows(lake, "events", ["event_id"])) == 4
+    assert len(table_rows(lake, "events", ["event_id"])) == 5
 
 
 def test_headerless_csv_from_a_glob_and_from_a_folder(spark, config, lake, tmp_path):
@@ -187,8 +188,8 @@ def test_json_lines_keep_given_ids_and_quarantine_bad_json(spark, config, lake, 
     import datetime as dt
 
     assert table_rows(lake, "events", ["event_id", "user_id", "event_time", "session_id", "attributes"]) == [
-        ("e1", "7", dt.datetime(2024, 5, 1, 10, 0), "s1", (("meta", '{"ip":"1.2.3.4"}'),)),
-        ("e2", "7", dt.datetime(2024, 5, 1, 10, 1, 0, 500000), "s1", ()),
+        ("clicks_json:e1", "7", dt.datetime(2024, 5, 1, 10, 0), "s1", (("meta", '{"ip":"1.2.3.4"}'),)),
+        ("clicks_json:e2", "7", dt.datetime(2024, 5, 1, 10, 1, 0, 500000), "s1", ()),
     ]
 
 
@@ -222,7 +223,7 @@ def test_a_run_killed_before_its_commit_leaves_the_tables_as_they_were(spark, co
 
     monkeypatch.undo()
     resumed = run_ingest(config(), input_path=str(second), mapping_name="clicks_csv", spark=spark)
-    assert resumed.written == 3
+    assert resumed.written == 4
 
 
 def test_vacuum_removes_what_a_killed_run_left_once_old_enough_and_nothing_committed(spark, config, lake, tmp_path, monkeypatch):

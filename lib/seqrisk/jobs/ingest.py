@@ -60,16 +60,17 @@ def run_ingest(
     """Ingest the files at `input_path` (a file, a folder or a glob) with the named mapping."""
     mapping = config.mapping(mapping_name)
     job = start_job("ingest", config, spark)
-    files = list_input_files(job.spark, input_path)
+    files = list_input_files(job.spark, input_path, config.ingest.success_marker)
     log.info("ingest: %d file(s) with mapping %r", len(files), mapping_name)
     summary = IngestSummary(job.run_id, len(files))
 
     limits = Limits(
         min_time=config.ingest.min_event_time,
-        max_time=job.started_at + timedelta(hours=config.ingest.max_future_hours),
+        max_future=timedelta(hours=config.ingest.max_future_hours),
         max_price=config.ingest.max_price,
+        max_field_chars=config.ingest.max_field_chars,
     )
-    validated = validate(read_raw(job.spark, files, mapping), mapping, limits)
+    validated = validate(read_raw(job.spark, files, mapping), mapping, limits, mapping.id_namespace or mapping_name)
     validated = validated.persist(StorageLevel.DISK_ONLY)  # the writes and the counts read it; on disk, any size fits
     try:
         tallies = tally_files(validated)
@@ -118,7 +119,7 @@ PUBLISHED = ("quarantine", "events", "ingest_runs")  # in commit order
 
 def _publish(job: Job, validated: DataFrame, tallies: dict[str, FileTally], mapping_name: str) -> list[WriteResult]:
     """Append the new events, the new quarantine records and the run's reconciliation, in `PUBLISHED` order."""
-    events = new_events(job.lake.tables, job.lake.path("events"), events_of(validated, job.run_id))
+    events = new_events(job.lake.tables, job.lake.path("events"), events_of(validated, job.run_id), job.config.ingest.duplicate_check_days)
     events = events.persist(StorageLevel.DISK_ONLY)  # counted per file, then written
     try:
         written = {r["source_file"]: r["count"] for r in events.groupBy("source_file").count().collect()}  # a row per file
