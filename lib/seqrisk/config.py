@@ -6,6 +6,7 @@ An unknown key or a bad value raises `ConfigError` naming the dotted key and wha
 from __future__ import annotations
 
 import copy
+import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Sequence, get_origin
@@ -339,7 +340,8 @@ class Config(_Strict):
             raise ConfigError(f"ingest.mappings.{name}: no such mapping; known mappings: {known}") from None
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        """The effective config as YAML, with secrets redacted (`redact`): what a job logs."""
+        return yaml.safe_dump(redact(self.model_dump(mode="json")), sort_keys=False)
 
 
 def load_config(conf: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
@@ -400,6 +402,23 @@ def _apply_override(config: dict[str, Any], item: str) -> dict[str, Any]:
     return _deep_merge(config, nested)
 
 
+SECRET_KEY = re.compile(r"secret|password|passwd|token|credential|key|sas|auth|private|signature", re.IGNORECASE)
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+REDACTED = "***"
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """`value` with every setting whose key names a secret (storage keys in `spark.extra`, tokens)
+    replaced by `***`, and user:password@ taken out of URIs."""
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, key) for v in value]
+    if isinstance(value, str):
+        return REDACTED if SECRET_KEY.search(key) else _USERINFO.sub(REDACTED + "@", value)
+    return value
+
+
 def _validate(data: dict[str, Any]) -> Config:
     try:
         return Config.model_validate(data)
@@ -411,7 +430,8 @@ def _validate(data: dict[str, Any]) -> Config:
             if problem["type"] == "extra_forbidden":
                 message = "unknown key; allowed here: " + _allowed_keys(problem["loc"][:-1])
             elif "input" in problem and not isinstance(problem["input"], dict):
-                message += f" (got {problem['input']!r})"
+                shown = redact(problem["input"], key)
+                message += f" (got {shown if shown == REDACTED else repr(shown)[:80]})"
             lines.append(f"  {key}: {message}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
 

@@ -91,3 +91,23 @@ def test_the_lake_joins_root_and_name_for_paths_and_uris():
     for root, expected in (("/lake/", "/lake/ev"), ("hdfs:///lake", "hdfs:///lake/ev"), ("file:///tmp/lake/", "file:///tmp/lake/ev")):
         settings = load_config(LOCAL, [f"tables.root={root}", "tables.names.events=ev"]).tables
         assert Lake(settings.root, settings.names, tables=None).path("events") == expected
+
+
+def test_logged_config_and_errors_redact_secrets():
+    from seqrisk.config import load_config
+
+    config = load_config(
+        REPO / "conf" / "local.yaml",
+        [
+            'spark.extra={"spark.hadoop.fs.s3a.secret.key": "s3cr3t", "spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net": "azkey", "spark.executor.memory": "8g"}',
+            "tables.root=s3a://AKIAXXXX:s3cr3t2@bucket/lake",
+        ],
+    )
+    logged = config.to_yaml()
+    assert "s3cr3t" not in logged and "azkey" not in logged and "AKIAXXXX" not in logged
+    assert "spark.executor.memory: 8g" in logged and "s3a://***@bucket/lake" in logged
+    assert config.spark.extra["spark.hadoop.fs.s3a.secret.key"] == "s3cr3t"  # redacted in what is shown, not in what is used
+
+    with pytest.raises(ConfigError) as err:
+        load_config(REPO / "conf" / "local.yaml", ['spark.extra={"fs.s3a.access.key": ["AKIA-in-a-list"]}'])
+    assert "spark.extra.fs.s3a.access.key: Input should be a valid string (got ***)" in str(err.value)
