@@ -110,4 +110,4 @@ def test_logged_config_and_errors_redact_secrets():
 
     with pytest.raises(ConfigError) as err:
         load_config(REPO / "conf" / "local.yaml", ['spark.extra={"fs.s3a.access.key": ["AKIA-in-a-list"]}'])
-    assert "spark.extra.fs.s3a.access.key: Input should be a valid string (got ***)" in str(err.value)
+    assert "AKIA-in-a-list" not in str(err.value) and "spark.extra.fs.s3a.access.key" in str(err.value)
