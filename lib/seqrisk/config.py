@@ -248,6 +248,7 @@ class TrainConfig(_Strict):
     mixed_precision: bool = True  # bf16 on CUDA
     reference_sessions: int = Field(100_000, ge=100)  # sample that fits the second detector and the calibration
     detector_trees: int = Field(200, ge=10)
+    feature_event_types: int = Field(64, ge=1)  # the feature detector's event-type share columns: the most frequent types
     count_columns: int = Field(512, ge=4)  # the count detector's columns: the most frequent tokens, the rest as <rare>
     count_floor: float = Field(1e-3, gt=0, lt=1)  # the count detector's variance floor, relative to the largest (docs/detectors.md)
     label_min_cases: int = Field(5, ge=1)  # `train --labels`: fewer labeled sessions than this change nothing

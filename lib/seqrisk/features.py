@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
@@ -31,10 +31,13 @@ FEATURE_COLUMNS = (*VOLUMES, *RATIOS, "start_hour", "type_counts")
 def with_sequence_users(sessions: DataFrame) -> DataFrame:
     """Add `users_with_sequence`: how many distinct users played this exact (type, item) sequence.
 
-    Shuffle: by `sequence_hash`.
+    Shuffles: a distinct count by (`sequence_hash`, `user_id`), then by `sequence_hash` with
+    partial aggregation, so a hash that millions of sessions share (every one-event view of a
+    popular item) is counted in pieces; the join back is by `sequence_hash` (adaptive execution
+    splits a skewed partition). No task ever holds a set of users.
     """
-    same_sequence = Window.partitionBy("sequence_hash").rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
-    return sessions.withColumn("users_with_sequence", F.size(F.collect_set("user_id").over(same_sequence)))
+    users = sessions.groupBy("sequence_hash").agg(F.countDistinct("user_id").cast("int").alias("users_with_sequence"))
+    return sessions.join(users, on="sequence_hash", how="left")
 
 
 def feature_matrix(sessions: pd.DataFrame, event_types: Sequence[str]) -> tuple[np.ndarray, list[str]]:

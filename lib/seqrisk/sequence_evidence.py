@@ -126,9 +126,21 @@ def _padded(batch: np.ndarray, multiple: int = 8) -> np.ndarray:
     return np.concatenate([batch, np.zeros((extra, batch.shape[1]), dtype=batch.dtype)]) if extra else batch
 
 
-def event_types_of(vocabulary: Vocabulary) -> Sequence[str]:
-    """The event types a vocabulary knows (composite tokens give their event-type part)."""
+def event_types_of(vocabulary: Vocabulary, limit: int) -> Sequence[str]:
+    """The `limit` most frequent event types a vocabulary counted (composite tokens give their event-type part).
+
+    The feature detector gets a share column for each: a source with 100,000 event types
+    gives it `limit` columns, not 100,000 (rarer types still count in the count detector).
+    """
+    def kind(token: str) -> str:
+        return token.split("|", 1)[0] if vocabulary.composite != "none" else token
+
+    totals: dict[str, int] = {}
+    for token, count in vocabulary.counts.items():
+        totals[kind(token)] = totals.get(kind(token), 0) + count
+    kept = set(sorted(totals, key=lambda k: (-totals[k], k))[:limit])
     seen: dict[str, None] = {}
     for token in list(vocabulary.tokens[len(SPECIAL):]) + sorted(vocabulary.counts):
-        seen.setdefault(token.split("|", 1)[0] if vocabulary.composite != "none" else token, None)
+        if kind(token) in kept:
+            seen.setdefault(kind(token), None)
     return list(seen)

@@ -218,6 +218,7 @@ class DeltaTables:
         A table another run committed to since this run read it is not written: its files and
         those of the tables after it are deleted, and `ConcurrentWriteError` says which table.
         """
+        faults.point("before_stage")
         bases = {w.path: self._read_versions.pop(w.path, _UNREAD) for w in writes}
         if self.backend == "native":
             for w in writes:

@@ -10,6 +10,7 @@ publishes it to `model.dir` (any URI), so no executor writes to a shared disk.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -62,6 +63,7 @@ class TrainResult:
     workers: int = 1
     device: str = "cpu"
     stopped_early: bool = False
+    diverged_epoch: Optional[int] = None  # the epoch whose loss was not finite (NaN, inf): training stopped there
 
     def to_json(self) -> dict:
         return {**asdict(self), "history": [asdict(h) for h in self.history]}
@@ -72,7 +74,7 @@ class RankResult:
     """What rank 0 hands back to the driver: the history, the best weights, windows for the probe."""
 
     result: TrainResult
-    weights: bytes
+    weights: Optional[bytes]  # None when no epoch ended with a finite validation loss
     probe_tokens: np.ndarray
     probe_gaps: np.ndarray
 
@@ -130,6 +132,11 @@ def train_worker(plan: TrainPlan) -> Optional[RankResult]:
             seconds = time.perf_counter() - started
             train_loss = hvd.allreduce(torch.tensor(float(np.mean(losses))), name="train_loss").item()  # hvd
             val_loss = hvd.allreduce(torch.tensor(_evaluate(model, val_batches, plan, device, amp)), name="val_loss").item()  # hvd
+            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):  # every rank sees the same averages: all stop
+                result.diverged_epoch = epoch
+                if rank == 0:
+                    log.warning("train: epoch %d: the loss is not finite (train %s, val %s); training stops", epoch, train_loss, val_loss)
+                break
             record = EpochRecord(epoch, train_loss, val_loss, plan.steps_per_epoch * plan.batch_size * size / seconds, seconds)
             result.history.append(record)
             if rank == 0:
@@ -148,7 +155,8 @@ def train_worker(plan: TrainPlan) -> Optional[RankResult]:
         probe_tokens, probe_gaps = next(val_batches)
     if rank != 0:
         return None
-    return RankResult(result, model_dir.weights_to_bytes(best_state), probe_tokens[:model_dir.PROBE_WINDOWS], probe_gaps[:model_dir.PROBE_WINDOWS])
+    weights = None if best_state is None else model_dir.weights_to_bytes(best_state)
+    return RankResult(result, weights, probe_tokens[:model_dir.PROBE_WINDOWS], probe_gaps[:model_dir.PROBE_WINDOWS])
 
 
 @torch.no_grad()
@@ -234,7 +242,7 @@ def fit_detectors(reference, model: SequenceModel, vocabulary, settings, stride:
     from seqrisk.features import feature_matrix
     from seqrisk.sequence_evidence import event_types_of, session_evidence
 
-    event_types = event_types_of(vocabulary)
+    event_types = event_types_of(vocabulary, settings.feature_event_types)
     X, names = feature_matrix(reference, event_types)
     C = token_counts(reference, vocabulary, settings.count_columns)
     halves = np.array_split(np.random.default_rng(settings.seed).permutation(len(reference)), 2)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from seqrisk import model_store
+from seqrisk.errors import SeqriskError
 from seqrisk.jobs.train import run_train
 from seqrisk.model_dir import load_model
 
@@ -38,3 +39,12 @@ def test_dry_run_takes_a_few_steps_on_one_worker(spark, lake, tmp_path):
     summary = run_train(make_config(lake, *LAKE, f"model.dir={tmp_path / 'models'}"), dry_run=True, spark=spark)
     assert summary.result["workers"] == 1 and len(summary.result["history"]) == 1
     assert load_model(model_store.fetch(spark, summary.model_dir)).manifest["dry_run"]
+
+
+def test_a_loss_that_is_not_finite_stops_training_with_a_clear_error_and_publishes_nothing(spark, lake, tmp_path, monkeypatch):
+    import seqrisk.train
+
+    monkeypatch.setattr(seqrisk.train, "_evaluate", lambda *args: float("nan"))
+    with pytest.raises(SeqriskError, match="training diverged: the loss was not finite .* at epoch 0"):
+        run_train(make_config(lake, *LAKE, f"model.dir={tmp_path / 'models'}"), dry_run=True, spark=spark)
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())

@@ -39,3 +39,13 @@ def test_sequence_users_count_distinct_users_replaying_a_sequence(spark):
     )
     got = {r.session_id: r.users_with_sequence for r in with_sequence_users(sessions).collect()}
     assert got == {"s1": 2, "s2": 2, "s3": 2, "s4": 1}
+
+
+def test_the_feature_detector_gets_a_column_for_the_most_frequent_event_types_only():
+    from seqrisk.sequence_evidence import event_types_of
+    from seqrisk.vocabulary import Vocabulary
+
+    counts = {f"type{i:06d}": 1 + i % 3 for i in range(100_000)} | {"view": 5000, "buy": 4000, "cart": 10}
+    vocabulary = Vocabulary.learn(counts, min_count=5, max_size=50)  # 100,000 types seen, 3 of them learned
+    assert event_types_of(vocabulary, 8)[:3] == ["view", "buy", "cart"] and len(event_types_of(vocabulary, 8)) == 8
+    assert event_types_of(vocabulary, 2) == ["view", "buy"]

@@ -15,7 +15,6 @@ from typing import Optional
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from seqrisk import faults
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.events import Limits, events_of, quarantine_of, validate
@@ -81,7 +80,6 @@ def run_ingest(
         for tally in tallies.values():
             for reason, count in tally.quarantined.items():
                 summary.quarantined[reason] = summary.quarantined.get(reason, 0) + count
-        faults.point("after_read")
 
         share, limit = summary.quarantined_total / summary.records, config.ingest.max_quarantine_share
         if limit is not None and share > limit:

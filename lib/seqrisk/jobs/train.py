@@ -117,6 +117,14 @@ def run_train(
         ranked = next((r for r in results if r is not None), None)  # rank 0's
     if ranked is None:
         raise SeqriskError("training produced no result; see the worker logs above")
+    if ranked.weights is None:
+        raise SeqriskError(
+            f"training diverged: the loss was not finite (NaN or infinite) at epoch {ranked.result.diverged_epoch}, "
+            "before any epoch ended with a finite validation loss; no model was published. Lower "
+            "train.learning_rate, or look for windows the model cannot read (vocabulary, gap buckets)"
+        )
+    if ranked.result.diverged_epoch is not None:
+        log.warning("train: the loss diverged at epoch %d; the model of epoch %d is kept", ranked.result.diverged_epoch, ranked.result.best_epoch)
     model = SequenceModel(plan.model)
     model.load_state_dict(model_dir.weights_from_bytes(ranked.weights))
     model.eval()
@@ -169,7 +177,8 @@ def fit_reference(
     if total < 4:
         raise SeqriskError(f"the training dates hold {total} unlabeled session(s); the detectors and their calibration need at least 4")
     fraction = min(1.0, 1.2 * sample_size / total)
-    reference = sessions.sample(fraction=fraction, seed=config.train.seed).limit(sample_size).toPandas()
+    sampled = sessions.sample(fraction=fraction, seed=config.train.seed)
+    reference = sampled.orderBy(F.rand(config.train.seed)).limit(sample_size).toPandas()  # a top-k: no order of the input favoured
     detector, counts, reference_raw = fit_detectors(reference, model, vocabulary, config.train, config.windows.stride, config.score)
     combination, label_report = Combination(), None
     if cases is not None:
