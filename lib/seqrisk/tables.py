@@ -190,6 +190,26 @@ class DeltaTables:
         removed = DeltaTable(_local(path)).vacuum(retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False, full=True)
         return len(removed)
 
+    def vacuum_uncommitted(self, path: str, retain_hours: int) -> int:
+        """Delete a table folder's files once `retain_hours` old, when its first commit never came (delta-rs only).
+
+        Such a folder (Parquet files, no `_delta_log`) is what a run killed before creating the
+        table leaves; no reader sees it. Returns how many files went.
+        """
+        folder = Path(_local(path))
+        if self.backend == "native" or not folder.is_dir() or (folder / "_delta_log").exists():
+            return 0
+        cutoff = time.time() - retain_hours * 3600
+        old = [f for f in folder.rglob("*") if f.is_file() and f.stat().st_mtime < cutoff]
+        for f in old:
+            f.unlink()
+        for sub in sorted((d for d in folder.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True):
+            if not any(sub.iterdir()):
+                sub.rmdir()
+        if not any(folder.iterdir()):
+            folder.rmdir()
+        return len(old)
+
     def files(self, path: str, where: Optional[Mapping[str, Sequence[str]]] = None) -> list[str]:
         """URIs of the Parquet files that make up the table now (for readers such as Petastorm)."""
         return sorted(self.read(path, where).inputFiles())

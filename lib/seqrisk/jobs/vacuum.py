@@ -2,9 +2,10 @@
 
 For every table under `tables.root`: the files earlier commits removed and, with delta-rs, files
 no commit ever listed (a run killed between its Parquet write and its commit), once they are older
-than `tables.vacuum_retain_hours` (or `--retain-hours`); and the staging folders of killed runs
-(delta-rs). The retention is what protects a run still in progress: its files are younger. Time
-travel to versions older than the retention stops working, as with Delta's own VACUUM.
+than `tables.vacuum_retain_hours` (or `--retain-hours`); with delta-rs also the staging folders of
+killed runs and a table folder whose first commit never came. The retention is what protects a run
+still in progress: its files are younger. Time travel to versions older than the retention stops
+working, as with Delta's own VACUUM.
 """
 from __future__ import annotations
 
@@ -41,8 +42,15 @@ def run_vacuum(config: Config, *, retain_hours: Optional[int] = None, spark: Opt
     hours = config.tables.vacuum_retain_hours if retain_hours is None else retain_hours
     summary = VacuumSummary(job.run_id, hours)
     for name in TableNames.model_fields:
-        if name != "vocabulary" and job.lake.exists(name):
+        if name == "vocabulary":
+            continue
+        if job.lake.exists(name):
             summary.files_removed[name] = job.lake.tables.vacuum(job.lake.path(name), hours)
-            log.info("vacuum: %s: %d file(s) removed", name, summary.files_removed[name])
+        else:  # a folder whose first commit never came, if any
+            summary.files_removed[name] = job.lake.tables.vacuum_uncommitted(job.lake.path(name), hours)
+            if not summary.files_removed[name]:
+                del summary.files_removed[name]
+                continue
+        log.info("vacuum: %s: %d file(s) removed", name, summary.files_removed[name])
     summary.staging_runs_removed = job.lake.tables.vacuum_staging(job.lake.root, hours)
     return summary
