@@ -124,10 +124,13 @@ def test_the_training_population_comes_out_uniform(spark, trained):
     sessions = _lake(spark, config).read("sessions")
     frame = scorer_input(sessions).toPandas()
     risk = risk_frame(frame, model, config.score, "r", datetime(2024, 1, 1))
-    sigma = np.sqrt(0.1 * 0.9 / len(risk))  # a decile's sampling spread: 0.0097 at this lake's ~960 sessions
+    # The scored sessions are the reference sample itself, scored by detectors fitted on all of it,
+    # while the percentiles come from cross-fitted scores (each half by detectors fitted on the
+    # other): in-sample sessions look a little more normal, so the lowest decile runs up to 0.15
+    # over runs, on top of a decile's sampling spread (0.01 at this lake's ~960 sessions).
     for column in ("feature_pct", "risk_pct"):
         deciles = np.histogram(risk[column], bins=10, range=(0, 100))[0] / len(risk)
-        assert np.abs(deciles - 0.1).max() < 4.5 * sigma, (column, deciles)  # 20 deciles: 3 sigma would fail one run in 20
+        assert np.abs(deciles - 0.1).max() < 0.06, (column, deciles)
     # Token counts tie (many short sessions hold the same counts): tied blocks sit at their mid-rank,
     # so deciles are lumpy, but the population still centres on 50 and 1 % at most reaches 99.
     assert abs(risk["count_pct"].mean() - 50) < 3 and (risk["count_pct"] >= 99).mean() <= 0.02
