@@ -249,7 +249,10 @@ def _with_event_id(parsed: DataFrame) -> DataFrame:
     content hash, for the occurrence number.
     """
     content = _content()
-    occurrence = F.row_number().over(Window.partitionBy("source_file", content).orderBy("record")) - 1
+    # Compact keys for the shuffle and the sort (64-bit hashes, not the texts): a collision only
+    # numbers two different contents' copies together, and their ids still differ by content.
+    copies = Window.partitionBy("source_file", F.xxhash64(content)).orderBy(F.xxhash64("record"))
+    occurrence = F.row_number().over(copies) - 1
     hashed = F.substring(F.sha2(F.concat(content, F.lit("#"), occurrence.cast("string")), 256), 1, EVENT_ID_HEX_CHARS)
     return parsed.withColumn("event_id", F.coalesce(F.col("given_event_id"), hashed)).drop("given_event_id")
 
