@@ -17,13 +17,25 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+LOCAL_SPARK = ("spark.master=local[2]", "spark.shuffle_partitions=2")
+
+
 def make_config(root: Path, *overrides: str):
     from seqrisk.config import load_config
 
-    return load_config(
-        REPO / "conf" / "local.yaml",
-        ["spark.master=local[2]", "spark.shuffle_partitions=2", f"tables.root={root}", *overrides],
-    )
+    return load_config(REPO / "conf" / "local.yaml", [*LOCAL_SPARK, f"tables.root={root}", *overrides])
+
+
+def config_with(env_yaml: str, folder: Path, lake: Path):
+    """A config factory (`factory(*overrides)`) for an environment file of `env_yaml` (test mappings,
+    say), written under `folder/conf/` beside a copy of base.yaml, with the lake at `lake`."""
+    from seqrisk.config import load_config
+
+    env = folder / "conf" / "test.yaml"
+    env.parent.mkdir()
+    (env.parent / "base.yaml").write_text((REPO / "conf" / "base.yaml").read_text())
+    env.write_text(env_yaml)
+    return lambda *overrides: load_config(env, [*LOCAL_SPARK, f"tables.root={lake}", *overrides])
 
 
 def synthetic_lake(spark, root: Path, generate: tuple = (), lake: tuple = ()) -> Path:

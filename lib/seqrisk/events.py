@@ -111,7 +111,7 @@ def validate(raw: DataFrame, mapping: Mapping, limits: Limits, id_namespace: str
     Returns one row per input record with the event columns (without `run_id`), plus
     `reason` and `detail` (null for good records) and the raw record and source file.
     The event id is the given id within `id_namespace`, or else a hash of the content and of
-    the record's occurrence among identical ones in its file (see `_event_id`).
+    the record's occurrence among identical ones in its file (see `_with_event_id`).
     """
     columns = mapping.columns
     src = F.col(SOURCE)

@@ -139,11 +139,12 @@ def list_input_files(spark: SparkSession, pattern: str, success_marker: str = "a
             found = str(listing.next().getPath())
             folder, _, name = found.rpartition("/")
             folders.setdefault(folder, []).append(name)
-        working = [f for f in folders if "_temporary" in f[len(root):].split("/")]
+        below = {folder: folder[len(root):].split("/") for folder in folders}  # the folder's parts under the input folder
+        working = [f for f, parts in below.items() if "_temporary" in parts]
         if working:
             raise SeqriskError(f"--input {pattern}: {working[0]} is in a job's _temporary work folder: its output is still being written; ingest it once the job has finished")
         for folder, names in sorted(folders.items()):
-            if any(part.startswith(("_", ".")) for part in folder[len(root):].split("/")):
+            if any(part.startswith(("_", ".")) for part in below[folder]):
                 continue
             visible = [n for n in names if not n.startswith(("_", "."))]
             unfinished = "_SUCCESS" not in names and visible and (
@@ -275,9 +276,7 @@ def _read_parquet(spark: SparkSession, files: list[str], mapping: Mapping) -> Da
 def _first_line(spark: SparkSession, path: str, encoding: str) -> Optional[str]:
     """A file's first line (its CSV header), read from its first bytes; None for an empty file."""
     head = uri_files.read_head(spark, path, HEADER_BYTES).decode(encoding, errors="replace")
-    if not head:
-        return None
-    return head.splitlines()[0] if head.splitlines() else ""
+    return head.splitlines()[0] if head else None
 
 
 def _no_records(spark: SparkSession, mapping: Mapping) -> DataFrame:

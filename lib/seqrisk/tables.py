@@ -332,7 +332,7 @@ class DeltaTables:
         """delta-spark's writes are blind appends to its own conflict checker: compare versions first."""
         if base is _UNREAD:
             return
-        now = self.version(path) if self._exists(path) else None
+        now = self._current_version(path)
         if now != base:
             raise ConcurrentWriteError(_conflict_message(path, base, now))
 
@@ -340,16 +340,16 @@ class DeltaTables:
         """Commit against `base`; a blind write (a table this run never read) against the version there now."""
         if base is not _UNREAD:
             return self._commit_against(write, files, run_id, base)  # type: ignore[arg-type]
-        from deltalake import DeltaTable
-
-        for attempt in range(1, BLIND_COMMIT_ATTEMPTS + 1):
-            path = _local(write.path)
+        for _ in range(BLIND_COMMIT_ATTEMPTS - 1):
             try:
-                return self._commit_against(write, files, run_id, DeltaTable(path).version() if DeltaTable.is_deltatable(path) else None)
+                return self._commit_against(write, files, run_id, self._current_version(write.path))
             except ConcurrentWriteError:
-                if attempt == BLIND_COMMIT_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+                pass  # another run committed in between: again, against the newer version
+        return self._commit_against(write, files, run_id, self._current_version(write.path))
+
+    def _current_version(self, path: str) -> Optional[int]:
+        """The table's version now; None when there is no table."""
+        return self.version(path) if self._exists(path) else None
 
     def _commit_against(self, write: TableWrite, files: list["_StagedFile"], run_id: str, base: Optional[int]) -> WriteResult:
         from deltalake import DeltaTable, Schema

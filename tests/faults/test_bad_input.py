@@ -10,7 +10,7 @@ from seqrisk.jobs.score import run_score
 from seqrisk.jobs.sessionize import run_sessionize
 from seqrisk.jobs.train import run_train
 
-from conftest import REPO, read_with_deltalake
+from conftest import config_with, read_with_deltalake
 
 MAPPING = """
 ingest:
@@ -49,15 +49,7 @@ def corpus(folder: Path) -> dict[str, int]:
 
 @pytest.fixture
 def config(tmp_path):
-    from seqrisk.config import load_config
-
-    env = tmp_path / "conf" / "corpus.yaml"
-    env.parent.mkdir()
-    (env.parent / "base.yaml").write_text((REPO / "conf" / "base.yaml").read_text())
-    env.write_text(MAPPING)
-    overrides = ["spark.master=local[2]", "spark.shuffle_partitions=2", f"tables.root={tmp_path / 'lake'}", f"model.dir={tmp_path / 'models'}",
-                 "windows.length=16", "windows.stride=8"]
-    return load_config(env, overrides)
+    return config_with(MAPPING, tmp_path, tmp_path / "lake")(f"model.dir={tmp_path / 'models'}", "windows.length=16", "windows.stride=8")
 
 
 def test_every_job_runs_through_the_bad_input_corpus_and_every_file_reconciles(spark, config, tmp_path):

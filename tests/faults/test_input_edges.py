@@ -9,7 +9,7 @@ from deltalake import DeltaTable
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.ingest import run_ingest
 
-from conftest import REPO, read_with_deltalake
+from conftest import config_with, read_with_deltalake
 
 MAPPINGS = """
 ingest:
@@ -34,13 +34,7 @@ ingest:
 
 @pytest.fixture
 def config(tmp_path, lake):
-    from seqrisk.config import load_config
-
-    env = tmp_path / "conf" / "edges.yaml"
-    env.parent.mkdir()
-    (env.parent / "base.yaml").write_text((REPO / "conf" / "base.yaml").read_text())
-    env.write_text(MAPPINGS)
-    return lambda *overrides: load_config(env, ["spark.master=local[2]", "spark.shuffle_partitions=2", f"tables.root={lake}", *overrides])
+    return config_with(MAPPINGS, tmp_path, lake)
 
 
 def write(path: Path, data) -> Path:

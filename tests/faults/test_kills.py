@@ -20,18 +20,19 @@ from seqrisk.jobs.score import run_score
 from seqrisk.jobs.sessionize import run_sessionize
 from seqrisk.jobs.train import run_train
 
-from conftest import REPO, read_with_deltalake
+from conftest import LOCAL_SPARK, REPO, read_with_deltalake
 
 SETTINGS = ["generate.users=60", "generate.days=2", "generate.malformed_rate=0.02", "windows.length=16", "windows.stride=8"]
 TABLES = {  # in commit order
     "ingest": ("quarantine", "events", "ingest_runs"), "sessionize": ("sessions", "windows"), "score": ("session_risk", "user_risk"),
 }
-BEFORE = {"ingest": None, "sessionize": "ingested", "score": "sessionized"}  # the lake each job starts from
+AFTER = {"ingest": "ingested", "sessionize": "sessionized", "score": "scored"}  # the state each job leaves
+BEFORE = {"ingest": None, "sessionize": "ingested", "score": "sessionized"}  # the state each job starts from
 PER_RUN = {"run_id", "quarantined_at", "ingested_at", "scored_at", "source_file"}  # differ between runs (source_file: the copy's folder)
 
 
 def overrides(root: Path) -> list[str]:
-    return ["spark.master=local[2]", "spark.shuffle_partitions=2", f"tables.root={root / 'lake'}", f"model.dir={root / 'models'}", *SETTINGS]
+    return [*LOCAL_SPARK, f"tables.root={root / 'lake'}", f"model.dir={root / 'models'}", *SETTINGS]
 
 
 def config(root: Path):
@@ -57,7 +58,7 @@ def lakes(spark, tmp_path_factory):
         run(job, reference, raw, spark)
         if job == "sessionize":  # the model score needs, in the state score starts from
             run_train(config(reference), dry_run=True, spark=spark)
-        states[{"ingest": "ingested", "sessionize": "sessionized", "score": "scored"}[job]] = shutil.copytree(reference, base / job)
+        states[AFTER[job]] = shutil.copytree(reference, base / job)
     return raw, states
 
 
@@ -69,8 +70,7 @@ def test_a_job_killed_at_each_stage_leaves_tables_unchanged_or_complete_and_the_
     if BEFORE[job]:
         shutil.copytree(states[BEFORE[job]], root)
     start = {t: _rows(root / "lake" / t) for t in TABLES[job]}
-    done = {"ingest": "ingested", "sessionize": "sessionized", "score": "scored"}[job]
-    complete = {t: _rows(states[done] / "lake" / t) for t in TABLES[job]}
+    complete = {t: _rows(states[AFTER[job]] / "lake" / t) for t in TABLES[job]}
 
     killed = subprocess.run(
         [sys.executable, "-c", "from seqrisk.cli import main; main()", job, "--conf", str(REPO / "conf" / "local.yaml"),

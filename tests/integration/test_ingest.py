@@ -12,7 +12,7 @@ from seqrisk.errors import SeqriskError
 from seqrisk.jobs.ingest import run_ingest
 from seqrisk.tables import DeltaTables
 
-from conftest import REPO, make_config, read_with_deltalake
+from conftest import REPO, config_with, make_config, read_with_deltalake
 
 MAPPINGS = """
 ingest:
@@ -40,17 +40,7 @@ ingest:
 
 @pytest.fixture
 def config(tmp_path, lake):
-    env = tmp_path / "conf" / "test.yaml"
-    env.parent.mkdir()
-    (env.parent / "base.yaml").write_text((REPO / "conf" / "base.yaml").read_text())
-    env.write_text(MAPPINGS)
-    return lambda *overrides: make_config_from(env, lake, *overrides)
-
-
-def make_config_from(env, lake, *overrides):
-    from seqrisk.config import load_config
-
-    return load_config(env, ["spark.master=local[2]", "spark.shuffle_partitions=2", f"tables.root={lake}", *overrides])
+    return config_with(MAPPINGS, tmp_path, lake)
 
 
 def write(path: Path, text: str) -> Path:
