@@ -8,23 +8,24 @@ WHEELS ?= $(HOME)/.cache/seqrisk/wheels
 HOROVOD_VERSION := $(shell sed -n 's/^HOROVOD_VERSION = "\(.*\)"/\1/p' setup.py)
 STAMP := $(VENV)/.setup-done
 DEMO_DIR ?= demo
+DEMO_SET ?=
 
 .PHONY: setup demo test bench clean
 
 setup: $(STAMP)
 
-$(STAMP): setup.py pyproject.toml scripts/build_horovod.sh scripts/check_prereqs.sh
+$(STAMP): setup.py pyproject.toml constraints.txt scripts/build_horovod.sh scripts/check_prereqs.sh
 	@scripts/check_prereqs.sh $(PYTHON)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==24.3.1" setuptools wheel
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[runtime,dev]'
 	@wheel=$$(scripts/build_horovod.sh $(PY) $(HOROVOD_VERSION) $(WHEELS)) && \
 	  $(PY) -m pip install --quiet --disable-pip-version-check "$$wheel"
-	$(PY) -c "import horovod.torch, pyspark, deltalake, petastorm; print('setup: ok')"
+	$(PY) -c "import horovod.torch, pyspark, deltalake, petastorm, mlflow; print('setup: ok')"
 	@touch $@
 
 demo: setup
-	@scripts/demo.sh $(PY) $(DEMO_DIR)
+	@scripts/demo.sh $(PY) $(DEMO_DIR) $(DEMO_SET)
 
 test: setup
 	$(PY) -m pytest tests

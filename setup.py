@@ -1,7 +1,13 @@
 """seqrisk: risky-behavior detection in event sequences, as PySpark jobs.
 
-This file is the one place where the runtime is pinned (DESIGN.md, "Stack"): the Databricks
-Runtime 15.4 LTS ML generation, the newest that still ships Horovod and Petastorm.
+Install profiles (docs/decisions.md, "Install profiles"):
+- `pip install seqrisk` (a wheel library on a Databricks Runtime ML cluster) requires only what the
+  runtime does not provide, as ranges the 15.4 LTS ML runtime satisfies: it never replaces the
+  runtime's PySpark, torch, numpy, pandas or pyarrow, on which the runtime's Horovod build depends.
+- `pip install seqrisk[runtime]` adds what a Runtime ML provides (PySpark, torch, Petastorm,
+  delta-spark, MLflow), for a laptop or a plain Spark cluster; Horovod is built separately
+  (scripts/build_horovod.sh, the version below).
+- `constraints.txt` pins every package exactly for a laptop and CI; `make setup` installs with it.
 """
 from setuptools import find_packages, setup
 
@@ -9,27 +15,32 @@ from setuptools import find_packages, setup
 # scripts/build_horovod.sh (see docs/decisions.md); its version is pinned there by this constant.
 HOROVOD_VERSION = "0.28.1"
 
+# Ranges: the lower bounds are Databricks Runtime 15.4 LTS ML's own versions (tests/runtime/).
+REQUIRES = [
+    "numpy>=1.23.5,<2",
+    "pandas>=1.5.3,<2.3",
+    "pyarrow>=14.0.1,<15",  # Petastorm needs the legacy Parquet dataset API that pyarrow 15 removed
+    "deltalake>=1.1,<2",  # Delta tables without Delta's jars (laptop, CI)
+    "scikit-learn>=1.3,<1.6",
+    "skops>=0.11,<0.12",  # safe persistence of the IsolationForest (no pickle); 0.12+ needs numpy 1.25
+    "matplotlib>=3.7,<4",  # evaluation plots
+    "pydantic>=2.5,<3",  # the runtime's pydantic 1.10 is the one package a wheel install replaces
+    "PyYAML>=6.0,<7",
+]
+
+# What a Databricks Runtime ML provides (with Horovod); on a laptop or a plain cluster, this extra.
 RUNTIME = [
-    "pyspark==3.5.7",
-    "delta-spark==3.3.2",
-    "deltalake==1.6.6",
-    "arro3-core==0.6.5",
-    "pyarrow==14.0.2",
-    "numpy==1.26.4",
-    "pandas==2.2.3",
+    "pyspark>=3.5.0,<3.6",
+    "torch>=2.3,<3",
     "petastorm==0.12.1",
-    "torch==2.13.0",
-    "scikit-learn==1.5.2",
-    "skops==0.16.0",  # safe persistence of the IsolationForest (no pickle)
-    "matplotlib==3.9.2",  # evaluation plots
-    "pydantic==2.11.10",
-    "PyYAML==6.0.2",
+    "delta-spark>=3.2,<3.4",
+    "mlflow>=2.13,<4",
 ]
 
 DEV = [
-    "pytest==8.3.5",
-    "duckdb==1.5.5",
-    "duckdb-extension-delta==1.5.5",
+    "pytest>=8,<9",
+    "duckdb>=1.1,<2",
+    "duckdb-extension-delta>=1.1,<2",
 ]
 
 setup(
@@ -41,7 +52,7 @@ setup(
     packages=find_packages("lib"),
     include_package_data=True,
     package_data={"seqrisk": ["base.yaml"]},
-    install_requires=RUNTIME,
-    extras_require={"dev": DEV},
+    install_requires=REQUIRES,
+    extras_require={"runtime": RUNTIME, "dev": DEV},
     entry_points={"console_scripts": ["seqrisk=seqrisk.cli:main"]},
 )
