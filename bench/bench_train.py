@@ -66,7 +66,7 @@ def main() -> None:
     from seqrisk.jobs.train import run_train
 
     with tempfile.TemporaryDirectory() as models:
-        overrides = [f"tables.root={args.lake}", f"model.dir={models}", f"train.epochs={args.epochs}", "train.patience=99", "train.workers=2"]
+        overrides = [f"tables.root={args.lake}", f"model.dir={models}", f"train.epochs={args.epochs}", "train.patience=99", "train.workers=2", "mlflow.tracking_uri=null"]
         summary = run_train(load_config(REPO / "conf" / "local.yaml", overrides))
     rates = [h["windows_per_s"] for h in summary.result["history"][1:]]
     horovod = float(np.mean(rates))

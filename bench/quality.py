@@ -80,7 +80,7 @@ def main() -> None:
 def config(folder: Path, sets: list[str], *extra: str):
     return load_config(
         REPO / "conf" / "local.yaml",
-        [f"tables.root={folder}/lake", f"model.dir={folder}/models", f"evaluate.report={folder}/report", *extra, *sets],
+        [f"tables.root={folder}/lake", f"model.dir={folder}/models", f"evaluate.report={folder}/report", "mlflow.tracking_uri=null", *extra, *sets],
     )
 
 

@@ -1,4 +1,4 @@
-"""spark-submit entry point: `spark-submit jobs/evaluate.py --conf C --labels PATH [--report DIR]`."""
+"""spark-submit entry point: `spark-submit jobs/evaluate.py --conf C --labels PATH [--report DIR] [--model REF]`."""
 import sys
 
 from seqrisk.cli import main

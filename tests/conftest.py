@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-LOCAL_SPARK = ("spark.master=local[2]", "spark.shuffle_partitions=2")
+LOCAL_SPARK = ("spark.master=local[2]", "spark.shuffle_partitions=2", "mlflow.tracking_uri=null")  # MLflow: only where a test asks for it
 
 
 def make_config(root: Path, *overrides: str):

@@ -296,7 +296,7 @@ DEFAULT_POLICY = [
 
 
 class ScoreConfig(_Strict):
-    model: str = "latest"  # a model directory, or "latest": the newest version under model.dir
+    model: str = "latest"  # a model directory, "latest" (the newest under model.dir), or models:/NAME@ALIAS (MLflow)
     batch_windows: int = Field(4096, ge=1)  # windows per tensor batch inside the scoring UDF
     top_events: int = Field(3, ge=1, le=32)  # surprising events kept per session, for analysts
     levels: RiskLevels = RiskLevels()
@@ -320,6 +320,22 @@ class EvaluateConfig(_Strict):
     alert_budget_pct: float = Field(1.0, gt=0, le=100)  # recall when alerting on this share of sessions
 
 
+class MlflowConfig(_Strict):
+    tracking_uri: Optional[str] = None  # null: no tracking; sqlite:///FILE (embedded), databricks, http://HOST
+    registry_uri: Optional[str] = None  # null: the tracking store; databricks-uc for Unity Catalog models
+    experiment: str = "seqrisk"  # on Databricks a workspace path, e.g. /Shared/seqrisk
+    artifact_location: Optional[str] = None  # where a new experiment keeps its artifacts (null: the store's default)
+    registered_model: Optional[str] = "seqrisk"  # catalog.schema.name on Unity Catalog; null: runs are logged, nothing registered
+    candidate_alias: str = "candidate"  # train points it at the version it registers
+    promote_tolerance: float = Field(0.0, ge=0, le=1)  # promote refuses a candidate whose ROC AUC or PR AUC is lower by more
+
+    @model_validator(mode="after")
+    def _registry_needs_tracking(self) -> "MlflowConfig":
+        if self.registry_uri and not self.tracking_uri:
+            raise ValueError("registry_uri is set but tracking_uri is not; set both (or neither)")
+        return self
+
+
 class Config(_Strict):
     spark: SparkConfig = SparkConfig()
     tables: TablesConfig
@@ -332,6 +348,7 @@ class Config(_Strict):
     train: TrainConfig = TrainConfig()
     score: ScoreConfig = ScoreConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    mlflow: MlflowConfig = MlflowConfig()
 
     def mapping(self, name: str) -> Mapping:
         try:

@@ -31,7 +31,11 @@ class FakeDbutils:
 def widgets(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("notebooks")
     lake = synthetic_lake(spark, root, ("generate.users=80", "generate.days=3"), ("windows.length=16", "windows.stride=8"))
-    return {"conf": str(REPO / "conf" / "local.yaml"), "tables_root": str(lake), "model_dir": str(root / "models"), "labels": str(root / "raw" / "labels.csv"),
+    conf = root / "conf" / "local.yaml"  # conf/local.yaml as a user has it, with MLflow off: no run lands in the project's store
+    conf.parent.mkdir()
+    (conf.parent / "base.yaml").write_text((REPO / "conf" / "base.yaml").read_text())
+    conf.write_text((REPO / "conf" / "local.yaml").read_text().replace("tracking_uri: sqlite:///mlflow/mlflow.db", "tracking_uri: null"))
+    return {"conf": str(conf), "tables_root": str(lake), "model_dir": str(root / "models"), "labels": str(root / "raw" / "labels.csv"),
             "report": str(root / "report"), "dry_run": "true", "user_id": ""}
 
 

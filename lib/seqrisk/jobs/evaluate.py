@@ -2,7 +2,10 @@
 
 Writes metrics.json (a stable shape), report.md and PNG plots into `evaluate.report` (or
 `--report`; any URI: drawn in a local temporary folder, then copied). How the metrics are
-computed: `seqrisk.evaluate`.
+computed: `seqrisk.evaluate`. With `--model` (a folder or `models:/NAME@ALIAS`) the sessions are
+scored by that model in memory instead of read from session_risk, and no table is written: how a
+candidate is judged before it scores anything. With MLflow on, the metrics and the report go to
+the run that trained the model.
 """
 from __future__ import annotations
 
@@ -13,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk import model_store, uri_files
+from seqrisk import model_store, tracking, uri_files
 from seqrisk.combination import Combination
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
@@ -25,6 +29,8 @@ from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import start_job
 from seqrisk.labels import label_sessions, open_labels
 from seqrisk.model_dir import COMBINATION, HISTORY, ModelDir
+from seqrisk.score import score_sessions
+from seqrisk.scoring import load_risk_model
 
 log = logging.getLogger("seqrisk")
 
@@ -45,13 +51,32 @@ class EvaluateSummary:
         )
 
 
-def run_evaluate(config: Config, *, labels: str, report_dir: Optional[str] = None, spark: Optional[SparkSession] = None) -> EvaluateSummary:
-    """Join session_risk with `labels` (a CSV file or a Delta table) and write the report."""
+def run_evaluate(
+    config: Config, *, labels: str, report_dir: Optional[str] = None, model_ref: Optional[str] = None, spark: Optional[SparkSession] = None
+) -> EvaluateSummary:
+    """Join session_risk (or, with `model_ref`, the sessions scored by that model) with `labels` (a
+    CSV file or a Delta table) and write the report."""
     job = start_job("evaluate", config, spark)
     out = uri_files.local_uri(report_dir or config.evaluate.report)
-    risk = job.lake.read("session_risk")
-    versions = [r["model_version"] for r in risk.select("model_version").distinct().limit(5).collect()]
-    model = _model_dir(job.spark, config, versions)
+    if model_ref is None:
+        risk = job.lake.read("session_risk")
+        versions = [r["model_version"] for r in risk.select("model_version").distinct().limit(5).collect()]
+        model = _model_dir(job.spark, config, versions)
+    else:
+        model = tracking.fetch_model(job.spark, config, model_ref)
+        load_risk_model(model)  # a model that cannot score fails here, before any Spark work
+        versions = [model.version]
+        scored = score_sessions(job.lake.read("sessions"), model, config.score, job.run_id, job.started_at)
+        risk = scored.persist(StorageLevel.MEMORY_AND_DISK)  # every detector's counts read it: score once
+    try:
+        metrics = _evaluate(job, config, risk, versions, model, labels, out)
+    finally:
+        if model_ref is not None:
+            risk.unpersist()
+    return EvaluateSummary(job.run_id, str(out), metrics)
+
+
+def _evaluate(job, config: Config, risk, versions: list[str], model: Optional[ModelDir], labels: str, out: str) -> dict:
     combination = Combination.from_bytes(model.files.get(COMBINATION)) if model else Combination()
     if combination.labeled_sessions:  # the cases the model was trained with do not count
         known = job.spark.createDataFrame([(i,) for i in combination.labeled_sessions], "session_id string")
@@ -83,12 +108,18 @@ def run_evaluate(config: Config, *, labels: str, report_dir: Optional[str] = Non
         (local / "report.md").write_text(report_markdown(metrics, plots, history))
         for file in sorted(local.iterdir()):  # the report folder may be any URI
             uri_files.write_bytes(job.spark, uri_files.join(out, file.name), file.read_bytes())
+        run_id = model.manifest.get("mlflow_run_id") if model else None
+        if run_id and tracking.enabled(config.mlflow):
+            tracking.log_evaluation(config.mlflow, run_id, metrics, local)
     log.info("evaluate: report written to %s", out)
-    return EvaluateSummary(job.run_id, str(out), metrics)
+    return metrics
 
 
 def _model_dir(spark: SparkSession, config: Config, versions: list[str]) -> Optional[ModelDir]:
-    """The newest scoring model's directory, when it is at hand (under model.dir or beside score.model)."""
+    """The newest scoring model's directory, when it is at hand (under model.dir, beside score.model, or in the registry)."""
+    if tracking.is_registry_reference(config.score.model):
+        registered = tracking.fetch_model(spark, config, config.score.model)
+        return registered if registered.version in versions else None
     roots = [config.model.dir] + ([uri_files.parent(config.score.model)] if config.score.model != model_store.LATEST else [])
     for version in sorted(versions, reverse=True):
         found = model_store.find_version(spark, roots, version)

@@ -1,6 +1,7 @@
 """The pipeline job: generate (or take raw input), ingest, sessionize, train, score, evaluate, in order.
 
-All steps share one Spark session. Without `--input` it runs on the embedded synthetic data (what
+With MLflow on and labels at hand, `promote` runs after `train`, and `score` uses the champion
+(`models:/NAME@champion`): a retrained model that is worse does not score. All steps share one Spark session. Without `--input` it runs on the embedded synthetic data (what
 `make demo` does); with `--input` and `--mapping` it ingests your files, and evaluates only when
 `--labels` is given. It ends with where everything is, the headline metrics and the riskiest users.
 """
@@ -13,7 +14,7 @@ from typing import Optional
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk import uri_files
+from seqrisk import tracking, uri_files
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.report import line, report
@@ -27,6 +28,7 @@ class PipelineSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     tables_root: str = ""
     model_dir: str = ""
+    promotion: Optional[str] = None
     report_dir: Optional[str] = None
     headline: Optional[str] = None
     riskiest: list[dict] = field(default_factory=list)
@@ -35,6 +37,7 @@ class PipelineSummary:
         where = [
             line("tables", f"{self.tables_root} (events, quarantine, sessions, windows, session_risk, user_risk)"),
             line("model", self.model_dir),
+            *([line("promotion", self.promotion)] if self.promotion else []),
             *([line("report", f"{self.report_dir}/report.md (metrics.json, plots)")] if self.report_dir else []),
         ]
         users = [
@@ -63,6 +66,7 @@ def run_pipeline(
     from seqrisk.jobs.evaluate import run_evaluate
     from seqrisk.jobs.generate import run_generate
     from seqrisk.jobs.ingest import run_ingest
+    from seqrisk.jobs.promote import run_promote
     from seqrisk.jobs.score import run_score
     from seqrisk.jobs.sessionize import run_sessionize
     from seqrisk.jobs.train import run_train
@@ -88,6 +92,11 @@ def run_pipeline(
     step("sessionize", lambda: run_sessionize(config, spark=spark))
     trained = step("train", lambda: run_train(config, spark=spark))
     summary.model_dir = trained.model_dir
+    if labels and trained.registered:
+        promoted = step("promote", lambda: run_promote(config, labels=labels, spark=spark))
+        summary.promotion = promoted.reason
+        champion = config.score.model_copy(update={"model": f"{tracking.REGISTRY_SCHEME}{trained.registered.name}@{promoted.alias}"})
+        config = config.model_copy(update={"score": champion})
     scored = step("score", lambda: run_score(config, spark=spark))
     if labels:
         evaluated = step("evaluate", lambda: run_evaluate(config, labels=labels, spark=spark), echo=False)  # the summary shows it

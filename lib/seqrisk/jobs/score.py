@@ -1,7 +1,7 @@
 """The score job: every session of the lake (or `--from/--to` dates) through a model directory,
 into `session_risk` and `user_risk`.
 
-The driver reads the model directory (any URI, `model_store`) and verifies it before any table is
+The driver reads the model directory (any URI, or `models:/NAME@ALIAS` from MLflow's registry) and verifies it before any table is
 read; `score.score_sessions` broadcasts it to the executors. `session_risk` is partitioned by
 `session_date`; a `--from/--to` run replaces only those dates. `user_risk` is partitioned by
 `as_of_date` (the run's last session date): one row per user and daily run, aggregating the
@@ -17,7 +17,7 @@ from typing import Optional
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk import model_store
+from seqrisk import tracking
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.report import line, report
@@ -62,7 +62,7 @@ def run_score(
     """Score all sessions, or only those of `date_from`..`date_to`, and publish both risk tables."""
     dates = date_range(date_from, date_to, "score every session")
     job = start_job("score", config, spark)
-    directory = model_store.fetch(job.spark, model_store.resolve(job.spark, config.model.dir, config.score.model))
+    directory = tracking.fetch_model(job.spark, config, config.score.model)
     model = load_risk_model(directory)  # a bad model directory fails here, before any Spark work
     ranged = date_from is not None
     summary = ScoreSummary(job.run_id, model.version, directory.location, f"{date_from} to {date_to}" if ranged else "all dates")

@@ -1,5 +1,6 @@
 """The train job: the sequence model on the `windows` table, then the detectors and the calibration,
-published as a new versioned model directory under `model.dir` (any URI).
+published as a new versioned model directory under `model.dir` (any URI), and, with MLflow on
+(`mlflow.tracking_uri`), logged as a run and registered (`seqrisk.tracking`).
 
 `train.workers` Horovod ranks run `seqrisk.train.train_worker` on Spark barrier tasks (one in the
 driver for a single worker or `--dry-run`); rank 0 hands its weights back, and the driver fits the
@@ -16,7 +17,7 @@ from typing import Optional
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk import model_dir, model_store, vocabulary_store
+from seqrisk import model_dir, model_store, tracking, vocabulary_store
 from seqrisk.combination import Combination, LabelReport
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
@@ -46,6 +47,9 @@ class TrainSummary:
     reference_sessions: int
     result: dict
     labels: Optional[LabelReport] = None
+    mlflow_run_id: Optional[str] = None
+    registered: Optional[tracking.RegisteredVersion] = None
+    registered_alias: str = ""
 
     def report(self) -> str:
         history = self.result["history"]
@@ -60,6 +64,8 @@ class TrainSummary:
             line("throughput", f"{last['windows_per_s']:,.0f} windows/s"),
             line("reference sample", f"{self.reference_sessions:,} sessions (second detector, calibration)"),
             *(line("labels", text) for text in (self.labels.lines() if self.labels else [])),
+            *([line("MLflow run", self.mlflow_run_id)] if self.mlflow_run_id else []),
+            *([line("registered", f"{self.registered.uri} (alias {self.registered_alias})")] if self.registered else []),
         )
 
 
@@ -71,9 +77,20 @@ def run_train(
     With `labels` (a labels file or table), the labeled sessions of the training dates are kept out
     of the reference sample and weight the detectors and set the `high` cut-off (combination.py).
     """
+    job = start_job("train", config, spark)
+    with tracking.training_run(config.mlflow, job.run_id) as run:
+        summary = _train(job, config, dry_run, labels, run.run_id if run else None)
+        if run is not None:
+            summary.mlflow_run_id = run.run_id
+            run.log_training(_params(config, dry_run, labels), summary.result["history"], _tags(job, summary))
+            summary.registered = run.log_model(model_store.fetch(job.spark, summary.model_dir), _example_sessions(job))
+            summary.registered_alias = config.mlflow.candidate_alias
+    return summary
+
+
+def _train(job: Job, config: Config, dry_run: bool, labels: Optional[str], mlflow_run_id: Optional[str]) -> TrainSummary:
     import horovod.spark
 
-    job = start_job("train", config, spark)
     windows_path = job.lake.path("windows")
     if not job.lake.exists("windows"):
         raise SeqriskError(f"no windows table at {windows_path}; run `seqrisk sessionize` first")
@@ -143,12 +160,36 @@ def run_train(
         plan.model,
         {**files, **detector_files},
         {"run_id": job.run_id, "dry_run": dry_run, "train": settings.model_dump(), "windows": config.windows.model_dump(), "trained_on": windows_path,
-         "reference_sessions": reference_sessions, "labels": labels},
+         "reference_sessions": reference_sessions, "labels": labels, "mlflow_run_id": mlflow_run_id},
     )
     uri = model_store.publish(job.spark, config.model.dir, directory)
     log.info("train: model %s published at %s", version, uri)
     result = ranked.result.to_json()
     return TrainSummary(job.run_id, uri, version, len(train_files), len(val_files), reference_sessions, result, label_report)
+
+
+def _params(config: Config, dry_run: bool, labels: Optional[str]) -> dict:
+    """The settings that shape a model, flat (`model.d_model`, `train.epochs`, ...), for MLflow."""
+    sections = {"model": config.model, "train": config.train, "windows": config.windows, "vocabulary": config.vocabulary}
+    flat = {f"{name}.{key}": value for name, section in sections.items() for key, value in section.model_dump(mode="json").items()}
+    return {**flat, "dry_run": dry_run, "labels": labels}
+
+
+def _tags(job: Job, summary: TrainSummary) -> dict:
+    """Which model this run made, and the versions of the tables it read."""
+    tables = job.lake.tables
+    return {
+        "seqrisk.run_id": job.run_id,
+        "seqrisk.model_version": summary.version,
+        "seqrisk.model_dir": summary.model_dir,
+        **{f"seqrisk.table.{name}.version": tables.version(job.lake.path(name)) for name in ("windows", "sessions")},
+    }
+
+
+def _example_sessions(job: Job):
+    """A few sessions as the scorer reads them: the registered model's input example for its signature."""
+    first = job.lake.read("sessions").select(F.min("session_date")).first()[0]
+    return scorer_input(job.lake.read("sessions", where={"session_date": [str(first)]})).limit(5).toPandas()
 
 
 def fit_reference(
