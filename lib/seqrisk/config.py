@@ -55,11 +55,21 @@ class TableNames(_Strict):
 
 
 class TablesConfig(_Strict):
-    root: str
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    root: str  # files (the vocabulary, staging), and every table when no catalog and schema are set
+    catalog: Optional[str] = None  # with `schema`: tables are <catalog>.<schema>.<name> in Spark's catalog (Unity Catalog)
+    schema_name: Optional[str] = Field(None, alias="schema")  # `schema` in the YAML (a BaseModel attribute's name)
     delta: Literal["auto", "native", "delta-rs"] = "auto"
     max_records_per_file: int = Field(5_000_000, ge=1000)
     vacuum_retain_hours: int = Field(168, ge=0)  # `seqrisk vacuum` keeps files younger than this
     names: TableNames = TableNames()
+
+    @model_validator(mode="after")
+    def _catalog_and_schema(self) -> "TablesConfig":
+        if (self.catalog is None) != (self.schema_name is None):
+            raise ValueError("set tables.catalog and tables.schema together (or neither)")
+        return self
 
 
 class TimeRange(_Strict):
@@ -359,7 +369,7 @@ class Config(_Strict):
 
     def to_yaml(self) -> str:
         """The effective config as YAML, with secrets redacted (`redact`): what a job logs."""
-        return yaml.safe_dump(redact(self.model_dump(mode="json")), sort_keys=False)
+        return yaml.safe_dump(redact(self.model_dump(mode="json", by_alias=True)), sort_keys=False)
 
 
 def load_config(conf: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:

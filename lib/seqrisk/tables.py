@@ -2,7 +2,8 @@
 
 Two backends, chosen once per job:
 
-- ``native``: delta-spark's own ``format("delta")``, where its jars are on the classpath.
+- ``native``: delta-spark's own ``format("delta")``, where its jars are on the classpath. A table
+  is a path, or a name in Spark's catalog (``catalog.schema.table``: Unity Catalog).
 - ``delta-rs``: where they are not (an offline machine, CI). Spark writes the Parquet files in
   parallel into a staging folder; the driver moves them into the table folder and publishes them
   with one atomic Delta commit through the ``deltalake`` package. Reads list the table's current
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 import urllib.parse
@@ -38,6 +40,13 @@ HISTORY_SCANNED = 20  # commits `commit_metadata` looks back through for seqrisk
 APP_ID = "seqrisk"  # the Delta transaction identifier every delta-rs commit carries: two of them conflict
 BLIND_COMMIT_ATTEMPTS = 5  # a write to a table its run never read commits against the newest version, again if it loses a race
 _DELTA_RS_COMMIT_FIELDS = frozenset({"operation", "engineInfo", "clientVersion", "isolationLevel", "userName", "userId"})
+_PART = r"(?:[A-Za-z0-9_-]+|`[^`]+`)"
+_TABLE_NAME = re.compile(rf"^{_PART}\.{_PART}\.{_PART}$")
+
+
+def is_table_name(identifier: str) -> bool:
+    """True for a catalog name (`catalog.schema.table`, parts optionally in backticks) rather than a path or URI."""
+    return bool(_TABLE_NAME.match(identifier))
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,8 @@ class DeltaTables:
         if self.backend == "native":
             from delta.tables import DeltaTable as SparkDeltaTable
 
+            if is_table_name(path):
+                return self.spark.catalog.tableExists(path)
             return SparkDeltaTable.isDeltaTable(self.spark, path)
         from deltalake import DeltaTable
 
@@ -121,9 +132,7 @@ class DeltaTables:
     def version(self, path: str) -> int:
         """The table's current version."""
         if self.backend == "native":
-            from delta.tables import DeltaTable as SparkDeltaTable
-
-            return int(SparkDeltaTable.forPath(self.spark, path).history(1).collect()[0]["version"])
+            return int(self._spark_table(path).history(1).collect()[0]["version"])
         from deltalake import DeltaTable
 
         return DeltaTable(_local(path)).version()
@@ -134,7 +143,7 @@ class DeltaTables:
             raise SeqriskError(f"no Delta table at {path}; run the job that writes it first")
         if self.backend == "native":
             self._read_versions.setdefault(path, self.version(path))
-            df = self.spark.read.format("delta").load(path)
+            df = self.spark.read.table(path) if is_table_name(path) else self.spark.read.format("delta").load(path)
             for column, values in (where or {}).items():
                 df = df.filter(F.col(column).cast("string").isin(list(values)))
             return df
@@ -156,9 +165,7 @@ class DeltaTables:
         Commits without a `run_id` (a vacuum's, another tool's) are passed over.
         """
         if self.backend == "native":
-            from delta.tables import DeltaTable as SparkDeltaTable
-
-            for row in SparkDeltaTable.forPath(self.spark, path).history(HISTORY_SCANNED).select("userMetadata").collect():
+            for row in self._spark_table(path).history(HISTORY_SCANNED).select("userMetadata").collect():
                 found = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
                 if "run_id" in found:
                     return found
@@ -177,13 +184,12 @@ class DeltaTables:
         once they are older than `retain_hours`, so a run still in progress keeps its files.
         """
         if self.backend == "native":
-            from delta.tables import DeltaTable as SparkDeltaTable
-
-            def files() -> int:
-                return self.spark.read.format("binaryFile").option("recursiveFileLookup", True).load(path).select("path").count()
+            def files() -> int:  # every Parquet file in the table's location, live or not
+                location = self._spark_table(path).detail().first()["location"]
+                return self.spark.read.format("binaryFile").option("recursiveFileLookup", True).load(location).select("path").count()
 
             before = files()
-            SparkDeltaTable.forPath(self.spark, path).vacuum(float(retain_hours))
+            self._spark_table(path).vacuum(float(retain_hours))
             return before - files()
         from deltalake import DeltaTable
 
@@ -289,10 +295,11 @@ class DeltaTables:
             writer = writer.partitionBy(*write.partition_by)
         if write.replace is not None:
             writer = writer.option("replaceWhere", _replace_where(write.replace))
-        writer.save(write.path)
-        from delta.tables import DeltaTable as SparkDeltaTable
-
-        last = SparkDeltaTable.forPath(self.spark, write.path).history(1).collect()[0]
+        if is_table_name(write.path):
+            writer.saveAsTable(write.path)
+        else:
+            writer.save(write.path)
+        last = self._spark_table(write.path).history(1).collect()[0]
         metrics = last["operationMetrics"] or {}
         return WriteResult(
             path=write.path,
@@ -300,6 +307,12 @@ class DeltaTables:
             files_added=int(metrics.get("numFiles", 0)),
             version=int(last["version"]),
         )
+
+    def _spark_table(self, path: str):
+        """delta-spark's handle on a table by path or by catalog name (native backend only)."""
+        from delta.tables import DeltaTable as SparkDeltaTable
+
+        return SparkDeltaTable.forName(self.spark, path) if is_table_name(path) else SparkDeltaTable.forPath(self.spark, path)
 
     def _stage(self, write: TableWrite, run_id: str) -> list["_StagedFile"]:
         """Spark writes the Parquet files; they are moved into the table folder, not yet committed."""

@@ -36,7 +36,7 @@ class PipelineSummary:
     def report(self) -> str:
         where = [
             line("tables", f"{self.tables_root} (events, quarantine, sessions, windows, session_risk, user_risk)"),
-            line("model", self.model_dir),
+            line("trained model", self.model_dir),
             *([line("promotion", self.promotion)] if self.promotion else []),
             *([line("report", f"{self.report_dir}/report.md (metrics.json, plots)")] if self.report_dir else []),
         ]
