@@ -22,7 +22,7 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-echo "building horovod $version (takes about 6 minutes on 2 cores; cached in $wheel_dir afterwards)" >&2
+echo "building horovod $version (takes 2 to 4 minutes on 2 cores; cached in $wheel_dir afterwards)" >&2
 "$python" -m pip download --quiet --no-deps --no-binary=:all: "horovod==$version" -d "$work" >&2
 tar -xzf "$work/horovod-$version.tar.gz" -C "$work"
 src="$work/horovod-$version"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seqrisk import model_store, tracking, uri_files
@@ -26,7 +26,7 @@ from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.evaluate import DETECTORS, NORMAL, binned_counts, detector_metrics, report_markdown, surprisal_bin, write_plots
 from seqrisk.jobs.report import line, report
-from seqrisk.jobs.start import start_job
+from seqrisk.jobs.start import Job, start_job
 from seqrisk.labels import label_sessions, open_labels
 from seqrisk.model_dir import COMBINATION, HISTORY, ModelDir
 from seqrisk.score import score_sessions
@@ -76,7 +76,7 @@ def run_evaluate(
     return EvaluateSummary(job.run_id, str(out), metrics)
 
 
-def _evaluate(job, config: Config, risk, versions: list[str], model: Optional[ModelDir], labels: str, out: str) -> dict:
+def _evaluate(job: Job, config: Config, risk: DataFrame, versions: list[str], model: Optional[ModelDir], labels: str, out: str) -> dict:
     combination = Combination.from_bytes(model.files.get(COMBINATION)) if model else Combination()
     if combination.labeled_sessions:  # the cases the model was trained with do not count
         known = job.spark.createDataFrame([(i,) for i in combination.labeled_sessions], "session_id string")
@@ -85,7 +85,7 @@ def _evaluate(job, config: Config, risk, versions: list[str], model: Optional[Mo
     labeled = label_sessions(risk, label_rows).withColumn("label", F.coalesce("anomaly_type", F.lit(NORMAL)))
     counts = {name: binned_counts(labeled, column) for name, column in DETECTORS.items()}
     if not counts["seqrisk"]:
-        raise SeqriskError(f"{job.lake.path('session_risk')} is empty; run `seqrisk score` first")
+        raise SeqriskError(f"nothing to evaluate: {job.lake.path('session_risk')} is empty (run `seqrisk score` first), or, with --model, the lake has no sessions")
 
     high = combination.high(config.score.levels.high)
     cutoff, budget = surprisal_bin(high), config.evaluate.alert_budget_pct
