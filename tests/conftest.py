@@ -17,6 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+# A small lake's windows and a small model trained on one worker in seconds (integration tests).
+SMALL_WINDOWS = ("windows.length=16", "windows.stride=8", "windows.row_group_mb=1")
+SMALL_TRAIN = ("train.workers=1", "train.epochs=2", "train.steps_per_epoch=15", "train.val_steps=2", "train.batch_size=64",
+               "model.d_model=32", "model.n_heads=2")
 LOCAL_SPARK = ("spark.master=local[2]", "spark.shuffle_partitions=2", "mlflow.tracking_uri=null")  # MLflow: only where a test asks for it
 
 

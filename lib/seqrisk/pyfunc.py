@@ -35,7 +35,7 @@ def read_directory(folder: Path) -> ModelDir:
     return ModelDir({path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}, str(folder))
 
 
-def signature_for(mlflow, folder: Path, example: pd.DataFrame):
+def signature_for(mlflow, directory: ModelDir, example: pd.DataFrame):
     """The pyfunc's input and output schema, inferred from a few sessions (a Unity Catalog registry requires one).
 
     Every column is optional (a batch may hold nulls the example did not), and `type_counts` is a
@@ -45,7 +45,7 @@ def signature_for(mlflow, folder: Path, example: pd.DataFrame):
         from mlflow.models import ModelSignature
         from mlflow.types.schema import ColSpec, DataType, Map, Schema
 
-        inferred = mlflow.models.infer_signature(example, _score(load_risk_model(read_directory(folder)), example))
+        inferred = mlflow.models.infer_signature(example, _score(load_risk_model(directory), example))
         inputs = [ColSpec(Map(DataType.long) if c.name == "type_counts" else c.type, c.name, required=False) for c in inferred.inputs.inputs]
         return ModelSignature(Schema(inputs), inferred.outputs)
     except Exception as err:  # an MLflow without a type seqrisk's columns need: log the model without a signature

@@ -104,7 +104,7 @@ class TrainingRun:
                 python_model=SeqriskModel(),
                 artifacts={DIRECTORY_ARTIFACT: str(folder)},
                 pip_requirements=[f"seqrisk=={package_version('seqrisk')}"],
-                signature=signature_for(self._mlflow, folder, example),
+                signature=signature_for(self._mlflow, directory, example),
             )
         name = self._settings.registered_model
         if name is None:

@@ -15,22 +15,18 @@ from seqrisk.lake import Lake
 from seqrisk.model_store import fetch
 from seqrisk.scoring import load_risk_model, risk_frame, scorer_input
 
-from conftest import make_config, synthetic_lake
-
-LAKE = ["windows.length=16", "windows.stride=8", "windows.row_group_mb=1"]
-TRAIN = ["train.workers=1", "train.epochs=2", "train.steps_per_epoch=10", "train.val_steps=2", "train.batch_size=64",
-         "model.d_model=32", "model.n_heads=2"]
+from conftest import SMALL_TRAIN, SMALL_WINDOWS, make_config, synthetic_lake
 
 
 @pytest.fixture(scope="module")
 def tracked(spark, tmp_path_factory):
     """A lake, an embedded MLflow store, and a first model trained with tracking on."""
     root = tmp_path_factory.mktemp("mlflow")
-    lake = synthetic_lake(spark, root, ("generate.users=300", "generate.days=6"), LAKE)
+    lake = synthetic_lake(spark, root, ("generate.users=300", "generate.days=6"), SMALL_WINDOWS)
     store = root / "store"
 
     def config(*more):
-        return make_config(lake, *LAKE, *TRAIN, f"model.dir={root / 'models'}", f"evaluate.report={root / 'report'}",
+        return make_config(lake, *SMALL_WINDOWS, *SMALL_TRAIN, f"model.dir={root / 'models'}", f"evaluate.report={root / 'report'}",
                            f"mlflow.tracking_uri=sqlite:///{store}/mlflow.db", f"mlflow.artifact_location={store}/artifacts", *more)
 
     return lake, config, run_train(config(), spark=spark), str(lake.parent / "raw" / "labels.csv")

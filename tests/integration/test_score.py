@@ -23,25 +23,21 @@ from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame, scorer_i
 from seqrisk.vocabulary import SPECIAL
 from seqrisk.windows import TOKEN_INPUTS, session_windows
 
-from conftest import make_config, synthetic_lake
-
-LAKE = ["windows.length=16", "windows.stride=8", "windows.row_group_mb=1"]
-TRAIN = ["train.workers=1", "train.epochs=2", "train.steps_per_epoch=15", "train.val_steps=2", "train.batch_size=64",
-         "model.d_model=32", "model.n_heads=2"]
+from conftest import SMALL_TRAIN, SMALL_WINDOWS, make_config, synthetic_lake
 
 
 @pytest.fixture(scope="module")
 def trained(spark, tmp_path_factory):
     """A lake, and a model trained on it (one worker: the Horovod path has its own test)."""
     root = tmp_path_factory.mktemp("score")
-    lake = synthetic_lake(spark, root, ("generate.users=300", "generate.days=6"), LAKE)
+    lake = synthetic_lake(spark, root, ("generate.users=300", "generate.days=6"), SMALL_WINDOWS)
     models = root / "models"
-    summary = run_train(make_config(lake, *LAKE, *TRAIN, f"model.dir={models}"), spark=spark)
+    summary = run_train(make_config(lake, *SMALL_WINDOWS, *SMALL_TRAIN, f"model.dir={models}"), spark=spark)
     return lake, models, summary
 
 
 def _config(lake, models, *more):
-    return make_config(lake, *LAKE, f"model.dir={models}", *more)
+    return make_config(lake, *SMALL_WINDOWS, f"model.dir={models}", *more)
 
 
 def _lake(spark, config):
@@ -154,7 +150,7 @@ def test_a_date_range_replaces_only_its_partitions(spark, trained):
 
 def test_a_model_trained_on_one_lake_scores_another(spark, trained, tmp_path):
     _, models, summary = trained
-    other = synthetic_lake(spark, tmp_path, ("generate.users=60", "generate.days=2", "generate.seed=99"), LAKE)
+    other = synthetic_lake(spark, tmp_path, ("generate.users=60", "generate.days=2", "generate.seed=99"), SMALL_WINDOWS)
     config = make_config(other, f"score.model={summary.model_dir}")  # the other lake's own windows settings
     result = run_score(config, spark=spark)
     risk = _lake(spark, config).read("session_risk").toPandas()
@@ -274,7 +270,7 @@ def test_train_with_labels_weights_the_detectors_sets_the_cutoff_and_evaluate_le
     known = labels[labels["anomaly_type"] == labels["anomaly_type"].value_counts().index[0]]  # analysts confirmed one kind
     known.to_csv(tmp_path / "known.csv", index=False)
     models = tmp_path / "models"
-    summary = run_train(make_config(lake, *LAKE, *TRAIN, f"model.dir={models}"), labels=str(tmp_path / "known.csv"), spark=spark)
+    summary = run_train(make_config(lake, *SMALL_WINDOWS, *SMALL_TRAIN, f"model.dir={models}"), labels=str(tmp_path / "known.csv"), spark=spark)
 
     report = summary.labels
     assert report.used and report.cases >= TrainConfig().label_min_cases and report.caught >= report.caught_default

@@ -9,19 +9,18 @@ from seqrisk.errors import SeqriskError
 from seqrisk.jobs.train import run_train
 from seqrisk.model_dir import load_model
 
-from conftest import make_config, synthetic_lake
+from conftest import SMALL_WINDOWS, make_config, synthetic_lake
 
-LAKE = ["windows.length=16", "windows.stride=8", "windows.row_group_mb=1"]
 FAST = ["train.epochs=2", "train.steps_per_epoch=4", "train.val_steps=2", "train.batch_size=32", "model.d_model=32", "model.n_heads=2"]
 
 
 @pytest.fixture(scope="module")
 def lake(spark, tmp_path_factory):
-    return synthetic_lake(spark, tmp_path_factory.mktemp("train"), ("generate.users=300", "generate.days=6"), LAKE)
+    return synthetic_lake(spark, tmp_path_factory.mktemp("train"), ("generate.users=300", "generate.days=6"), SMALL_WINDOWS)
 
 
 def test_two_horovod_workers_train_and_publish_a_model_that_reloads_and_reproduces_its_surprises(spark, lake, tmp_path):
-    config = make_config(lake, *LAKE, *FAST, "train.workers=2", f"model.dir={tmp_path / 'models'}")
+    config = make_config(lake, *SMALL_WINDOWS, *FAST, "train.workers=2", f"model.dir={tmp_path / 'models'}")
     summary = run_train(config, spark=spark)
 
     assert summary.result["workers"] == 2
@@ -36,7 +35,7 @@ def test_two_horovod_workers_train_and_publish_a_model_that_reloads_and_reproduc
 
 
 def test_dry_run_takes_a_few_steps_on_one_worker(spark, lake, tmp_path):
-    summary = run_train(make_config(lake, *LAKE, f"model.dir={tmp_path / 'models'}"), dry_run=True, spark=spark)
+    summary = run_train(make_config(lake, *SMALL_WINDOWS, f"model.dir={tmp_path / 'models'}"), dry_run=True, spark=spark)
     assert summary.result["workers"] == 1 and len(summary.result["history"]) == 1
     assert load_model(model_store.fetch(spark, summary.model_dir)).manifest["dry_run"]
 
@@ -46,5 +45,5 @@ def test_a_loss_that_is_not_finite_stops_training_with_a_clear_error_and_publish
 
     monkeypatch.setattr(seqrisk.train, "_evaluate", lambda *args: float("nan"))
     with pytest.raises(SeqriskError, match="training diverged: the loss was not finite .* at epoch 0"):
-        run_train(make_config(lake, *LAKE, f"model.dir={tmp_path / 'models'}"), dry_run=True, spark=spark)
+        run_train(make_config(lake, *SMALL_WINDOWS, f"model.dir={tmp_path / 'models'}"), dry_run=True, spark=spark)
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())

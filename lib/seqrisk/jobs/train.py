@@ -79,16 +79,19 @@ def run_train(
     """
     job = start_job("train", config, spark)
     with tracking.training_run(config.mlflow, job.run_id) as run:
-        summary = _train(job, config, dry_run, labels, run.run_id if run else None)
+        summary, directory = _train(job, config, dry_run, labels, run.run_id if run else None)
         if run is not None:
             summary.mlflow_run_id = run.run_id
             run.log_training(_params(config, dry_run, labels), summary.result["history"], _tags(job, summary))
-            summary.registered = run.log_model(model_store.fetch(job.spark, summary.model_dir), _example_sessions(job))
+            summary.registered = run.log_model(directory, _example_sessions(job))
             summary.registered_alias = config.mlflow.candidate_alias
     return summary
 
 
-def _train(job: Job, config: Config, dry_run: bool, labels: Optional[str], mlflow_run_id: Optional[str]) -> TrainSummary:
+def _train(
+    job: Job, config: Config, dry_run: bool, labels: Optional[str], mlflow_run_id: Optional[str]
+) -> tuple[TrainSummary, model_dir.ModelDir]:
+    """Train and publish; the summary and the published directory's files."""
     import horovod.spark
 
     windows_path = job.lake.path("windows")
@@ -165,7 +168,8 @@ def _train(job: Job, config: Config, dry_run: bool, labels: Optional[str], mlflo
     uri = model_store.publish(job.spark, config.model.dir, directory)
     log.info("train: model %s published at %s", version, uri)
     result = ranked.result.to_json()
-    return TrainSummary(job.run_id, uri, version, len(train_files), len(val_files), reference_sessions, result, label_report)
+    summary = TrainSummary(job.run_id, uri, version, len(train_files), len(val_files), reference_sessions, result, label_report)
+    return summary, directory
 
 
 def _params(config: Config, dry_run: bool, labels: Optional[str]) -> dict:
