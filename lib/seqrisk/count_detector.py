@@ -11,6 +11,14 @@ step that should have happened n times and happened n-1 times, a checkout withou
 extra repeat, an event type normal sessions never hold. The floor is chosen on evidence in
 docs/detectors.md (HDFS logs want it small, contaminated clickstreams want it larger).
 
+A linear model of counts cannot see a combination: two steps that each occur in normal sessions
+but never in the same one (an HDFS block replicated and then deleted; a refund in a session that
+also changed the payout account). So the detector also keeps which pairs of tokens some reference
+session holds together, and every pair of tokens a session holds that no reference session held
+together counts as one more unit deviation along a direction the reference never varies in, scaled
+like the residual (a token no reference session holds is in the residual already, and each of its
+pairs is unseen too: such a session stands out further).
+
 The columns are the vocabulary's first `max_columns` token ids (the most frequent tokens); later
 ids count in the `<rare>` column, so the matrix stays narrow whatever the vocabulary's size. Fitted
 with scikit-learn's PCA on the reference sample, stored as plain arrays (`count_detector.npz`, no
@@ -46,6 +54,7 @@ class CountDetector:
     mean: np.ndarray  # (columns,) reference mean counts
     axes: np.ndarray  # (k, columns) principal axes of the reference counts
     variances: np.ndarray  # (k,) their variances, floored
+    together: np.ndarray  # (columns, columns) bool: token pairs some reference session holds both of (diagonal: seen at all)
 
     @classmethod
     def fit(cls, counts: np.ndarray, floor: float) -> "CountDetector":
@@ -55,21 +64,38 @@ class CountDetector:
         pca = PCA(svd_solver="full").fit(counts - mean)
         largest = float(pca.explained_variance_[0]) if len(pca.explained_variance_) else 0.0
         smallest = max(floor * largest, 1e-12)  # all-equal counts: any difference is far away
-        return cls(mean, pca.components_.copy(), np.maximum(pca.explained_variance_, smallest))
+        return cls(mean, pca.components_.copy(), np.maximum(pca.explained_variance_, smallest), co_occurrence(counts))
 
     def risk(self, counts: np.ndarray) -> np.ndarray:
         """Higher means more anomalous: the variance-scaled squared distance from the reference mean."""
         centered = counts - self.mean
         inside = centered @ self.axes.T  # (n, k)
         residual = centered - inside @ self.axes  # what the axes cannot express (zero-variance directions)
-        return (inside**2 / self.variances).sum(axis=1) + np.einsum("ij,ij->i", residual, residual) / self.variances.min()
+        outside = np.einsum("ij,ij->i", residual, residual) + self.unseen_pairs(counts)
+        return (inside**2 / self.variances).sum(axis=1) + outside / self.variances.min()
+
+    def unseen_pairs(self, counts: np.ndarray) -> np.ndarray:
+        """Per session, the pairs of (distinct) tokens it holds that no reference session held together."""
+        novel = (~self.together).astype(np.float32)
+        np.fill_diagonal(novel, 0.0)
+        present = (counts > 0).astype(np.float32)
+        return 0.5 * np.einsum("ij,ij->i", present @ novel, present).astype(np.float64)  # each pair counted once
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez(buffer, mean=self.mean, axes=self.axes, variances=self.variances)
+        np.savez(buffer, mean=self.mean, axes=self.axes, variances=self.variances, together=self.together)
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "CountDetector":
         with np.load(io.BytesIO(data), allow_pickle=False) as stored:
-            return cls(stored["mean"], stored["axes"], stored["variances"])
+            return cls(stored["mean"], stored["axes"], stored["variances"], stored["together"])
+
+
+def co_occurrence(counts: np.ndarray, chunk: int = 16_384) -> np.ndarray:
+    """(columns, columns) bool: which pairs of columns are both non-zero in some row (in chunks of rows)."""
+    together = np.zeros((counts.shape[1], counts.shape[1]), dtype=np.float32)
+    for start in range(0, len(counts), chunk):
+        present = (counts[start : start + chunk] > 0).astype(np.float32)
+        together += present.T @ present
+    return together > 0

@@ -24,11 +24,11 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
-from seqrisk.errors import SeqriskError
+from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.model import ModelConfig, SequenceModel, surprises
 from seqrisk.vocabulary import Vocabulary
 
-FORMAT = 5  # 2: the second detector and the calibration; 3: the count detector; 4: the end token; 5: sequence score = largest surprise
+FORMAT = 6  # 2: the second detector and the calibration; 3: the count detector; 4: the end token; 5: sequence score = largest surprise; 6: token pairs in the count detector
 WEIGHTS = "weights.pt"
 VOCABULARY = "vocabulary.json"
 FEATURE_DETECTOR = "detector.skops"
@@ -93,7 +93,7 @@ class ModelDir:
         """The manifest, once the format and every file's checksum are as it says."""
         manifest = self.manifest
         if manifest.get("format") != FORMAT:
-            raise SeqriskError(
+            raise ModelFormatError(
                 f"{self.location}: model format {manifest.get('format')!r} is not the supported format {FORMAT}; retrain with this version of seqrisk"
             )
         missing = [name for name in REQUIRED if name not in manifest.get("files", {})]

@@ -74,6 +74,7 @@ class RawScores:
     feature_risk: np.ndarray
     deviations: np.ndarray
     count_risk: np.ndarray
+    unseen_pairs: np.ndarray  # token pairs no reference session held together (count detector)
 
     def by_detector(self) -> dict[str, np.ndarray]:
         return {"sequence": self.evidence.score, "feature": self.feature_risk, "count": self.count_risk}
@@ -115,8 +116,8 @@ def raw_scores(
         batch_windows=settings.batch_windows, top_k=settings.top_events, device=device,
     )
     X = detector.matrix(sessions)
-    count_risk = counts.risk(token_counts(sessions, vocabulary, len(counts.mean)))
-    return RawScores(evidence, detector.risk(X), detector.deviations(X), count_risk)
+    C = token_counts(sessions, vocabulary, len(counts.mean))
+    return RawScores(evidence, detector.risk(X), detector.deviations(X), counts.risk(C), counts.unseen_pairs(C))
 
 
 def fit_calibration(reference: dict[str, np.ndarray], combination: Combination) -> Calibration:
@@ -202,6 +203,8 @@ def session_reasons(
             found.append("duplicate_sequence")
         if count_pct[row] >= settings.reason_percentile:
             found.append("unusual_event_counts")
+            if raw.unseen_pairs[row] > 0:
+                found.append("unseen_combination")
         found += [r for r in from_features[row] if r not in found]
         out.append(found)
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from seqrisk.errors import SeqriskError
+from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.jobs.evaluate import run_evaluate
 from seqrisk.jobs.promote import decide, run_promote
 from seqrisk.jobs.score import run_score
@@ -84,7 +84,7 @@ def test_score_by_alias_equals_score_by_folder_and_evaluate_logs_to_the_models_r
     assert {a.path for a in client.list_artifacts(summary.mlflow_run_id, "evaluation")} >= {"evaluation/report.md", "evaluation/metrics.json"}
 
 
-def test_promote_moves_the_alias_only_as_its_evaluation_allows_and_force_overrides(spark, tracked):
+def test_promote_moves_the_alias_only_as_its_evaluation_allows_and_force_overrides(spark, tracked, monkeypatch):
     lake, config, first, labels = tracked
     client = _client(config)
     if _holder(client, "candidate") == first.registered.version:
@@ -104,6 +104,17 @@ def test_promote_moves_the_alias_only_as_its_evaluation_allows_and_force_overrid
     assert back.promoted and "--force" in back.reason and _holder(client, "champion") == other
     same = run_promote(config(), candidate=f"models:/seqrisk/{other}", labels=labels, spark=spark)
     assert not same.promoted and "already has the alias" in same.reason
+
+    newer = ({first.registered.version, second.registered.version} - {other}).pop()  # after an upgrade the champion cannot load
+
+    def evaluated(config, registered, labels, spark):
+        if registered.version == other:
+            raise ModelFormatError(f"{registered.uri}: model format 5 is not the supported format 6; retrain with this version of seqrisk")
+        return {"roc_auc": 0.5, "pr_auc": 0.01}  # worse than any champion that could still score
+
+    monkeypatch.setattr("seqrisk.jobs.promote._evaluated", evaluated)
+    upgraded = run_promote(config(), candidate=f"models:/seqrisk/{newer}", labels=labels, spark=spark)
+    assert upgraded.promoted and "cannot score with this version of seqrisk" in upgraded.reason and _holder(client, "champion") == newer
 
 
 def test_decide_refuses_a_worse_candidate_and_names_the_metric():

@@ -11,7 +11,7 @@ from deltalake import DeltaTable
 
 from seqrisk import model_store
 from seqrisk.config import TrainConfig
-from seqrisk.errors import SeqriskError
+from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.features import with_sequence_users
 from seqrisk.jobs.score import run_score
 from seqrisk.jobs.train import run_train
@@ -167,7 +167,7 @@ def test_a_corrupt_or_foreign_model_fails_before_any_table_is_read(spark, traine
         run_score(make_config(lake, f"score.model={broken}"), spark=spark)
     manifest = json.loads((broken / "manifest.json").read_text())
     (broken / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
-    with pytest.raises(SeqriskError, match="model format 1 is not the supported format"):
+    with pytest.raises(ModelFormatError, match="model format 1 is not the supported format"):
         run_score(make_config(lake, f"score.model={broken}"), spark=spark)
     with pytest.raises(SeqriskError, match="run `seqrisk train` first"):
         run_score(make_config(lake, f"model.dir={tmp_path / 'none'}"), spark=spark)
@@ -185,6 +185,16 @@ def _least_expected_sequence(model, length: int) -> tuple[list[str], list]:
         tokens.append(int(torch.argmin(logits)))
     events = [_event_of(vocabulary, vocabulary.tokens[t]) for t in tokens]
     return [kind for kind, _ in events], [price for _, price in events]
+
+
+def _unseen_pair_session(model, repeats: int) -> dict:
+    """A session of two tokens, each seen in the reference but never together, `repeats` times each."""
+    vocabulary, together = model.loaded.vocabulary, model.counts.together
+    seen = [i for i in range(len(SPECIAL), len(together)) if together[i, i]]
+    first, second = next((i, j) for i in seen for j in seen if not together[i, j])
+    events = [_event_of(vocabulary, vocabulary.tokens[t]) for t in (first, second)] * repeats
+    n = len(events)
+    return dict(event_types=[k for k, _ in events], prices=[p for _, p in events], categories=[None] * n, gaps_s=[None] + [30.0] * (n - 1), n_events=n)
 
 
 def _event_of(vocabulary, token: str) -> tuple[str, float | None]:
@@ -224,6 +234,7 @@ def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trai
         "cart_purchase_anomaly": case(cart_count=900, purchase_count=900, purchase_value=5e6),
         "unusual_event_mix": case(type_counts={base["event_types"][0]: 0, model.detector.event_types[-1]: int(n)}),
         "unusual_event_counts": case(event_types=[base["event_types"][0]] * 60, categories=[None] * 60, prices=[None] * 60, gaps_s=[None] + [30.0] * 59),
+        "unseen_combination": case(**_unseen_pair_session(model, repeats=4)),
     }
     assert set(cases) == set(REASONS)
     risk = risk_frame(pd.DataFrame(list(cases.values())), model, config.score, "r", datetime(2024, 1, 1))

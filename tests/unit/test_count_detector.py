@@ -58,3 +58,16 @@ def test_a_longer_but_proportionate_session_is_not_an_outlier():
     normal = detector.risk(token_counts(sessions(*normal_workload(rng, 200)), VOCABULARY, 100))
     longer = detector.risk(token_counts(sessions(["open"] + ["read"] * 5 + ["close"]), VOCABULARY, 100))
     assert longer[0] <= np.quantile(normal, 0.99)
+
+
+def test_two_steps_each_normal_but_never_together_stand_out_and_are_counted_once_per_pair():
+    rng = np.random.default_rng(2)
+    # normal sessions either read or write, never both; the counts alone are linear in both
+    workload = [["open"] + [kind] * int(rng.integers(1, 6)) + ["close"] for kind in rng.choice(["read", "write"], 400)]
+    detector = CountDetector.fit(token_counts(sessions(*workload), VOCABULARY, 100), floor=1e-3)
+    detector = CountDetector.from_bytes(detector.to_bytes())
+    normal = token_counts(sessions(*workload[:200]), VOCABULARY, 100)
+    mixed = token_counts(sessions(["open", "read", "write", "close"], ["open", "read", "read", "write", "write", "close"]), VOCABULARY, 100)
+    assert detector.unseen_pairs(normal).max() == 0
+    assert list(detector.unseen_pairs(mixed)) == [1, 1]  # read with write, however often each occurs
+    assert detector.risk(mixed).min() > 10 * np.quantile(detector.risk(normal), 0.99)

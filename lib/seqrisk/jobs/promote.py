@@ -4,8 +4,10 @@ candidate's evaluation is not worse than the champion's on the same labels and t
 Both models score the lake's sessions in memory (`evaluate --model`: no table is written), each
 evaluation is logged to its own MLflow run, and the alias moves when neither the ROC AUC nor the
 PR AUC of the combined score is lower than the champion's by more than `mlflow.promote_tolerance`.
-Without a champion the candidate becomes it; `--force` moves the alias without evaluating. A
-refusal is an outcome, not an error: the job says why and exits 0, and the champion keeps scoring.
+Without a champion the candidate becomes it, and so it does when the champion was written in a
+model format this version of seqrisk cannot read (after an upgrade: the champion could not score
+any more); `--force` moves the alias without evaluating. A refusal is an outcome, not an error: the
+job says why and exits 0, and the champion keeps scoring.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pyspark.sql import SparkSession
 
 from seqrisk import tracking, uri_files
 from seqrisk.config import Config
-from seqrisk.errors import SeqriskError
+from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.jobs.report import line, report
 
 log = logging.getLogger("seqrisk")
@@ -87,8 +89,12 @@ def run_promote(
         if champion is None:
             summary.promoted, summary.reason = True, f"no version had the alias {alias}"
         else:
-            summary.champion_metrics = _evaluated(config, champion, labels, spark)
-            summary.promoted, summary.reason = decide(summary.candidate_metrics, summary.champion_metrics, settings.promote_tolerance)
+            try:
+                summary.champion_metrics = _evaluated(config, champion, labels, spark)
+            except ModelFormatError as error:
+                summary.promoted, summary.reason = True, f"the champion cannot score with this version of seqrisk ({error})"
+            else:
+                summary.promoted, summary.reason = decide(summary.candidate_metrics, summary.champion_metrics, settings.promote_tolerance)
     if summary.promoted:
         tracking.set_alias(settings, chosen, alias)
     log.info("promote: %s %s@%s: %s", "moved" if summary.promoted else "kept", chosen.name, alias, summary.reason)
