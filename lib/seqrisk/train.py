@@ -2,7 +2,8 @@
 
 `train_worker` is what `horovod.spark.run` starts on each Spark barrier task (and what a single
 process runs without Spark). Each rank reads its shard of the `windows` table's Parquet files with
-Petastorm's batch reader, straight from the files the Delta log lists: no copy of the data.
+Petastorm's batch reader, straight from the files the Delta log lists: no copy of the data (with
+`train --labels`, a predicate on `session_id` skips the labeled sessions' windows).
 Lines that only make sense with several workers are marked `# hvd`. Rank 0 alone logs, and returns
 its best weights through the Horovod run's result: the driver assembles the model directory and
 publishes it to `model.dir` (any URI), so no executor writes to a shared disk.
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterator, Optional
 
 import numpy as np
+import pandas as pd
 import torch
 
 from seqrisk import model_dir
@@ -44,6 +46,7 @@ class TrainPlan:
     mixed_precision: bool = True  # bf16 autocast on CUDA; ignored on CPU
     shard: bool = True  # False when there are fewer row groups than workers: every rank reads all
     threads_per_worker: int = 1
+    left_out: frozenset = frozenset()  # session ids whose windows are not trained or validated on (labeled cases)
 
 
 @dataclass
@@ -82,7 +85,6 @@ class RankResult:
 def train_worker(plan: TrainPlan) -> Optional[RankResult]:
     """Train on this rank's shard; rank 0 returns the result with the best weights, the others None."""
     import horovod.torch as hvd
-    from petastorm import make_batch_reader
 
     hvd.init()  # hvd
     rank, size = hvd.rank(), hvd.size()
@@ -107,11 +109,10 @@ def train_worker(plan: TrainPlan) -> Optional[RankResult]:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, total_steps, max(1, total_steps // 20)))
 
     shard = dict(cur_shard=rank, shard_count=size) if plan.shard else {}
-    readers = dict(schema_fields=["tokens", "gap_buckets"], num_epochs=None, workers_count=2, **shard)
     result = TrainResult(workers=size, device=str(device))
     best_state, bad_epochs = None, 0
-    with make_batch_reader(plan.train_files, seed=plan.seed + rank, **readers) as train_reader, make_batch_reader(
-        plan.val_files, seed=plan.seed, shuffle_row_groups=False, **readers
+    with open_windows(plan.train_files, plan, seed=plan.seed + rank, num_epochs=None, **shard) as train_reader, open_windows(
+        plan.val_files, plan, seed=plan.seed, num_epochs=None, shuffle_row_groups=False, **shard
     ) as val_reader:
         train_batches = fixed_batches(train_reader, plan.batch_size, np.random.default_rng(plan.seed + rank))
         val_batches = fixed_batches(val_reader, plan.batch_size, None)
@@ -168,6 +169,22 @@ def _evaluate(model: SequenceModel, batches: Iterator, plan: TrainPlan, device, 
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             losses.append(next_event_loss(model(tokens, gaps).float(), tokens).item())
     return float(np.mean(losses))
+
+
+def open_windows(files: list[str], plan: TrainPlan, **options):
+    """Petastorm's batch reader of windows files (tokens and gap buckets), skipping the windows of `plan.left_out`."""
+    from petastorm import make_batch_reader
+    from petastorm.predicates import in_lambda
+
+    fields, predicate = ["tokens", "gap_buckets"], None
+    if plan.left_out:
+        fields, predicate = [*fields, "session_id"], in_lambda(["session_id"], not_left_out, plan.left_out)
+    return make_batch_reader(files, schema_fields=fields, predicate=predicate, workers_count=2, **options)
+
+
+def not_left_out(session_ids: pd.Series, left_out: frozenset) -> pd.Series:
+    """Petastorm predicate (per row group): the windows whose session is not left out."""
+    return ~session_ids.isin(left_out)
 
 
 def fixed_batches(reader, batch_size: int, rng: Optional[np.random.Generator]) -> Iterator[tuple[np.ndarray, np.ndarray]]:

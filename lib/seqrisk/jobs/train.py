@@ -32,6 +32,7 @@ from seqrisk.train import (
 
 log = logging.getLogger("seqrisk")
 MAX_CASES = 10_000  # labeled sessions `train --labels` reads (to the driver); more are left out
+MAX_LEFT_OUT = 100_000  # labeled sessions whose windows `train --labels` keeps from the sequence model
 
 
 # -- the job (driver side) ----------------------------------------------------------------------
@@ -74,8 +75,9 @@ def run_train(
 ) -> TrainSummary:
     """Train on the `windows` table and publish a new versioned model directory.
 
-    With `labels` (a labels file or table), the labeled sessions of the training dates are kept out
-    of the reference sample and weight the detectors and set the `high` cut-off (combination.py).
+    With `labels` (a labels file or table), the labeled sessions are kept out of the sequence
+    model's training and validation windows and out of the reference sample, and those of the
+    training dates weight the detectors and set the `high` cut-off (combination.py).
     """
     job = start_job("train", config, spark)
     with tracking.training_run(config.mlflow, job.run_id) as run:
@@ -99,6 +101,7 @@ def _train(
         raise SeqriskError(f"no windows table at {windows_path}; run `seqrisk sessionize` first")
     vocabulary = vocabulary_store.windows_vocabulary(job.lake)
     train_dates, val_dates = chronological_split(job.lake.tables, windows_path, config.train.val_fraction)
+    left_out = labeled_session_ids(job, labels) if labels is not None else frozenset()
     train_files = job.lake.tables.files(windows_path, {"session_date": train_dates})
     val_files = job.lake.tables.files(windows_path, {"session_date": val_dates})
     settings = config.train
@@ -126,6 +129,7 @@ def _train(
         mixed_precision=settings.mixed_precision,
         shard=min(row_groups(train_files), row_groups(val_files)) >= workers,
         threads_per_worker=local_threads(workers),
+        left_out=left_out,
     )
     log.info(
         "train: %d train and %d validation files, %d worker(s)%s", len(train_files), len(val_files), workers, " (dry run)" if dry_run else ""
@@ -194,6 +198,21 @@ def _example_sessions(job: Job):
     """A few sessions as the scorer reads them: the registered model's input example for its signature."""
     first = job.lake.read("sessions").select(F.min("session_date")).first()[0]
     return scorer_input(job.lake.read("sessions", where={"session_date": [str(first)]})).limit(5).toPandas()
+
+
+def labeled_session_ids(job: Job, labels: str) -> frozenset:
+    """The ids of the sessions the labels mark (at most MAX_LEFT_OUT), to keep from the sequence model.
+
+    Known cases learned as ordinary sequences would teach the model that their pattern is normal,
+    for them and for unlabeled cases like them. Shuffle: a join with the (broadcast) labels.
+    """
+    marked = label_sessions(job.lake.read("sessions"), open_labels(job.lake.tables, job.spark, labels))
+    rows = marked.filter(F.col("anomaly_type").isNotNull()).select("session_id").limit(MAX_LEFT_OUT + 1).collect()
+    if len(rows) > MAX_LEFT_OUT:
+        log.warning("train: more than %d labeled sessions; the windows of the first %d are left out of training", MAX_LEFT_OUT, MAX_LEFT_OUT)
+    ids = frozenset(r["session_id"] for r in rows[:MAX_LEFT_OUT])
+    log.info("train: the windows of %d labeled session(s) are left out of the sequence model's training", len(ids))
+    return ids
 
 
 def fit_reference(
