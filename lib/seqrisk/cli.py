@@ -50,11 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--labels", required=True, metavar="PATH", help="a labels CSV file or a Delta table")
     evaluate.add_argument("--report", metavar="DIR", help="report directory (default: evaluate.report)")
     evaluate.add_argument("--model", metavar="REF", help="score the sessions with this model (a folder or models:/NAME@ALIAS) instead of reading session_risk")
+    evaluate.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD", help="first session date to evaluate")
+    evaluate.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="last session date to evaluate")
     promote = _job(jobs, "promote", "move a registered model's alias to the candidate when its evaluation is not worse (MLflow)", _promote)
     promote.add_argument("--alias", default="champion", help="the alias to move (default: champion)")
     promote.add_argument("--labels", metavar="PATH", help="labels both models are evaluated on (a CSV file or a Delta table)")
     promote.add_argument("--candidate", metavar="REF", help="models:/NAME@ALIAS or models:/NAME/VERSION (default: the mlflow.candidate_alias version)")
     promote.add_argument("--force", action="store_true", help="move the alias without evaluating")
+    promote.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD", help="first session date both models are evaluated on")
+    promote.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="last session date both models are evaluated on")
     vacuum = _job(jobs, "vacuum", "delete the lake's files that no live commit needs (killed runs' leftovers, old versions)", _vacuum)
     vacuum.add_argument("--retain-hours", type=int, metavar="H", help="keep files younger than this (default: tables.vacuum_retain_hours)")
     pipeline = _job(jobs, "pipeline", "every job in order: generate (or --input), ingest, sessionize, train, [promote,] score, evaluate", _pipeline)
@@ -112,14 +116,17 @@ def _score(config: Config, args: argparse.Namespace) -> int:
 def _evaluate(config: Config, args: argparse.Namespace) -> int:
     from seqrisk.jobs.evaluate import run_evaluate
 
-    print(run_evaluate(config, labels=args.labels, report_dir=args.report, model_ref=args.model).report())
+    print(run_evaluate(config, labels=args.labels, report_dir=args.report, model_ref=args.model, date_from=args.date_from, date_to=args.date_to).report())
     return 0
 
 
 def _promote(config: Config, args: argparse.Namespace) -> int:
     from seqrisk.jobs.promote import run_promote
 
-    print(run_promote(config, alias=args.alias, labels=args.labels, candidate=args.candidate, force=args.force).report())
+    summary = run_promote(
+        config, alias=args.alias, labels=args.labels, candidate=args.candidate, force=args.force, date_from=args.date_from, date_to=args.date_to
+    )
+    print(summary.report())
     return 0
 
 

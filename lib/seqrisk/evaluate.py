@@ -156,12 +156,18 @@ def _training_labels(metrics: dict) -> list[str]:
     return lines
 
 
+def _dates(metrics: dict) -> str:
+    """' of DATE to DATE' when the evaluation was bounded to session dates (`--from/--to`)."""
+    dates = metrics.get("session_dates")
+    return f" of {dates[0]} to {dates[1]}" if dates else ""
+
+
 def report_markdown(metrics: dict, plots: dict[str, str], history: Optional[dict]) -> str:
     s, b = metrics["seqrisk"], metrics["baseline"]
     lines = [
         "# seqrisk evaluation",
         "",
-        f"{metrics['sessions']:,} sessions, {metrics['anomalous_sessions']:,} of them anomalous; model {metrics['model_version']}; "
+        f"{metrics['sessions']:,} sessions{_dates(metrics)}, {metrics['anomalous_sessions']:,} of them anomalous; model {metrics['model_version']}; "
         f"labels {metrics['labels']}. Alerts at risk percentile {metrics['cutoff_pct']} or above; alert budget "
         f"{metrics['alert_budget_pct']} % of sessions. The baseline is the IsolationForest over session features alone; "
         "sequence_only is the sequence model alone and count_only the count detector alone (seqrisk combines all three).",

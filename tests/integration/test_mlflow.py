@@ -107,7 +107,7 @@ def test_promote_moves_the_alias_only_as_its_evaluation_allows_and_force_overrid
 
     newer = ({first.registered.version, second.registered.version} - {other}).pop()  # after an upgrade the champion cannot load
 
-    def evaluated(config, registered, labels, spark):
+    def evaluated(config, registered, labels, span, spark):
         if registered.version == other:
             raise ModelFormatError(f"{registered.uri}: model format 5 is not the supported format 6; retrain with this version of seqrisk")
         return {"roc_auc": 0.5, "pr_auc": 0.01}  # worse than any champion that could still score

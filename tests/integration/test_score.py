@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from deltalake import DeltaTable
+from pyspark.sql import functions as F
 
 from seqrisk import model_store
 from seqrisk.config import TrainConfig
@@ -270,6 +271,26 @@ def test_evaluate_writes_the_stable_metrics_shape_real_plots_and_agrees_with_sci
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
         assert f"]({png})" in (tmp_path / "report" / "report.md").read_text()
     assert summary.metrics == metrics
+
+
+def test_evaluate_from_to_reads_and_scores_only_those_dates(spark, trained, tmp_path):
+    from seqrisk.jobs.evaluate import run_evaluate
+
+    lake, models, summary = trained
+    config = _config(lake, models)
+    run_score(config, spark=spark)
+    risk = _lake(spark, config).read("session_risk").select(F.col("session_date").cast("string").alias("day")).toPandas()
+    days = sorted(risk["day"].unique())[1:3]
+    span = dict(date_from=date.fromisoformat(days[0]), date_to=date.fromisoformat(days[-1]))
+    labels = str(lake.parent / "raw" / "labels.csv")
+    read = run_evaluate(config, labels=labels, report_dir=str(tmp_path / "read"), spark=spark, **span).metrics
+    scored = run_evaluate(config, labels=labels, report_dir=str(tmp_path / "scored"), model_ref=summary.model_dir, spark=spark, **span).metrics
+    assert read["sessions"] == scored["sessions"] == risk["day"].isin(days).sum() < len(risk)
+    assert read["session_dates"] == scored["session_dates"] == days
+    assert read["seqrisk"]["roc_auc"] == pytest.approx(scored["seqrisk"]["roc_auc"])
+    assert f"sessions of {days[0]} to {days[-1]}" in (tmp_path / "read" / "report.md").read_text()
+    with pytest.raises(SeqriskError, match="give both --from and --to"):
+        run_evaluate(config, labels=labels, date_from=span["date_from"], spark=spark)
 
 
 def test_train_with_labels_weights_the_detectors_sets_the_cutoff_and_evaluate_leaves_the_cases_out(spark, trained, tmp_path):

@@ -4,8 +4,9 @@ Writes metrics.json (a stable shape), report.md and PNG plots into `evaluate.rep
 `--report`; any URI: drawn in a local temporary folder, then copied). How the metrics are
 computed: `seqrisk.evaluate`. With `--model` (a folder or `models:/NAME@ALIAS`) the sessions are
 scored by that model in memory instead of read from session_risk, and no table is written: how a
-candidate is judged before it scores anything. With MLflow on, the metrics and the report go to
-the run that trained the model.
+candidate is judged before it scores anything. `--from/--to` bound the session dates read (and,
+with `--model`, scored). With MLflow on, the metrics and the report go to the run that trained the
+model.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import logging
 import tempfile
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Optional
 
@@ -26,7 +28,7 @@ from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.evaluate import DETECTORS, NORMAL, binned_counts, detector_metrics, report_markdown, surprisal_bin, write_plots
 from seqrisk.jobs.report import line, report
-from seqrisk.jobs.start import Job, start_job
+from seqrisk.jobs.start import Job, date_range, start_job
 from seqrisk.labels import label_sessions, open_labels
 from seqrisk.model_dir import COMBINATION, HISTORY, ModelDir
 from seqrisk.score import score_sessions
@@ -52,31 +54,42 @@ class EvaluateSummary:
 
 
 def run_evaluate(
-    config: Config, *, labels: str, report_dir: Optional[str] = None, model_ref: Optional[str] = None, spark: Optional[SparkSession] = None
+    config: Config,
+    *,
+    labels: str,
+    report_dir: Optional[str] = None,
+    model_ref: Optional[str] = None,
+    date_from: Optional[date] = None,
+    date_to: Optional[date] = None,
+    spark: Optional[SparkSession] = None,
 ) -> EvaluateSummary:
     """Join session_risk (or, with `model_ref`, the sessions scored by that model) with `labels` (a
-    CSV file or a Delta table) and write the report."""
+    CSV file or a Delta table) and write the report; only the sessions of `date_from`..`date_to` when given."""
+    dates = date_range(date_from, date_to, "evaluate every session")
+    where = {"session_date": dates} if dates else None
     job = start_job("evaluate", config, spark)
     out = uri_files.local_uri(report_dir or config.evaluate.report)
     if model_ref is None:
-        risk = job.lake.read("session_risk")
+        risk = job.lake.read("session_risk", where)
         versions = [r["model_version"] for r in risk.select("model_version").distinct().limit(5).collect()]
         model = _model_dir(job.spark, config, versions)
     else:
         model = tracking.fetch_model(job.spark, config, model_ref)
         load_risk_model(model)  # a model that cannot score fails here, before any Spark work
         versions = [model.version]
-        scored = score_sessions(job.lake.read("sessions"), model, config.score, job.run_id, job.started_at)
+        scored = score_sessions(job.lake.read("sessions", where), model, config.score, job.run_id, job.started_at)
         risk = scored.persist(StorageLevel.MEMORY_AND_DISK)  # every detector's counts read it: score once
     try:
-        metrics = _evaluate(job, config, risk, versions, model, labels, out)
+        metrics = _evaluate(job, config, risk, versions, model, labels, out, dates)
     finally:
         if model_ref is not None:
             risk.unpersist()
     return EvaluateSummary(job.run_id, str(out), metrics)
 
 
-def _evaluate(job: Job, config: Config, risk: DataFrame, versions: list[str], model: Optional[ModelDir], labels: str, out: str) -> dict:
+def _evaluate(
+    job: Job, config: Config, risk: DataFrame, versions: list[str], model: Optional[ModelDir], labels: str, out: str, dates: Optional[list[str]]
+) -> dict:
     combination = Combination.from_bytes(model.files.get(COMBINATION)) if model else Combination()
     if combination.labeled_sessions:  # the cases the model was trained with do not count
         known = job.spark.createDataFrame([(i,) for i in combination.labeled_sessions], "session_id string")
@@ -85,7 +98,10 @@ def _evaluate(job: Job, config: Config, risk: DataFrame, versions: list[str], mo
     labeled = label_sessions(risk, label_rows).withColumn("label", F.coalesce("anomaly_type", F.lit(NORMAL)))
     counts = {name: binned_counts(labeled, column) for name, column in DETECTORS.items()}
     if not counts["seqrisk"]:
-        raise SeqriskError(f"nothing to evaluate: {job.lake.path('session_risk')} is empty (run `seqrisk score` first), or, with --model, the lake has no sessions")
+        within = f" between {dates[0]} and {dates[-1]}" if dates else ""
+        raise SeqriskError(
+            f"nothing to evaluate{within}: {job.lake.path('session_risk')} is empty (run `seqrisk score` first), or, with --model, the lake has no sessions"
+        )
 
     high = combination.high(config.score.levels.high)
     cutoff, budget = surprisal_bin(high), config.evaluate.alert_budget_pct
@@ -94,6 +110,7 @@ def _evaluate(job: Job, config: Config, risk: DataFrame, versions: list[str], mo
         "anomalous_sessions": int(sum(n for (b, label), n in counts["seqrisk"].items() if label != NORMAL)),
         "model_version": ", ".join(sorted(versions)),
         "labels": str(labels),
+        "session_dates": [dates[0], dates[-1]] if dates else None,
         "cutoff_pct": high,
         "alert_budget_pct": budget,
         "left_out_training_cases": len(combination.labeled_sessions),

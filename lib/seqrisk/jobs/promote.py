@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date
 from typing import Optional
 
 from pyspark.sql import SparkSession
@@ -21,6 +22,7 @@ from seqrisk import tracking, uri_files
 from seqrisk.config import Config
 from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.jobs.report import line, report
+from seqrisk.jobs.start import date_range
 
 log = logging.getLogger("seqrisk")
 COMPARED = ("roc_auc", "pr_auc")
@@ -67,9 +69,15 @@ def run_promote(
     labels: Optional[str] = None,
     candidate: Optional[str] = None,
     force: bool = False,
+    date_from: Optional[date] = None,
+    date_to: Optional[date] = None,
     spark: Optional[SparkSession] = None,
 ) -> PromoteSummary:
-    """Move `alias` to `candidate` (default: the version the candidate alias points at) when it is not worse."""
+    """Move `alias` to `candidate` (default: the version the candidate alias points at) when it is not worse.
+
+    Both are evaluated on the sessions of `date_from`..`date_to` when given (the whole lake otherwise).
+    """
+    date_range(date_from, date_to, "evaluate every session")  # a half-given range fails before any work
     settings = config.mlflow
     name = settings.registered_model
     if not tracking.enabled(settings) or name is None:
@@ -85,12 +93,13 @@ def run_promote(
     else:
         if labels is None:
             raise SeqriskError("promote compares the candidate with the champion on labels: give --labels (or --force)")
-        summary.candidate_metrics = _evaluated(config, chosen, labels, spark)
+        span = dict(date_from=date_from, date_to=date_to)
+        summary.candidate_metrics = _evaluated(config, chosen, labels, span, spark)
         if champion is None:
             summary.promoted, summary.reason = True, f"no version had the alias {alias}"
         else:
             try:
-                summary.champion_metrics = _evaluated(config, champion, labels, spark)
+                summary.champion_metrics = _evaluated(config, champion, labels, span, spark)
             except ModelFormatError as error:
                 summary.promoted, summary.reason = True, f"the champion cannot score with this version of seqrisk ({error})"
             else:
@@ -101,9 +110,9 @@ def run_promote(
     return summary
 
 
-def _evaluated(config: Config, registered: tracking.RegisteredVersion, labels: str, spark: Optional[SparkSession]) -> dict:
+def _evaluated(config: Config, registered: tracking.RegisteredVersion, labels: str, span: dict, spark: Optional[SparkSession]) -> dict:
     """The combined score's metrics for one registered version (its report beside evaluate.report)."""
     from seqrisk.jobs.evaluate import run_evaluate
 
     report_dir = uri_files.join(uri_files.local_uri(config.evaluate.report), f"promote-{registered.name}-v{registered.version}")
-    return run_evaluate(config, labels=labels, report_dir=report_dir, model_ref=registered.uri, spark=spark).metrics["seqrisk"]
+    return run_evaluate(config, labels=labels, report_dir=report_dir, model_ref=registered.uri, spark=spark, **span).metrics["seqrisk"]
