@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -66,12 +67,16 @@ class CountDetector:
         smallest = max(floor * largest, 1e-12)  # all-equal counts: any difference is far away
         return cls(mean, pca.components_.copy(), np.maximum(pca.explained_variance_, smallest), co_occurrence(counts))
 
-    def risk(self, counts: np.ndarray) -> np.ndarray:
-        """Higher means more anomalous: the variance-scaled squared distance from the reference mean."""
+    def risk(self, counts: np.ndarray, unseen_pairs: Optional[np.ndarray] = None) -> np.ndarray:
+        """Higher means more anomalous: the variance-scaled squared distance from the reference mean.
+
+        `unseen_pairs`: `self.unseen_pairs(counts)` when the caller has it already (scoring keeps it for the reasons).
+        """
         centered = counts - self.mean
         inside = centered @ self.axes.T  # (n, k)
         residual = centered - inside @ self.axes  # what the axes cannot express (zero-variance directions)
-        outside = np.einsum("ij,ij->i", residual, residual) + self.unseen_pairs(counts)
+        unseen = self.unseen_pairs(counts) if unseen_pairs is None else unseen_pairs
+        outside = np.einsum("ij,ij->i", residual, residual) + unseen
         return (inside**2 / self.variances).sum(axis=1) + outside / self.variances.min()
 
     def unseen_pairs(self, counts: np.ndarray) -> np.ndarray:

@@ -117,7 +117,8 @@ def raw_scores(
     )
     X = detector.matrix(sessions)
     C = token_counts(sessions, vocabulary, len(counts.mean))
-    return RawScores(evidence, detector.risk(X), detector.deviations(X), counts.risk(C), counts.unseen_pairs(C))
+    unseen = counts.unseen_pairs(C)  # in the count risk and in the reasons: computed once
+    return RawScores(evidence, detector.risk(X), detector.deviations(X), counts.risk(C, unseen), unseen)
 
 
 def fit_calibration(reference: dict[str, np.ndarray], combination: Combination) -> Calibration:
