@@ -23,7 +23,7 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from seqrisk.config import load_config
-from seqrisk.events import parse_time
+from seqrisk.ingest.validation import parse_time
 from seqrisk.jobs.generate import run_generate
 from seqrisk.jobs.ingest import run_ingest
 from seqrisk.spark import get_spark

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from seqrisk import model_store
+from seqrisk.registry import model_store
 from seqrisk.config import load_config
-from seqrisk.lake import Lake
-from seqrisk.score import score_sessions
-from seqrisk.scoring import load_risk_model, risk_frame, scorer_input
+from seqrisk.lake.lake import Lake
+from seqrisk.scoring.session_risk import score_sessions
+from seqrisk.scoring.risk_model import load_risk_model, risk_frame, scorer_input
 from seqrisk.spark import get_spark
 
 REPO = Path(__file__).resolve().parents[1]

@@ -30,9 +30,9 @@ from seqrisk.config import load_config
 from seqrisk.jobs.generate import run_generate
 from seqrisk.jobs.ingest import run_ingest
 from seqrisk.jobs.sessionize import run_sessionize
-from seqrisk.lake import Lake
+from seqrisk.lake.lake import Lake
 from seqrisk.progress import enable_progress_logging, follow_stages
-from seqrisk.sessionize import SessionRules, assign_sessions, build_sessions
+from seqrisk.sessions.sessionize import SessionRules, assign_sessions, build_sessions
 from seqrisk.spark import get_spark
 
 REPO = Path(__file__).resolve().parents[1]

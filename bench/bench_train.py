@@ -20,8 +20,8 @@ import torch
 from deltalake import DeltaTable, QueryBuilder
 
 from seqrisk.config import load_config
-from seqrisk.model import ModelConfig, SequenceModel, next_event_loss
-from seqrisk.vocabulary import Vocabulary
+from seqrisk.model.sequence_model import ModelConfig, SequenceModel, next_event_loss
+from seqrisk.sessions.vocabulary import Vocabulary
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from seqrisk import vocabulary_store
+from seqrisk.sessions import vocabulary_store
 from seqrisk.config import load_config
-from seqrisk.features import FEATURE_COLUMNS, detectors, feature_matrix, with_sequence_users
-from seqrisk.labels import label_sessions, read_labels
-from seqrisk.lake import Lake
+from seqrisk.sessions.features import FEATURE_COLUMNS, detectors, feature_matrix, with_sequence_users
+from seqrisk.evaluation.labels import label_sessions, read_labels
+from seqrisk.lake.lake import Lake
 from seqrisk.spark import get_spark
-from seqrisk.vocabulary import SPECIAL
+from seqrisk.sessions.vocabulary import SPECIAL
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/inject.py
 import pandas as pd  # noqa: E402
 from inject import inject  # noqa: E402
 
-from seqrisk.combination import DETECTORS as WEIGHTED  # noqa: E402
+from seqrisk.detectors.combination import DETECTORS as WEIGHTED  # noqa: E402
 from seqrisk.config import load_config  # noqa: E402
 from seqrisk.jobs.evaluate import run_evaluate  # noqa: E402
 from seqrisk.jobs.generate import run_generate  # noqa: E402
@@ -46,7 +46,7 @@ from seqrisk.jobs.ingest import run_ingest  # noqa: E402
 from seqrisk.jobs.score import run_score  # noqa: E402
 from seqrisk.jobs.sessionize import run_sessionize  # noqa: E402
 from seqrisk.jobs.train import run_train  # noqa: E402
-from seqrisk.model_store import latest  # noqa: E402
+from seqrisk.registry.model_store import latest  # noqa: E402
 from seqrisk.spark import get_spark  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from seqrisk.notebook import Notebook
 from seqrisk.spark import get_spark
-from seqrisk.lake import Lake
+from seqrisk.lake.lake import Lake
 
 nb = Notebook(globals(), conf="conf/local.yaml", tables_root="demo/lake", model_dir="demo/models", user_id="")
 config = nb.config()

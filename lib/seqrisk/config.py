@@ -288,7 +288,7 @@ class PolicyRule(_Strict):
     @field_validator("any_reason")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        from seqrisk.reasons import REASONS
+        from seqrisk.detectors.reasons import REASONS
 
         unknown = sorted(set(value) - set(REASONS))
         if unknown:

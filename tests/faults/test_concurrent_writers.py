@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from seqrisk import faults
 from seqrisk.jobs.ingest import run_ingest
-from seqrisk.tables import ConcurrentWriteError, DeltaTables, TableWrite
+from seqrisk.lake.tables import ConcurrentWriteError, DeltaTables, TableWrite
 
 from conftest import make_config
 

@@ -6,7 +6,7 @@ from deltalake import DeltaTable
 
 from seqrisk.jobs.ingest import run_ingest
 from seqrisk.jobs.vacuum import run_vacuum
-from seqrisk.tables import DeltaTables
+from seqrisk.lake.tables import DeltaTables
 
 from conftest import make_config
 

@@ -10,7 +10,7 @@ from deltalake import DeltaTable
 from seqrisk.cli import main
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.ingest import run_ingest
-from seqrisk.tables import DeltaTables
+from seqrisk.lake.tables import DeltaTables
 
 from conftest import REPO, config_with, make_config, read_with_deltalake
 

@@ -11,9 +11,9 @@ from seqrisk.jobs.evaluate import run_evaluate
 from seqrisk.jobs.promote import decide, run_promote
 from seqrisk.jobs.score import run_score
 from seqrisk.jobs.train import run_train
-from seqrisk.lake import Lake
-from seqrisk.model_store import fetch
-from seqrisk.scoring import load_risk_model, risk_frame, scorer_input
+from seqrisk.lake.lake import Lake
+from seqrisk.registry.model_store import fetch
+from seqrisk.scoring.risk_model import load_risk_model, risk_frame, scorer_input
 
 from conftest import SMALL_TRAIN, SMALL_WINDOWS, make_config, synthetic_lake
 

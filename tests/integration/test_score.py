@@ -10,19 +10,19 @@ import torch
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
-from seqrisk import model_store
+from seqrisk.registry import model_store
 from seqrisk.config import TrainConfig
 from seqrisk.errors import ModelFormatError, SeqriskError
-from seqrisk.features import with_sequence_users
+from seqrisk.sessions.features import with_sequence_users
 from seqrisk.jobs.score import run_score
 from seqrisk.jobs.train import run_train
-from seqrisk.lake import Lake
-from seqrisk.model import surprises
-from seqrisk.reasons import ACTIONS, REASONS
-from seqrisk.score import score_sessions
-from seqrisk.scoring import INPUT_COLUMNS, load_risk_model, risk_frame, scorer_input
-from seqrisk.vocabulary import SPECIAL
-from seqrisk.windows import TOKEN_INPUTS, session_windows
+from seqrisk.lake.lake import Lake
+from seqrisk.model.sequence_model import surprises
+from seqrisk.detectors.reasons import ACTIONS, REASONS
+from seqrisk.scoring.session_risk import score_sessions
+from seqrisk.scoring.risk_model import INPUT_COLUMNS, load_risk_model, risk_frame, scorer_input
+from seqrisk.sessions.vocabulary import SPECIAL
+from seqrisk.sessions.windows import TOKEN_INPUTS, session_windows
 
 from conftest import SMALL_TRAIN, SMALL_WINDOWS, make_config, synthetic_lake
 
@@ -162,7 +162,7 @@ def test_a_corrupt_or_foreign_model_fails_before_any_table_is_read(spark, traine
     lake, models, summary = trained
     broken = tmp_path / "model"
     shutil.copytree(models / summary.version, broken)
-    monkeypatch.setattr("seqrisk.tables.DeltaTables.read", lambda *a, **k: pytest.fail("a table was read"))
+    monkeypatch.setattr("seqrisk.lake.tables.DeltaTables.read", lambda *a, **k: pytest.fail("a table was read"))
     (broken / "calibration.npz").write_bytes(b"not the calibration")
     with pytest.raises(SeqriskError, match="calibration.npz does not match its checksum"):
         run_score(make_config(lake, f"score.model={broken}"), spark=spark)
@@ -247,7 +247,7 @@ def test_evaluate_writes_the_stable_metrics_shape_real_plots_and_agrees_with_sci
     from sklearn.metrics import roc_auc_score
 
     from seqrisk.jobs.evaluate import run_evaluate
-    from seqrisk.labels import label_sessions, read_labels
+    from seqrisk.evaluation.labels import label_sessions, read_labels
 
     lake, models, _ = trained
     config = _config(lake, models)
@@ -294,7 +294,7 @@ def test_evaluate_from_to_reads_and_scores_only_those_dates(spark, trained, tmp_
 
 
 def test_train_with_labels_weights_the_detectors_sets_the_cutoff_and_evaluate_leaves_the_cases_out(spark, trained, tmp_path):
-    from seqrisk.combination import Combination
+    from seqrisk.detectors.combination import Combination
     from seqrisk.jobs.evaluate import run_evaluate
 
     lake, _, _ = trained

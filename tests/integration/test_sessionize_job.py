@@ -11,9 +11,9 @@ from seqrisk.jobs.generate import run_generate
 from seqrisk.jobs.ingest import run_ingest
 from seqrisk.jobs.sessionize import run_sessionize
 from seqrisk.jobs.train import run_train
-from seqrisk.tables import open_tables
-from seqrisk.vocabulary import END, Vocabulary
-from seqrisk.vocabulary_store import SHA_KEY
+from seqrisk.lake.tables import open_tables
+from seqrisk.sessions.vocabulary import END, Vocabulary
+from seqrisk.sessions.vocabulary_store import SHA_KEY
 
 from conftest import REPO, make_config, read_with_deltalake
 

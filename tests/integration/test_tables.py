@@ -6,7 +6,7 @@ from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
 from seqrisk.errors import SeqriskError
-from seqrisk.tables import DeltaTables, TableWrite
+from seqrisk.lake.tables import DeltaTables, TableWrite
 
 from conftest import read_with_deltalake, read_with_duckdb, read_with_spark
 

@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seqrisk import model_store
+from seqrisk.registry import model_store
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.train import run_train
-from seqrisk.model_dir import load_model
+from seqrisk.model.model_dir import load_model
 
 from conftest import SMALL_WINDOWS, make_config, synthetic_lake
 
@@ -42,9 +42,9 @@ def test_dry_run_takes_a_few_steps_on_one_worker(spark, lake, tmp_path):
 
 
 def test_a_loss_that_is_not_finite_stops_training_with_a_clear_error_and_publishes_nothing(spark, lake, tmp_path, monkeypatch):
-    import seqrisk.train
+    import seqrisk.model.training
 
-    monkeypatch.setattr(seqrisk.train, "_evaluate", lambda *args: float("nan"))
+    monkeypatch.setattr(seqrisk.model.training, "_evaluate", lambda *args: float("nan"))
     with pytest.raises(SeqriskError, match="training diverged: the loss was not finite .* at epoch 0"):
         run_train(make_config(lake, *SMALL_WINDOWS, f"model.dir={tmp_path / 'models'}"), dry_run=True, spark=spark)
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
@@ -54,8 +54,8 @@ def test_the_reader_skips_the_windows_of_left_out_sessions_and_only_those(lake):
     import pyarrow.parquet as pq
     from deltalake import DeltaTable
 
-    from seqrisk.model import ModelConfig
-    from seqrisk.train import TrainPlan, open_windows
+    from seqrisk.model.sequence_model import ModelConfig
+    from seqrisk.model.training import TrainPlan, open_windows
 
     paths = [f.removeprefix("file://") for f in DeltaTable(str(lake / "windows")).file_uris()]
     files = [f"file://{p}" for p in paths]  # as the train job hands them to Petastorm

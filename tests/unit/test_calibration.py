@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from seqrisk.calibration import Calibration, to_percentile
+from seqrisk.detectors.calibration import Calibration, to_percentile
 
 
 def test_the_reference_population_maps_to_uniform_percentiles_ties_included():

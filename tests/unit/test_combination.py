@@ -1,9 +1,9 @@
 """The combination of the detectors' surprisals, and what labels change about it."""
 import numpy as np
 
-from seqrisk.combination import DETECTORS, Combination, choose_weights, cutoff, sign_test
+from seqrisk.detectors.combination import DETECTORS, Combination, choose_weights, cutoff, sign_test
 from seqrisk.config import RiskLevels, TrainConfig
-from seqrisk.train import learn_from_labels
+from seqrisk.model.training import learn_from_labels
 
 
 def _population(rng, n):

@@ -86,7 +86,7 @@ def test_unknown_mapping_lists_the_known_ones():
 
 
 def test_the_lake_joins_root_and_name_for_paths_and_uris():
-    from seqrisk.lake import Lake
+    from seqrisk.lake.lake import Lake
 
     for root, expected in (("/lake/", "/lake/ev"), ("hdfs:///lake", "hdfs:///lake/ev"), ("file:///tmp/lake/", "file:///tmp/lake/ev")):
         settings = load_config(LOCAL, [f"tables.root={root}", "tables.names.events=ev"]).tables

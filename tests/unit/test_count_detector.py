@@ -2,8 +2,8 @@
 import numpy as np
 import pandas as pd
 
-from seqrisk.count_detector import CountDetector, token_counts
-from seqrisk.vocabulary import RARE, UNK, Vocabulary
+from seqrisk.detectors.count_detector import CountDetector, token_counts
+from seqrisk.sessions.vocabulary import RARE, UNK, Vocabulary
 
 VOCABULARY = Vocabulary.learn({"open": 50, "read": 40, "write": 30, "close": 50, "seek": 2}, min_count=5, max_size=100)
 

@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from seqrisk.config import ColumnMap, Mapping, TimeRange
-from seqrisk.events import REASONS, Limits, events_of, parse_time, quarantine_of, validate
+from seqrisk.ingest.validation import REASONS, Limits, events_of, parse_time, quarantine_of, validate
 
 UTC = timezone.utc
 LIMITS = Limits(min_time=datetime(2000, 1, 1, tzinfo=UTC), max_future=timedelta(hours=24), max_price=1000.0, max_field_chars=30)

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seqrisk.features import detectors, feature_matrix, with_sequence_users
+from seqrisk.sessions.features import detectors, feature_matrix, with_sequence_users
 
 ROW = dict(
     n_events=4, duration_s=60.0, events_per_minute=4.0, distinct_event_types=2, distinct_items=3, distinct_categories=1,
@@ -42,8 +42,8 @@ def test_sequence_users_count_distinct_users_replaying_a_sequence(spark):
 
 
 def test_the_feature_detector_gets_a_column_for_the_most_frequent_event_types_only():
-    from seqrisk.sequence_evidence import event_types_of
-    from seqrisk.vocabulary import Vocabulary
+    from seqrisk.detectors.sequence_evidence import event_types_of
+    from seqrisk.sessions.vocabulary import Vocabulary
 
     counts = {f"type{i:06d}": 1 + i % 3 for i in range(100_000)} | {"view": 5000, "buy": 4000, "cart": 10}
     vocabulary = Vocabulary.learn(counts, min_count=5, max_size=50)  # 100,000 types seen, 3 of them learned

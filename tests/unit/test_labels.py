@@ -4,7 +4,7 @@ from datetime import datetime
 import pytest
 
 from seqrisk.errors import SeqriskError
-from seqrisk.labels import label_sessions, read_labels
+from seqrisk.evaluation.labels import label_sessions, read_labels
 
 SESSIONS = [
     ("s1", "u1", datetime(2024, 5, 1, 10, 0), datetime(2024, 5, 1, 10, 20)),

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from seqrisk.metrics import Binned, at_cutoff, pr_auc, recall_at_budget, roc_auc
+from seqrisk.evaluation.metrics import Binned, at_cutoff, pr_auc, recall_at_budget, roc_auc
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from seqrisk import model_dir
+from seqrisk.model import model_dir
 from seqrisk.errors import SeqriskError
-from seqrisk.model import ModelConfig, SequenceModel, surprises
-from seqrisk.model_dir import ModelDir
-from seqrisk.vocabulary import Vocabulary
+from seqrisk.model.sequence_model import ModelConfig, SequenceModel, surprises
+from seqrisk.model.model_dir import ModelDir
+from seqrisk.sessions.vocabulary import Vocabulary
 
 CONFIG = ModelConfig(vocab_size=7, gap_buckets=6, max_len=4, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
 

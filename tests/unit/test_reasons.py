@@ -4,8 +4,8 @@ import pytest
 
 from seqrisk.config import load_config
 from seqrisk.errors import SeqriskError
-from seqrisk.reasons import REASONS, feature_reasons
-from seqrisk.scoring import action_for
+from seqrisk.detectors.reasons import REASONS, feature_reasons
+from seqrisk.scoring.risk_model import action_for
 
 from conftest import REPO
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from seqrisk.config import load_config
-from seqrisk.generate import generator_params
-from seqrisk.synthetic import ANOMALY_TYPES, SESSION_GAP_S, AnomalyKnobs, generate_frames
+from seqrisk.synthetic.parallel import generator_params
+from seqrisk.synthetic.generator import ANOMALY_TYPES, SESSION_GAP_S, AnomalyKnobs, generate_frames
 
 from conftest import REPO
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from seqrisk import uri_files
+from seqrisk.lake import uri_files
 from seqrisk.config import ConfigError, TableNames
 from seqrisk.errors import SeqriskError
-from seqrisk.lake import Lake
-from seqrisk.tables import is_table_name
+from seqrisk.lake.lake import Lake
+from seqrisk.lake.tables import is_table_name
 
 from conftest import make_config
 

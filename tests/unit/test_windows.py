@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from seqrisk.vocabulary import END, PAD, RARE, UNK, Vocabulary
-from seqrisk.windows import cut, session_windows, window_starts
+from seqrisk.sessions.vocabulary import END, PAD, RARE, UNK, Vocabulary
+from seqrisk.sessions.windows import cut, session_windows, window_starts
 
 VOCAB = Vocabulary.learn({"view": 50, "cart": 20, "buy": 5, "odd": 1}, min_count=2, max_size=100, gap_buckets_s=(1, 10, 60))
 

@@ -2,7 +2,7 @@
 
 Writes metrics.json (a stable shape), report.md and PNG plots into `evaluate.report` (or
 `--report`; any URI: drawn in a local temporary folder, then copied). How the metrics are
-computed: `seqrisk.evaluate`. With `--model` (a folder or `models:/NAME@ALIAS`) the sessions are
+computed: `seqrisk.evaluation.detector_report`. With `--model` (a folder or `models:/NAME@ALIAS`) the sessions are
 scored by that model in memory instead of read from session_risk, and no table is written: how a
 candidate is judged before it scores anything. `--from/--to` bound the session dates read (and,
 with `--model`, scored). With MLflow on, the metrics and the report go to the run that trained the
@@ -22,17 +22,21 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk import model_store, tracking, uri_files
-from seqrisk.combination import Combination
+from seqrisk.registry import model_store
+
+from seqrisk.registry import tracking
+
+from seqrisk.lake import uri_files
+from seqrisk.detectors.combination import Combination
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
-from seqrisk.evaluate import DETECTORS, NORMAL, binned_counts, detector_metrics, report_markdown, surprisal_bin, write_plots
+from seqrisk.evaluation.detector_report import DETECTORS, NORMAL, binned_counts, detector_metrics, report_markdown, surprisal_bin, write_plots
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import Job, date_range, start_job
-from seqrisk.labels import label_sessions, open_labels
-from seqrisk.model_dir import COMBINATION, HISTORY, ModelDir
-from seqrisk.score import score_sessions
-from seqrisk.scoring import load_risk_model
+from seqrisk.evaluation.labels import label_sessions, open_labels
+from seqrisk.model.model_dir import COMBINATION, HISTORY, ModelDir
+from seqrisk.scoring.session_risk import score_sessions
+from seqrisk.scoring.risk_model import load_risk_model
 
 log = logging.getLogger("seqrisk")
 

@@ -15,10 +15,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seqrisk.config import Config
-from seqrisk.generate import USERS_PER_TASK, generated_rows, write_single_csv
+from seqrisk.synthetic.parallel import USERS_PER_TASK, generated_rows, write_single_csv
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import start_job
-from seqrisk.synthetic import ANOMALY_TYPES
+from seqrisk.synthetic.generator import ANOMALY_TYPES
 
 log = logging.getLogger("seqrisk")
 

@@ -17,11 +17,11 @@ from pyspark.sql import DataFrame, SparkSession
 
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
-from seqrisk.events import Limits, events_of, quarantine_of, validate
-from seqrisk.ingest import FileTally, ingest_runs, layout_for_write, list_input_files, new_events, read_raw, tally_files
+from seqrisk.ingest.validation import Limits, events_of, quarantine_of, validate
+from seqrisk.ingest.readers import FileTally, ingest_runs, layout_for_write, list_input_files, new_events, read_raw, tally_files
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import Job, start_job
-from seqrisk.tables import ConcurrentWriteError, TableWrite, WriteResult
+from seqrisk.lake.tables import ConcurrentWriteError, TableWrite, WriteResult
 
 log = logging.getLogger("seqrisk")
 COMMIT_ATTEMPTS = 3  # another ingest committing first makes this one read the tables again

@@ -14,7 +14,9 @@ from typing import Optional
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk import tracking, uri_files
+from seqrisk.registry import tracking
+
+from seqrisk.lake import uri_files
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.report import line, report
@@ -108,7 +110,7 @@ def run_pipeline(
 
 def riskiest_users(spark: SparkSession, config: Config, as_of) -> list[dict]:
     """The top users of the run's user_risk partition (a `limit`: bounded)."""
-    from seqrisk.lake import Lake
+    from seqrisk.lake.lake import Lake
 
     users = Lake.open(spark, config.tables).read("user_risk", where={"as_of_date": [as_of.isoformat()]})
     top = users.orderBy(F.desc("max_risk_pct"), F.desc("high_risk_sessions"), "user_id").limit(TOP_USERS)

@@ -18,7 +18,9 @@ from typing import Optional
 
 from pyspark.sql import SparkSession
 
-from seqrisk import tracking, uri_files
+from seqrisk.registry import tracking
+
+from seqrisk.lake import uri_files
 from seqrisk.config import Config
 from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.jobs.report import line, report

@@ -17,15 +17,15 @@ from typing import Optional
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk import tracking
+from seqrisk.registry import tracking
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import date_range, start_job
-from seqrisk.reasons import ACTIONS
-from seqrisk.score import score_sessions, user_risk
-from seqrisk.scoring import load_risk_model
-from seqrisk.tables import TableWrite
+from seqrisk.detectors.reasons import ACTIONS
+from seqrisk.scoring.session_risk import score_sessions, user_risk
+from seqrisk.scoring.risk_model import load_risk_model
+from seqrisk.lake.tables import TableWrite
 
 log = logging.getLogger("seqrisk")
 IGNORED_ON_RERUN = ("run_id", "scored_at")  # a rerun that would change nothing else writes nothing

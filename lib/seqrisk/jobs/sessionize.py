@@ -2,7 +2,7 @@
 
 A full run learns the vocabulary from all events; `--from/--to` recomputes only sessions starting
 in that range (reading `sessionize.lookback_days` back and a day ahead) with the saved vocabulary.
-How sessions and windows are built, and the shuffles by name: `seqrisk.sessionize`.
+How sessions and windows are built, and the shuffles by name: `seqrisk.sessions.sessionize`.
 """
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from typing import Optional
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk import vocabulary_store
+from seqrisk.sessions import vocabulary_store
 from seqrisk.config import Config
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import Job, date_range, start_job
-from seqrisk.lake import Lake
-from seqrisk.sessionize import SessionRules, assign_sessions, build_sessions, cut_windows, learn_vocabulary
-from seqrisk.tables import TableWrite
-from seqrisk.vocabulary import Vocabulary
+from seqrisk.lake.lake import Lake
+from seqrisk.sessions.sessionize import SessionRules, assign_sessions, build_sessions, cut_windows, learn_vocabulary
+from seqrisk.lake.tables import TableWrite
+from seqrisk.sessions.vocabulary import Vocabulary
 
 log = logging.getLogger("seqrisk")
 

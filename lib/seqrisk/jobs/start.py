@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
-from seqrisk.lake import Lake
+from seqrisk.lake.lake import Lake
 from seqrisk.progress import enable_progress_logging, follow_stages
 from seqrisk.spark import get_spark
 

@@ -1,8 +1,8 @@
 """The train job: the sequence model on the `windows` table, then the detectors and the calibration,
 published as a new versioned model directory under `model.dir` (any URI), and, with MLflow on
-(`mlflow.tracking_uri`), logged as a run and registered (`seqrisk.tracking`).
+(`mlflow.tracking_uri`), logged as a run and registered (`seqrisk.registry.tracking`).
 
-`train.workers` Horovod ranks run `seqrisk.train.train_worker` on Spark barrier tasks (one in the
+`train.workers` Horovod ranks run `seqrisk.model.training.train_worker` on Spark barrier tasks (one in the
 driver for a single worker or `--dry-run`); rank 0 hands its weights back, and the driver fits the
 feature and count detectors, the combination and the calibration, assembles the directory and
 publishes it.
@@ -17,16 +17,22 @@ from typing import Optional
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk import model_dir, model_store, tracking, vocabulary_store
-from seqrisk.combination import Combination, LabelReport
+from seqrisk.model import model_dir
+
+from seqrisk.registry import model_store
+
+from seqrisk.registry import tracking
+
+from seqrisk.sessions import vocabulary_store
+from seqrisk.detectors.combination import Combination, LabelReport
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import Job, start_job
-from seqrisk.labels import label_sessions, open_labels
-from seqrisk.model import ModelConfig, SequenceModel
-from seqrisk.scoring import fit_calibration, raw_scores, scorer_input
-from seqrisk.train import (
+from seqrisk.evaluation.labels import label_sessions, open_labels
+from seqrisk.model.sequence_model import ModelConfig, SequenceModel
+from seqrisk.scoring.risk_model import fit_calibration, raw_scores, scorer_input
+from seqrisk.model.training import (
     TrainPlan, chronological_split, fit_detectors, learn_from_labels, local_threads, row_groups, train_worker, window_length,
 )
 
@@ -189,7 +195,7 @@ def _tags(job: Job, summary: TrainSummary) -> dict:
     return {
         "seqrisk.run_id": job.run_id,
         "seqrisk.model_version": summary.version,
-        "seqrisk.model_dir": summary.model_dir,
+        "seqrisk.model.model_dir": summary.model_dir,
         **{f"seqrisk.table.{name}.version": tables.version(job.lake.path(name)) for name in ("windows", "sessions")},
     }
 

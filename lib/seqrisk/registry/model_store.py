@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
-from seqrisk import uri_files
+from seqrisk.lake import uri_files
 from seqrisk.errors import SeqriskError
-from seqrisk.model_dir import MANIFEST, ModelDir
+from seqrisk.model.model_dir import MANIFEST, ModelDir
 
 LATEST = "latest"
 

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from seqrisk import model_dir
-from seqrisk.combination import Combination, LabelReport, choose_weights, cutoff, with_labels
+from seqrisk.model import model_dir
+from seqrisk.detectors.combination import Combination, LabelReport, choose_weights, cutoff, with_labels
 from seqrisk.errors import SeqriskError
-from seqrisk.model import ModelConfig, SequenceModel, next_event_loss, warmup_cosine
+from seqrisk.model.sequence_model import ModelConfig, SequenceModel, next_event_loss, warmup_cosine
 
 log = logging.getLogger("seqrisk")
 
@@ -227,8 +227,8 @@ def chronological_split(tables, windows_path: str, val_fraction: float) -> tuple
 
 def learn_from_labels(reference_raw: dict, cases_raw: dict, session_ids: list[str], settings, levels) -> tuple[Combination, LabelReport]:
     """(Combination, LabelReport): the detectors' weights and the `high` cut-off from the labeled cases' scores."""
-    from seqrisk.calibration import Calibration
-    from seqrisk.scoring import fit_calibration, surprisals
+    from seqrisk.detectors.calibration import Calibration
+    from seqrisk.scoring.risk_model import fit_calibration, surprisals
 
     default = Combination()
     if len(session_ids) < settings.label_min_cases:
@@ -254,10 +254,10 @@ def fit_detectors(reference, model: SequenceModel, vocabulary, settings, stride:
 
     The reference scores (by detector) are cross-fitted: each half scored by detectors fitted on the other.
     """
-    from seqrisk.count_detector import CountDetector, token_counts
-    from seqrisk.detector import FeatureDetector
-    from seqrisk.features import feature_matrix
-    from seqrisk.sequence_evidence import event_types_of, session_evidence
+    from seqrisk.detectors.count_detector import CountDetector, token_counts
+    from seqrisk.detectors.feature_detector import FeatureDetector
+    from seqrisk.sessions.features import feature_matrix
+    from seqrisk.detectors.sequence_evidence import event_types_of, session_evidence
 
     event_types = event_types_of(vocabulary, settings.feature_event_types)
     X, names = feature_matrix(reference, event_types)

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from seqrisk.model import SequenceModel, surprises
-from seqrisk.vocabulary import END, SPECIAL, UNK, Vocabulary
-from seqrisk.windows import TOKEN_INPUTS, session_windows
+from seqrisk.model.sequence_model import SequenceModel, surprises
+from seqrisk.sessions.vocabulary import END, SPECIAL, UNK, Vocabulary
+from seqrisk.sessions.windows import TOKEN_INPUTS, session_windows
 
 
 @dataclass(frozen=True)

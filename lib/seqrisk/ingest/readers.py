@@ -12,10 +12,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
-from seqrisk import uri_files
+from seqrisk.lake import uri_files
 from seqrisk.config import Mapping
 from seqrisk.errors import SeqriskError
-from seqrisk.events import FILE_TIME, INGEST_RUNS_SCHEMA, MALFORMED, RECORD, SOURCE, SOURCE_FILE
+from seqrisk.ingest.validation import FILE_TIME, INGEST_RUNS_SCHEMA, MALFORMED, RECORD, SOURCE, SOURCE_FILE
 
 log = logging.getLogger("seqrisk")
 

@@ -13,7 +13,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from seqrisk.vocabulary import END, PAD, Vocabulary
+from seqrisk.sessions.vocabulary import END, PAD, Vocabulary
 
 WINDOW_COLUMNS = ("window_index", "start_pos", "n_valid", "tokens", "gap_buckets")
 

@@ -22,8 +22,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from seqrisk.config import SessionizeConfig, VocabularyConfig
-from seqrisk.vocabulary import NONE, OTHER_CATEGORY, Vocabulary
-from seqrisk.windows import TOKEN_INPUTS, windows_mapper
+from seqrisk.sessions.vocabulary import NONE, OTHER_CATEGORY, Vocabulary
+from seqrisk.sessions.windows import TOKEN_INPUTS, windows_mapper
 
 log = logging.getLogger("seqrisk")
 

@@ -3,7 +3,7 @@
 Jobs reach MLflow only through this module. With `mlflow.tracking_uri` null nothing is tracked and
 `models:/` references are a clear error. The same calls work with MLflow 2.x (Databricks Runtime
 15.4 LTS ML ships 2.13) and 3.x; where the two differ (the keyword that names a logged model)
-`_log_model` picks. A registered version is a pyfunc (`seqrisk.pyfunc`) whose artifacts hold the
+`_log_model` picks. A registered version is a pyfunc (`seqrisk.registry.pyfunc`) whose artifacts hold the
 seqrisk model directory unchanged, so `score` loads it exactly as it loads a folder.
 """
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Iterator, Optional
 
 import pandas as pd
 
-from seqrisk import model_store
+from seqrisk.registry import model_store
 from seqrisk.config import Config, MlflowConfig
 from seqrisk.errors import SeqriskError
-from seqrisk.model_dir import ModelDir
+from seqrisk.model.model_dir import ModelDir
 
 log = logging.getLogger("seqrisk")
 REGISTRY_SCHEME = "models:/"
@@ -91,7 +91,7 @@ class TrainingRun:
 
     def log_model(self, directory: ModelDir, example: pd.DataFrame) -> Optional[RegisteredVersion]:
         """Log the directory as a pyfunc, register it, and point the candidate alias at the new version."""
-        from seqrisk.pyfunc import SeqriskModel, signature_for
+        from seqrisk.registry.pyfunc import SeqriskModel, signature_for
 
         with tempfile.TemporaryDirectory(prefix="seqrisk-mlflow-") as tmp:
             folder = Path(tmp) / DIRECTORY_ARTIFACT

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqrisk.vocabulary import PAD
+from seqrisk.sessions.vocabulary import PAD
 
 
 @dataclass(frozen=True)

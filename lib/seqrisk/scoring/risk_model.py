@@ -21,19 +21,19 @@ import torch
 from pyspark import Broadcast
 from pyspark.sql import DataFrame
 
-from seqrisk.calibration import Calibration, to_percentile
-from seqrisk.combination import DETECTORS, Combination
+from seqrisk.detectors.calibration import Calibration, to_percentile
+from seqrisk.detectors.combination import DETECTORS, Combination
 from seqrisk.config import ScoreConfig
-from seqrisk.count_detector import CountDetector, token_counts
-from seqrisk.detector import FeatureDetector
+from seqrisk.detectors.count_detector import CountDetector, token_counts
+from seqrisk.detectors.feature_detector import FeatureDetector
 from seqrisk.errors import SeqriskError
-from seqrisk.features import FEATURE_COLUMNS, with_sequence_users
-from seqrisk.model import SequenceModel
-from seqrisk.model_dir import CALIBRATION, COMBINATION, COUNT_DETECTOR, FEATURE_DETECTOR, LoadedModel, ModelDir, load_model
-from seqrisk.reasons import feature_reasons
-from seqrisk.sequence_evidence import SequenceEvidence, session_evidence
-from seqrisk.vocabulary import Vocabulary
-from seqrisk.windows import TOKEN_INPUTS
+from seqrisk.sessions.features import FEATURE_COLUMNS, with_sequence_users
+from seqrisk.model.sequence_model import SequenceModel
+from seqrisk.model.model_dir import CALIBRATION, COMBINATION, COUNT_DETECTOR, FEATURE_DETECTOR, LoadedModel, ModelDir, load_model
+from seqrisk.detectors.reasons import feature_reasons
+from seqrisk.detectors.sequence_evidence import SequenceEvidence, session_evidence
+from seqrisk.sessions.vocabulary import Vocabulary
+from seqrisk.sessions.windows import TOKEN_INPUTS
 
 SESSION_RISK_COLUMNS = (
     "session_id", "user_id", "session_date", "session_start", "session_end", "n_events", "score", "risk_pct", "risk_level",

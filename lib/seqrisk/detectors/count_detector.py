@@ -35,7 +35,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 from seqrisk.errors import SeqriskError
-from seqrisk.vocabulary import RARE, Vocabulary
+from seqrisk.sessions.vocabulary import RARE, Vocabulary
 
 
 

@@ -15,9 +15,9 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from seqrisk.config import ScoreConfig
-from seqrisk.model_dir import ModelDir
-from seqrisk.scoring import RiskModel, load_risk_model, risk_frame
-from seqrisk.tracking import DIRECTORY_ARTIFACT
+from seqrisk.model.model_dir import ModelDir
+from seqrisk.scoring.risk_model import RiskModel, load_risk_model, risk_frame
+from seqrisk.registry.tracking import DIRECTORY_ARTIFACT
 
 log = logging.getLogger("seqrisk")
 

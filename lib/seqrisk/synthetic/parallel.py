@@ -15,7 +15,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from seqrisk.config import GenerateConfig
-from seqrisk.synthetic import ANOMALY_TYPES, AnomalyKnobs, GeneratorParams, generate_frames
+from seqrisk.synthetic.generator import ANOMALY_TYPES, AnomalyKnobs, GeneratorParams, generate_frames
 
 log = logging.getLogger("seqrisk")
 

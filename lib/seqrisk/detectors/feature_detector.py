@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from seqrisk.errors import SeqriskError
-from seqrisk.features import feature_matrix
+from seqrisk.sessions.features import feature_matrix
 
 # Types inside a fitted StandardScaler + IsolationForest pipeline that skops does not trust by default.
 # sklearn's Tree indexes its node arrays without bounds checks: the model directory's checksums

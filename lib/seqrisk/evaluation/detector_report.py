@@ -20,9 +20,9 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from seqrisk.calibration import to_percentile
-from seqrisk.combination import LabelReport
-from seqrisk.metrics import Binned, at_cutoff, pr_auc, pr_curve, recall_at_budget, roc_auc
+from seqrisk.detectors.calibration import to_percentile
+from seqrisk.detectors.combination import LabelReport
+from seqrisk.evaluation.metrics import Binned, at_cutoff, pr_auc, pr_curve, recall_at_budget, roc_auc
 
 log = logging.getLogger("seqrisk")
 DETECTORS = {"seqrisk": "risk_pct", "baseline": "feature_pct", "sequence_only": "sequence_pct", "count_only": "count_pct"}

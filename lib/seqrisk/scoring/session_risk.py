@@ -14,9 +14,9 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from seqrisk.config import ScoreConfig
-from seqrisk.model_dir import ModelDir
-from seqrisk.reasons import ACTIONS
-from seqrisk.scoring import SESSION_RISK_DDL, score_batches, scorer_input
+from seqrisk.model.model_dir import ModelDir
+from seqrisk.detectors.reasons import ACTIONS
+from seqrisk.scoring.risk_model import SESSION_RISK_DDL, score_batches, scorer_input
 
 TOP_USER_REASONS = 3
 

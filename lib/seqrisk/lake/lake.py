@@ -13,10 +13,10 @@ from typing import Mapping, Optional, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 
-from seqrisk import uri_files
+from seqrisk.lake import uri_files
 from seqrisk.config import TableNames, TablesConfig
 from seqrisk.errors import SeqriskError
-from seqrisk.tables import DeltaTables, is_table_name, open_tables
+from seqrisk.lake.tables import DeltaTables, is_table_name, open_tables
 
 FILES = ("vocabulary",)  # keys of `tables.names` that are files beside the tables, always under the root
 

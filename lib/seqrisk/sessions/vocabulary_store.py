@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
-from seqrisk import uri_files
+from seqrisk.lake import uri_files
 from seqrisk.errors import SeqriskError
-from seqrisk.lake import Lake
-from seqrisk.vocabulary import Vocabulary
+from seqrisk.lake.lake import Lake
+from seqrisk.sessions.vocabulary import Vocabulary
 
 SHA_KEY = "vocabulary_sha256"  # the windows commits' metadata key
 

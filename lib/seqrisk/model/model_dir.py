@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from seqrisk.errors import ModelFormatError, SeqriskError
-from seqrisk.model import ModelConfig, SequenceModel, surprises
-from seqrisk.vocabulary import Vocabulary
+from seqrisk.model.sequence_model import ModelConfig, SequenceModel, surprises
+from seqrisk.sessions.vocabulary import Vocabulary
 
 FORMAT = 6  # 2: the second detector and the calibration; 3: the count detector; 4: the end token; 5: sequence score = largest surprise; 6: token pairs in the count detector
 WEIGHTS = "weights.pt"
