@@ -62,15 +62,3 @@ def _apply_runtime_conf(spark: SparkSession, conf: SparkConfig) -> None:
         if spark.conf.isModifiable(key):
             spark.conf.set(key, value)
 
-
-def has_native_delta(spark: SparkSession) -> bool:
-    """True when delta-spark's classes are on the session's classpath (Databricks, a cluster)."""
-    try:
-        spark._jvm.java.lang.Class.forName(  # type: ignore[union-attr]
-            "org.apache.spark.sql.delta.sources.DeltaDataSource",
-            True,
-            spark._jvm.Thread.currentThread().getContextClassLoader(),  # type: ignore[union-attr]
-        )
-        return True
-    except Exception:  # py4j raises a generic Py4JJavaError for ClassNotFoundException
-        return False

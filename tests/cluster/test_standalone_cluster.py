@@ -19,7 +19,7 @@ from seqrisk.config import load_config
 from seqrisk.faults import KILL_AT
 from seqrisk.jobs.sessionize import run_sessionize
 from seqrisk.scoring.session_risk import score_sessions
-from seqrisk.lake.tables import open_tables
+from seqrisk.lake.backends import open_tables
 
 from conftest import read_with_deltalake, read_with_spark
 from standalone import REPO, StandaloneCluster, Submitted, wait_for

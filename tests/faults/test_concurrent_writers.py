@@ -9,7 +9,8 @@ from pyspark.sql import functions as F
 
 from seqrisk import faults
 from seqrisk.jobs.ingest import run_ingest
-from seqrisk.lake.tables import ConcurrentWriteError, DeltaTables, TableWrite
+from seqrisk.lake.delta_rs import DeltaRsTables
+from seqrisk.lake.tables import ConcurrentWriteError, TableWrite
 
 from conftest import make_config
 
@@ -62,11 +63,11 @@ def test_two_overlapping_ingests_committing_at_once_keep_every_event_id_once(spa
 def test_a_write_against_a_table_another_run_changed_since_the_read_is_refused(spark, tmp_path, mode):
     path = str(tmp_path / "risk")
     frame = spark.range(10).withColumn("score", F.col("id") * 0.1)
-    DeltaTables(spark, "delta-rs").publish(TableWrite(path, frame, "overwrite"), run_id="first")
+    DeltaRsTables(spark).publish(TableWrite(path, frame, "overwrite"), run_id="first")
 
-    slow = DeltaTables(spark, "delta-rs")
+    slow = DeltaRsTables(spark)
     derived = slow.read(path).withColumn("score", F.col("score") * 2)  # read at version 0
-    DeltaTables(spark, "delta-rs").publish(TableWrite(path, frame.limit(3), "append"), run_id="second")
+    DeltaRsTables(spark).publish(TableWrite(path, frame.limit(3), "append"), run_id="second")
 
     with pytest.raises(ConcurrentWriteError, match="version 0 when read and is at version 1"):
         slow.publish(TableWrite(path, derived, mode), run_id="slow")
@@ -74,7 +75,7 @@ def test_a_write_against_a_table_another_run_changed_since_the_read_is_refused(s
     assert table.version() == 1 and table.history(1)[0]["run_id"] == "second"
     assert {str(p) for p in Path(path).rglob("*.parquet")} == _files(Path(path))  # the refused files are gone
 
-    retried = DeltaTables(spark, "delta-rs")
+    retried = DeltaRsTables(spark)
     again = retried.read(path).withColumn("score", F.col("score") * 2)
     retried.publish(TableWrite(path, again, mode), run_id="slow")
     assert DeltaTable(path).version() == 2
@@ -82,7 +83,7 @@ def test_a_write_against_a_table_another_run_changed_since_the_read_is_refused(s
 
 def test_two_runs_creating_one_table_the_second_is_refused(spark, tmp_path):
     path = str(tmp_path / "new")
-    first, second = DeltaTables(spark, "delta-rs"), DeltaTables(spark, "delta-rs")
+    first, second = DeltaRsTables(spark), DeltaRsTables(spark)
     assert not first.exists(path) and not second.exists(path)
     first.publish(TableWrite(path, spark.range(3), "append"), run_id="first")
     with pytest.raises(ConcurrentWriteError, match="did not exist when read"):

@@ -6,7 +6,7 @@ from deltalake import DeltaTable
 
 from seqrisk.jobs.ingest import run_ingest
 from seqrisk.jobs.vacuum import run_vacuum
-from seqrisk.lake.tables import DeltaTables
+from seqrisk.lake.delta_rs import DeltaRsTables
 
 from conftest import make_config
 
@@ -15,7 +15,7 @@ def test_vacuum_removes_a_table_folder_whose_first_commit_never_came(spark, tmp_
     lake = tmp_path / "lake"
     source = tmp_path / "in.csv"
     source.write_text("2024-05-01T10:00:00Z,u1,view,i1,c1,1.5,mobile,DE\nnot,a,record\n")
-    monkeypatch.setattr(DeltaTables, "_commit", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt("killed")))
+    monkeypatch.setattr(DeltaRsTables, "_commit", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt("killed")))
     with pytest.raises(KeyboardInterrupt):  # the files are in the new tables' folders, no table was created
         run_ingest(make_config(lake), input_path=str(source), mapping_name="generated", spark=spark)
     monkeypatch.undo()

@@ -10,7 +10,7 @@ from deltalake import DeltaTable
 from seqrisk.cli import main
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.ingest import run_ingest
-from seqrisk.lake.tables import DeltaTables
+from seqrisk.lake.delta_rs import DeltaRsTables
 
 from conftest import REPO, config_with, make_config, read_with_deltalake
 
@@ -205,7 +205,7 @@ def test_a_run_killed_before_its_commit_leaves_the_tables_as_they_were(spark, co
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(DeltaTables, "_commit", killed)
+    monkeypatch.setattr(DeltaRsTables, "_commit", killed)
     second = write(tmp_path / "b.csv", CSV.replace("u1", "u7").replace("u2", "u6"))
     with pytest.raises(KeyboardInterrupt):
         run_ingest(config(), input_path=str(second), mapping_name="clicks_csv", spark=spark)
@@ -220,7 +220,7 @@ def test_vacuum_removes_what_a_killed_run_left_once_old_enough_and_nothing_commi
     from seqrisk.jobs.vacuum import run_vacuum
 
     first = run_ingest(config(), input_path=str(write(tmp_path / "a.csv", CSV)), mapping_name="clicks_csv", spark=spark)
-    monkeypatch.setattr(DeltaTables, "_commit", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt("killed")))
+    monkeypatch.setattr(DeltaRsTables, "_commit", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt("killed")))
     with pytest.raises(KeyboardInterrupt):  # the files are in the table folder, the commit never came
         run_ingest(config(), input_path=str(write(tmp_path / "b.csv", CSV.replace("u1", "u7"))), mapping_name="clicks_csv", spark=spark)
     monkeypatch.undo()
@@ -240,7 +240,7 @@ def test_vacuum_removes_what_a_killed_run_left_once_old_enough_and_nothing_commi
         assert _on_disk(lake / table) == _committed(lake / table), table
     assert not (lake / "_staging").exists()
     assert table_rows(lake, "events", ["event_id"]) == rows
-    tables = DeltaTables(spark, "delta-rs")
+    tables = DeltaRsTables(spark)
     assert tables.commit_metadata(str(lake / "events"))["run_id"] == first.run_id  # past the vacuum's own commits
 
 

@@ -11,7 +11,7 @@ from seqrisk.jobs.generate import run_generate
 from seqrisk.jobs.ingest import run_ingest
 from seqrisk.jobs.sessionize import run_sessionize
 from seqrisk.jobs.train import run_train
-from seqrisk.lake.tables import open_tables
+from seqrisk.lake.backends import open_tables
 from seqrisk.sessions.vocabulary import END, Vocabulary
 from seqrisk.sessions.vocabulary_store import SHA_KEY
 

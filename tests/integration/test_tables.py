@@ -6,7 +6,8 @@ from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
 from seqrisk.errors import SeqriskError
-from seqrisk.lake.tables import DeltaTables, TableWrite
+from seqrisk.lake.delta_rs import DeltaRsTables
+from seqrisk.lake.tables import TableWrite
 
 from conftest import read_with_deltalake, read_with_duckdb, read_with_spark
 
@@ -16,7 +17,7 @@ SCHEMA = "id string, ts timestamp, attrs map<string,string>, steps array<int>, p
 
 @pytest.fixture
 def tables(spark):
-    return DeltaTables(spark, "delta-rs", max_records_per_file=1000)
+    return DeltaRsTables(spark, max_records_per_file=1000)
 
 
 def frame(spark, rows):
@@ -112,7 +113,7 @@ def test_a_write_that_fails_before_its_commit_leaves_every_table_unchanged(spark
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed before the commit")
 
-    monkeypatch.setattr(DeltaTables, "_commit", killed)
+    monkeypatch.setattr(DeltaRsTables, "_commit", killed)
     more = frame(spark, [("d", dt.datetime(2024, 5, 3), {}, [3], 1.0, "buy")])
     with pytest.raises(KeyboardInterrupt):
         tables.publish(

@@ -16,7 +16,8 @@ from pyspark.sql import DataFrame, SparkSession
 from seqrisk.lake import uri_files
 from seqrisk.config import TableNames, TablesConfig
 from seqrisk.errors import SeqriskError
-from seqrisk.lake.tables import DeltaTables, is_table_name, open_tables
+from seqrisk.lake.backends import open_tables
+from seqrisk.lake.tables import DeltaTables, is_table_name
 
 FILES = ("vocabulary",)  # keys of `tables.names` that are files beside the tables, always under the root
 
