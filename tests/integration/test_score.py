@@ -11,7 +11,7 @@ from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
 from seqrisk.registry import model_store
-from seqrisk.config import TrainConfig
+from seqrisk.model.settings import TrainConfig
 from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.sessions.features import with_sequence_users
 from seqrisk.jobs.score import run_score

@@ -44,7 +44,7 @@ def test_dry_run_takes_a_few_steps_on_one_worker(spark, lake, tmp_path):
 def test_a_loss_that_is_not_finite_stops_training_with_a_clear_error_and_publishes_nothing(spark, lake, tmp_path, monkeypatch):
     import seqrisk.model.training
 
-    monkeypatch.setattr(seqrisk.model.training, "_evaluate", lambda *args: float("nan"))
+    monkeypatch.setattr(seqrisk.model.training, "_validate", lambda *args: float("nan"))
     with pytest.raises(SeqriskError, match="training diverged: the loss was not finite .* at epoch 0"):
         run_train(make_config(lake, *SMALL_WINDOWS, f"model.dir={tmp_path / 'models'}"), dry_run=True, spark=spark)
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
@@ -54,16 +54,14 @@ def test_the_reader_skips_the_windows_of_left_out_sessions_and_only_those(lake):
     import pyarrow.parquet as pq
     from deltalake import DeltaTable
 
-    from seqrisk.model.sequence_model import ModelConfig
-    from seqrisk.model.training import TrainPlan, open_windows
+    from seqrisk.model.petastorm_reader import open_windows
 
     paths = [f.removeprefix("file://") for f in DeltaTable(str(lake / "windows")).file_uris()]
     files = [f"file://{p}" for p in paths]  # as the train job hands them to Petastorm
     windows = pd.concat(pq.read_table(p, columns=["session_id"]).to_pandas() for p in paths)
     sessions = sorted(set(windows["session_id"]))
     left_out = frozenset(sessions[::2])
-    plan = TrainPlan(train_files=files, val_files=files, model=ModelConfig(vocab_size=8, gap_buckets=4), left_out=left_out)
-    with open_windows(files, plan, seed=0, num_epochs=1) as reader:
+    with open_windows(files, left_out, seed=0, num_epochs=1) as reader:
         seen = [session for chunk in reader for session in chunk.session_id]
     assert len(seen) == (~windows["session_id"].isin(left_out)).sum()
     assert set(seen) == set(sessions) - left_out

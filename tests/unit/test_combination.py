@@ -2,8 +2,9 @@
 import numpy as np
 
 from seqrisk.detectors.combination import DETECTORS, Combination, choose_weights, cutoff, sign_test
-from seqrisk.config import RiskLevels, TrainConfig
-from seqrisk.model.training import learn_from_labels
+from seqrisk.scoring.settings import RiskLevels
+from seqrisk.model.settings import TrainConfig
+from seqrisk.detectors.fitting import learn_from_labels
 
 
 def _population(rng, n):
@@ -53,12 +54,12 @@ def test_learning_from_labels_reports_what_they_bought_and_too_few_change_nothin
     cases = {"sequence": rng.pareto(3.0, 30), "feature": 2.5 + rng.normal(0, 0.05, 30), "count": rng.gamma(1.0, size=30)}
     ids = [f"s{i}" for i in range(30)]
     settings, levels = TrainConfig(), RiskLevels()
-    combination, report = learn_from_labels(reference, cases, ids, settings, levels)
+    combination, report = learn_from_labels(reference, cases, ids, settings, levels.medium, levels.high)
     assert report.used and report.cases == 30 and report.caught > report.caught_default and combination.weights != Combination().weights
     assert levels.medium <= combination.high_pct <= levels.high and report.high_recall >= settings.label_recall
     assert combination.labeled_sessions == sorted(ids) and combination.labels["caught"] == report.caught
     assert any("labeled sessions in the training dates" in line for line in report.lines())
 
-    few, report = learn_from_labels(reference, {}, ids[:2], settings, levels)
+    few, report = learn_from_labels(reference, {}, ids[:2], settings, levels.medium, levels.high)
     assert not report.used and few.weights == Combination().weights and few.high_pct is None
     assert few.labeled_sessions == ["s0", "s1"] and "too few" in report.lines()[0]

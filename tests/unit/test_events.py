@@ -6,13 +6,13 @@ from pyspark.sql import Row
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from seqrisk.config import ColumnMap, Mapping, TimeRange
+from seqrisk.ingest.settings import ColumnMap, SourceMapping, TimeRange
 from seqrisk.ingest.validation import REASONS, Limits, events_of, parse_time, quarantine_of, validate
 
 UTC = timezone.utc
 LIMITS = Limits(min_time=datetime(2000, 1, 1, tzinfo=UTC), max_future=timedelta(hours=24), max_price=1000.0, max_field_chars=30)
 WRITTEN = datetime(2029, 12, 31)  # every raw row's file time: the latest plausible event time is a day later
-MAPPING = Mapping(
+MAPPING = SourceMapping(
     format="csv",
     columns=ColumnMap(user_id="u", event_time="t", event_type="e", item_id="i", price="p"),
     time_format="iso",

@@ -4,7 +4,7 @@ import torch
 
 from seqrisk.model.sequence_model import ModelConfig, SequenceModel, next_event_loss, surprises
 
-CONFIG = ModelConfig(vocab_size=12, gap_buckets=8, max_len=8, d_model=32, n_layers=2, n_heads=4, dropout=0.0)
+CONFIG = ModelConfig(vocab_size=12, gap_buckets=8, max_len=8, arch="transformer", d_model=32, n_layers=2, n_heads=4, dropout=0.0)
 TOKENS = torch.tensor([[3, 4, 5, 6, 0, 0, 0, 0], [3, 4, 5, 6, 7, 8, 9, 10], [3, 0, 0, 0, 0, 0, 0, 0]])
 GAPS = torch.tensor([[7, 2, 3, 1, 0, 0, 0, 0], [7, 2, 3, 1, 2, 2, 2, 2], [7, 0, 0, 0, 0, 0, 0, 0]])
 

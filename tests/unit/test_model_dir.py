@@ -12,7 +12,7 @@ from seqrisk.model.sequence_model import ModelConfig, SequenceModel, surprises
 from seqrisk.model.model_dir import ModelDir
 from seqrisk.sessions.vocabulary import Vocabulary
 
-CONFIG = ModelConfig(vocab_size=7, gap_buckets=6, max_len=4, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
+CONFIG = ModelConfig(vocab_size=7, gap_buckets=6, max_len=4, arch="transformer", d_model=16, n_layers=1, n_heads=2, dropout=0.0)
 
 
 @pytest.fixture

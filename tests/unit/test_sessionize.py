@@ -7,7 +7,7 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
-from seqrisk.config import VocabularyConfig
+from seqrisk.sessions.settings import VocabularyConfig
 from seqrisk.ingest.validation import EVENTS_SCHEMA
 from seqrisk.sessions.sessionize import SessionRules, assign_sessions, build_sessions, learn_vocabulary
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from seqrisk.lake import uri_files
-from seqrisk.config import ConfigError, TableNames
+from seqrisk.config import ConfigError
+from seqrisk.lake.settings import TableNames
 from seqrisk.errors import SeqriskError
 from seqrisk.lake.lake import Lake
 from seqrisk.lake.tables import is_table_name

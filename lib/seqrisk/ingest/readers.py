@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from seqrisk.lake import uri_files
-from seqrisk.config import Mapping
+from seqrisk.ingest.settings import SourceMapping
 from seqrisk.errors import SeqriskError
 from seqrisk.ingest.validation import FILE_TIME, INGEST_RUNS_SCHEMA, MALFORMED, RECORD, SOURCE, SOURCE_FILE
 
@@ -163,7 +163,7 @@ def list_input_files(spark: SparkSession, pattern: str, success_marker: str = "a
     return visible_files
 
 
-def read_raw(spark: SparkSession, files: list[str], mapping: Mapping) -> DataFrame:
+def read_raw(spark: SparkSession, files: list[str], mapping: SourceMapping) -> DataFrame:
     """Records as `validate` takes them: verbatim text, source file and its time, malformed flag, source columns."""
     if mapping.format == "parquet":
         return _read_parquet(spark, files, mapping)
@@ -196,7 +196,7 @@ def _read_lines(spark: SparkSession, files: list[str], encoding: str) -> DataFra
     return exploded.filter(~last_empty).select(RECORD, SOURCE_FILE, FILE_TIME, _FILE_URI)
 
 
-def _split_csv(spark: SparkSession, lines: DataFrame, files: list[str], mapping: Mapping) -> DataFrame:
+def _split_csv(spark: SparkSession, lines: DataFrame, files: list[str], mapping: SourceMapping) -> DataFrame:
     """Each file split by its own header (files with different headers are read apart), or by `names`."""
     if not mapping.header:
         _require_columns(mapping, mapping.names or [], "mapping `names`")
@@ -218,7 +218,7 @@ def _split_csv(spark: SparkSession, lines: DataFrame, files: list[str], mapping:
     return reduce(DataFrame.unionByName, parts)
 
 
-def _parse_csv(lines: DataFrame, mapping: Mapping, names: list[str]) -> DataFrame:
+def _parse_csv(lines: DataFrame, mapping: SourceMapping, names: list[str]) -> DataFrame:
     schema = StructType([StructField(n, StringType()) for n in names] + [StructField("_corrupt", StringType())])
     parsed = F.from_csv(
         RECORD,
@@ -229,7 +229,7 @@ def _parse_csv(lines: DataFrame, mapping: Mapping, names: list[str]) -> DataFram
     return _raw_frame(lines.select("*", parsed), mapping, expected)
 
 
-def _split_json(lines: DataFrame, mapping: Mapping) -> DataFrame:
+def _split_json(lines: DataFrame, mapping: SourceMapping) -> DataFrame:
     schema = StructType(
         [StructField(n, StringType()) for n in mapping.source_columns()] + [StructField("_corrupt", StringType())]
     )
@@ -239,7 +239,7 @@ def _split_json(lines: DataFrame, mapping: Mapping) -> DataFrame:
     return _raw_frame(lines.select("*", parsed), mapping, "not a JSON object")
 
 
-def _raw_frame(split: DataFrame, mapping: Mapping, malformed_detail: str) -> DataFrame:
+def _raw_frame(split: DataFrame, mapping: SourceMapping, malformed_detail: str) -> DataFrame:
     malformed = (
         F.when(F.trim(F.col(RECORD)) == "", F.lit("blank line"))
         .when(_not_decoded(mapping.encoding), F.lit(f"text that is not {mapping.encoding}: declare the files' `encoding` in the mapping"))
@@ -256,7 +256,7 @@ def _not_decoded(encoding: str) -> Column:
     return F.col(RECORD).contains("\ufffd")
 
 
-def _read_parquet(spark: SparkSession, files: list[str], mapping: Mapping) -> DataFrame:
+def _read_parquet(spark: SparkSession, files: list[str], mapping: SourceMapping) -> DataFrame:
     frame = spark.read.parquet(*files)
     _require_columns(mapping, frame.columns, "the Parquet files")
     as_text = {
@@ -279,7 +279,7 @@ def _first_line(spark: SparkSession, path: str, encoding: str) -> Optional[str]:
     return head.splitlines()[0] if head else None
 
 
-def _no_records(spark: SparkSession, mapping: Mapping) -> DataFrame:
+def _no_records(spark: SparkSession, mapping: SourceMapping) -> DataFrame:
     source = StructType([StructField(n, StringType()) for n in mapping.source_columns()])
     schema = StructType(
         [
@@ -293,7 +293,7 @@ def _no_records(spark: SparkSession, mapping: Mapping) -> DataFrame:
     return spark.createDataFrame([], schema)
 
 
-def _require_columns(mapping: Mapping, available: list[str], where: str) -> None:
+def _require_columns(mapping: SourceMapping, available: list[str], where: str) -> None:
     missing = [c for c in mapping.source_columns() if c not in available]
     if missing:
         raise SeqriskError(

@@ -22,7 +22,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from seqrisk.config import Mapping
+from seqrisk.ingest.settings import SourceMapping
 
 EVENTS_SCHEMA = StructType(
     [
@@ -105,7 +105,7 @@ class Limits:
     max_field_chars: int = 4096
 
 
-def validate(raw: DataFrame, mapping: Mapping, limits: Limits, id_namespace: str) -> DataFrame:
+def validate(raw: DataFrame, mapping: SourceMapping, limits: Limits, id_namespace: str) -> DataFrame:
     """Parse each raw record into event fields and the first reason it must be rejected, if any.
 
     Returns one row per input record with the event columns (without `run_id`), plus

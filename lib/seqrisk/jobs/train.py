@@ -2,8 +2,8 @@
 published as a new versioned model directory under `model.dir` (any URI), and, with MLflow on
 (`mlflow.tracking_uri`), logged as a run and registered (`seqrisk.registry.tracking`).
 
-`train.workers` Horovod ranks run `seqrisk.model.training.train_worker` on Spark barrier tasks (one in the
-driver for a single worker or `--dry-run`); rank 0 hands its weights back, and the driver fits the
+`train.workers` Horovod ranks run the training loop (`seqrisk.model.horovod_launcher`) on Spark barrier
+tasks (one in the driver for a single worker or `--dry-run`); rank 0 hands its weights back, and the driver fits the
 feature and count detectors, the combination and the calibration, assembles the directory and
 publishes it.
 """
@@ -17,24 +17,22 @@ from typing import Optional
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk.model import model_dir
-
-from seqrisk.registry import model_store
-
-from seqrisk.registry import tracking
-
-from seqrisk.sessions import vocabulary_store
-from seqrisk.detectors.combination import Combination, LabelReport
 from seqrisk.config import Config
+from seqrisk.detectors.combination import Combination, LabelReport
+from seqrisk.detectors.fitting import fit_calibration, fit_detectors, learn_from_labels
 from seqrisk.errors import SeqriskError
+from seqrisk.evaluation.labels import label_sessions, open_labels
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import Job, start_job
-from seqrisk.evaluation.labels import label_sessions, open_labels
+from seqrisk.model import model_dir
+from seqrisk.model.horovod_launcher import run_horovod
 from seqrisk.model.sequence_model import ModelConfig, SequenceModel
-from seqrisk.scoring.risk_model import fit_calibration, raw_scores, scorer_input
-from seqrisk.model.training import (
-    TrainPlan, chronological_split, fit_detectors, learn_from_labels, local_threads, row_groups, train_worker, window_length,
-)
+from seqrisk.model.training import RankResult, TrainPlan
+from seqrisk.model.training_data import chronological_split, local_threads, row_groups, window_length
+from seqrisk.registry import model_store, tracking
+from seqrisk.scoring.risk_model import raw_scores, scorer_input
+from seqrisk.sessions import vocabulary_store
+from seqrisk.sessions.vocabulary import Vocabulary
 
 log = logging.getLogger("seqrisk")
 MAX_CASES = 10_000  # labeled sessions `train --labels` reads (to the driver); more are left out
@@ -100,30 +98,60 @@ def _train(
     job: Job, config: Config, dry_run: bool, labels: Optional[str], mlflow_run_id: Optional[str]
 ) -> tuple[TrainSummary, model_dir.ModelDir]:
     """Train and publish; the summary and the published directory's files."""
-    import horovod.spark
-
     windows_path = job.lake.path("windows")
     if not job.lake.exists("windows"):
         raise SeqriskError(f"no windows table at {windows_path}; run `seqrisk sessionize` first")
     vocabulary = vocabulary_store.windows_vocabulary(job.lake)
     train_dates, val_dates = chronological_split(job.lake.tables, windows_path, config.train.val_fraction)
     left_out = labeled_session_ids(job, labels) if labels is not None else frozenset()
+    workers = 1 if dry_run else config.train.workers
+    plan = _plan(job, config, vocabulary, train_dates, val_dates, workers, dry_run, left_out)
+    log.info(
+        "train: %d train and %d validation files, %d worker(s)%s",
+        len(plan.train_files), len(plan.val_files), workers, " (dry run)" if dry_run else "",
+    )
+    ranked = _trained(run_horovod(plan, workers))
+    model = SequenceModel(plan.model)
+    model.load_state_dict(model_dir.weights_from_bytes(ranked.weights))
+    model.eval()
+    files = {
+        model_dir.WEIGHTS: ranked.weights,
+        model_dir.HISTORY: json.dumps(ranked.result.to_json(), indent=1).encode(),
+        model_dir.PROBE: model_dir.probe_bytes(model, ranked.probe_tokens, ranked.probe_gaps),
+        model_dir.VOCABULARY: vocabulary.to_json().encode(),
+    }
+    sample_size = min(config.train.reference_sessions, 2000) if dry_run else config.train.reference_sessions
+    log.info("train: fitting the feature and count detectors and the calibration on up to %d reference sessions", sample_size)
+    reference_sessions, label_report, detector_files = fit_reference(job, config, model, vocabulary, train_dates, sample_size, labels)
+    version = model_dir.new_version(job.started_at)
+    directory = model_dir.ModelDir.assemble(
+        version,
+        plan.model,
+        {**files, **detector_files},
+        {"run_id": job.run_id, "dry_run": dry_run, "train": config.train.model_dump(), "windows": config.windows.model_dump(),
+         "trained_on": windows_path, "reference_sessions": reference_sessions, "labels": labels, "mlflow_run_id": mlflow_run_id},
+    )
+    uri = model_store.publish(job.spark, config.model.dir, directory)
+    log.info("train: model %s published at %s", version, uri)
+    result = ranked.result.to_json()
+    summary = TrainSummary(job.run_id, uri, version, len(plan.train_files), len(plan.val_files), reference_sessions, result, label_report)
+    return summary, directory
+
+
+def _plan(
+    job: Job, config: Config, vocabulary: Vocabulary, train_dates: list[str], val_dates: list[str], workers: int, dry_run: bool, left_out: frozenset
+) -> TrainPlan:
+    """What every rank is given: the windows files of each split, the model's shape, the settings (smaller for a dry run)."""
+    windows_path = job.lake.path("windows")
     train_files = job.lake.tables.files(windows_path, {"session_date": train_dates})
     val_files = job.lake.tables.files(windows_path, {"session_date": val_dates})
-    settings = config.train
-    workers = 1 if dry_run else settings.workers
-    plan = TrainPlan(
+    settings, shape = config.train, config.model
+    return TrainPlan(
         train_files=train_files,
         val_files=val_files,
         model=ModelConfig(
-            vocab_size=vocabulary.size,
-            gap_buckets=vocabulary.gap_bucket_count,
-            max_len=window_length(job.lake.tables, windows_path),
-            arch=config.model.arch,
-            d_model=config.model.d_model,
-            n_layers=config.model.n_layers,
-            n_heads=config.model.n_heads,
-            dropout=config.model.dropout,
+            vocab_size=vocabulary.size, gap_buckets=vocabulary.gap_bucket_count, max_len=window_length(job.lake.tables, windows_path),
+            arch=shape.arch, d_model=shape.d_model, n_layers=shape.n_layers, n_heads=shape.n_heads, dropout=shape.dropout,
         ),
         batch_size=min(settings.batch_size, 64) if dry_run else settings.batch_size,
         learning_rate=settings.learning_rate,
@@ -137,14 +165,10 @@ def _train(
         threads_per_worker=local_threads(workers),
         left_out=left_out,
     )
-    log.info(
-        "train: %d train and %d validation files, %d worker(s)%s", len(train_files), len(val_files), workers, " (dry run)" if dry_run else ""
-    )
-    if workers == 1:
-        ranked = train_worker(plan)
-    else:
-        results = horovod.spark.run(train_worker, args=(plan,), num_proc=workers, use_gloo=True, verbose=0)  # hvd
-        ranked = next((r for r in results if r is not None), None)  # rank 0's
+
+
+def _trained(ranked: Optional[RankResult]) -> RankResult:
+    """Rank 0's result, once it holds weights; a clear error when training produced none."""
     if ranked is None:
         raise SeqriskError("training produced no result; see the worker logs above")
     if ranked.weights is None:
@@ -155,31 +179,7 @@ def _train(
         )
     if ranked.result.diverged_epoch is not None:
         log.warning("train: the loss diverged at epoch %d; the model of epoch %d is kept", ranked.result.diverged_epoch, ranked.result.best_epoch)
-    model = SequenceModel(plan.model)
-    model.load_state_dict(model_dir.weights_from_bytes(ranked.weights))
-    model.eval()
-    files = {
-        model_dir.WEIGHTS: ranked.weights,
-        model_dir.HISTORY: json.dumps(ranked.result.to_json(), indent=1).encode(),
-        model_dir.PROBE: model_dir.probe_bytes(model, ranked.probe_tokens, ranked.probe_gaps),
-        model_dir.VOCABULARY: vocabulary.to_json().encode(),
-    }
-    sample_size = min(settings.reference_sessions, 2000) if dry_run else settings.reference_sessions
-    log.info("train: fitting the feature and count detectors and the calibration on up to %d reference sessions", sample_size)
-    reference_sessions, label_report, detector_files = fit_reference(job, config, model, vocabulary, train_dates, sample_size, labels)
-    version = model_dir.new_version(job.started_at)
-    directory = model_dir.ModelDir.assemble(
-        version,
-        plan.model,
-        {**files, **detector_files},
-        {"run_id": job.run_id, "dry_run": dry_run, "train": settings.model_dump(), "windows": config.windows.model_dump(), "trained_on": windows_path,
-         "reference_sessions": reference_sessions, "labels": labels, "mlflow_run_id": mlflow_run_id},
-    )
-    uri = model_store.publish(job.spark, config.model.dir, directory)
-    log.info("train: model %s published at %s", version, uri)
-    result = ranked.result.to_json()
-    summary = TrainSummary(job.run_id, uri, version, len(train_files), len(val_files), reference_sessions, result, label_report)
-    return summary, directory
+    return ranked
 
 
 def _params(config: Config, dry_run: bool, labels: Optional[str]) -> dict:
@@ -249,12 +249,16 @@ def fit_reference(
     fraction = min(1.0, 1.2 * sample_size / total)
     sampled = sessions.sample(fraction=fraction, seed=config.train.seed)
     reference = sampled.orderBy(F.rand(config.train.seed)).limit(sample_size).toPandas()  # a top-k: no order of the input favoured
-    detector, counts, reference_raw = fit_detectors(reference, model, vocabulary, config.train, config.windows.stride, config.score)
+    detector, counts, reference_raw = fit_detectors(
+        reference, model, vocabulary, config.train, config.windows.stride, config.score.batch_windows, config.score.top_events
+    )
     combination, label_report = Combination(), None
     if cases is not None:
         enough = len(cases) >= config.train.label_min_cases
         cases_raw = raw_scores(cases, model, vocabulary, detector, counts, config.windows.stride, config.score).by_detector() if enough else {}
-        combination, label_report = learn_from_labels(reference_raw, cases_raw, list(cases["session_id"]), config.train, config.score.levels)
+        combination, label_report = learn_from_labels(
+            reference_raw, cases_raw, list(cases["session_id"]), config.train, config.score.levels.medium, config.score.levels.high
+        )
     files = {
         model_dir.FEATURE_DETECTOR: detector.to_bytes(),
         model_dir.COUNT_DETECTOR: counts.to_bytes(),

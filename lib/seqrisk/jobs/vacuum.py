@@ -15,7 +15,9 @@ from typing import Optional
 
 from pyspark.sql import SparkSession
 
-from seqrisk.config import Config, TableNames
+from seqrisk.config import Config
+
+from seqrisk.lake.settings import TableNames
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import start_job
 

@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Sequence
 from pyspark.sql import DataFrame, SparkSession
 
 from seqrisk.lake import uri_files
-from seqrisk.config import TableNames, TablesConfig
+from seqrisk.lake.settings import TableNames, TablesConfig
 from seqrisk.errors import SeqriskError
 from seqrisk.lake.backends import open_tables
 from seqrisk.lake.tables import DeltaTables, is_table_name

@@ -22,12 +22,12 @@ from seqrisk.sessions.vocabulary import PAD
 class ModelConfig:
     vocab_size: int
     gap_buckets: int
-    max_len: int = 32
-    arch: Literal["transformer", "gru"] = "transformer"
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    dropout: float = 0.1
+    max_len: int
+    arch: Literal["transformer", "gru"]  # the settings' defaults live in model/settings.py (ModelSettings)
+    d_model: int
+    n_layers: int
+    n_heads: int
+    dropout: float
 
     def to_dict(self) -> dict:
         return asdict(self)

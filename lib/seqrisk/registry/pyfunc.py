@@ -14,7 +14,7 @@ from typing import Optional
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from seqrisk.config import ScoreConfig
+from seqrisk.scoring.settings import ScoreConfig
 from seqrisk.model.model_dir import ModelDir
 from seqrisk.scoring.risk_model import RiskModel, load_risk_model, risk_frame
 from seqrisk.registry.tracking import DIRECTORY_ARTIFACT

@@ -20,7 +20,8 @@ from typing import Iterator, Optional
 import pandas as pd
 
 from seqrisk.registry import model_store
-from seqrisk.config import Config, MlflowConfig
+from seqrisk.config import Config
+from seqrisk.registry.settings import MlflowConfig
 from seqrisk.errors import SeqriskError
 from seqrisk.model.model_dir import ModelDir
 

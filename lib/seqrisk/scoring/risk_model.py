@@ -23,9 +23,10 @@ from pyspark.sql import DataFrame
 
 from seqrisk.detectors.calibration import Calibration, to_percentile
 from seqrisk.detectors.combination import DETECTORS, Combination
-from seqrisk.config import ScoreConfig
+from seqrisk.scoring.settings import ScoreConfig
 from seqrisk.detectors.count_detector import CountDetector, token_counts
 from seqrisk.detectors.feature_detector import FeatureDetector
+from seqrisk.detectors.fitting import surprisals
 from seqrisk.errors import SeqriskError
 from seqrisk.sessions.features import FEATURE_COLUMNS, with_sequence_users
 from seqrisk.model.sequence_model import SequenceModel
@@ -119,23 +120,6 @@ def raw_scores(
     C = token_counts(sessions, vocabulary, len(counts.mean))
     unseen = counts.unseen_pairs(C)  # in the count risk and in the reasons: computed once
     return RawScores(evidence, detector.risk(X), detector.deviations(X), counts.risk(C, unseen), unseen)
-
-
-def fit_calibration(reference: dict[str, np.ndarray], combination: Combination) -> Calibration:
-    """Reference quantiles of each detector's raw score and of the combined score.
-
-    `reference` holds each detector's scores of reference sessions it was not fitted on (see
-    `train.fit_reference`), so the percentiles hold for sessions scored later.
-    """
-    scores = {name: reference[name] for name in DETECTORS}
-    parts = Calibration.fit(scores)
-    joint = combination.score(surprisals(parts, scores))
-    return Calibration.fit({**scores, "combined": joint})
-
-
-def surprisals(calibration: Calibration, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each detector's raw scores as surprisals on the reference population."""
-    return {name: calibration.surprisal(name, raw[name]) for name in DETECTORS}
 
 
 def risk_levels(risk_pct: np.ndarray, settings: ScoreConfig, combination: Combination) -> np.ndarray:

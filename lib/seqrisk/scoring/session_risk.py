@@ -13,7 +13,7 @@ from functools import partial
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from seqrisk.config import ScoreConfig
+from seqrisk.scoring.settings import ScoreConfig
 from seqrisk.model.model_dir import ModelDir
 from seqrisk.detectors.reasons import ACTIONS
 from seqrisk.scoring.risk_model import SESSION_RISK_DDL, score_batches, scorer_input

@@ -21,7 +21,7 @@ from typing import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from seqrisk.config import SessionizeConfig, VocabularyConfig
+from seqrisk.sessions.settings import SessionizeConfig, VocabularyConfig
 from seqrisk.sessions.vocabulary import NONE, OTHER_CATEGORY, Vocabulary
 from seqrisk.sessions.windows import TOKEN_INPUTS, windows_mapper
 

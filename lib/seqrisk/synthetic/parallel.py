@@ -14,7 +14,7 @@ from typing import Iterator
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
-from seqrisk.config import GenerateConfig
+from seqrisk.synthetic.settings import GenerateConfig
 from seqrisk.synthetic.generator import ANOMALY_TYPES, AnomalyKnobs, GeneratorParams, generate_frames
 
 log = logging.getLogger("seqrisk")

@@ -1,0 +1,85 @@
+"""Fitting the feature and count detectors, the calibration and, from labels, the combination (at training time).
+
+Everything here works on a pandas sample of reference sessions on the driver; the train job draws
+the sample and stores what comes back in the model directory.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from seqrisk.detectors.calibration import Calibration
+from seqrisk.detectors.combination import DETECTORS, Combination, LabelReport, choose_weights, cutoff, with_labels
+from seqrisk.detectors.count_detector import CountDetector, token_counts
+from seqrisk.detectors.feature_detector import FeatureDetector
+from seqrisk.detectors.sequence_evidence import event_types_of, session_evidence
+from seqrisk.model.sequence_model import SequenceModel
+from seqrisk.model.settings import TrainConfig
+from seqrisk.sessions.features import feature_matrix
+from seqrisk.sessions.vocabulary import Vocabulary
+
+log = logging.getLogger("seqrisk")
+
+
+def fit_detectors(
+    reference: pd.DataFrame, model: SequenceModel, vocabulary: Vocabulary, settings: TrainConfig, stride: int, batch_windows: int, top_k: int
+) -> tuple[FeatureDetector, CountDetector, dict[str, np.ndarray]]:
+    """(feature detector, count detector, reference scores) from a pandas sample of reference sessions.
+
+    The reference scores (by detector) are cross-fitted: each half scored by detectors fitted on the other.
+    """
+    event_types = event_types_of(vocabulary, settings.feature_event_types)
+    X, names = feature_matrix(reference, event_types)
+    C = token_counts(reference, vocabulary, settings.count_columns)
+    halves = np.array_split(np.random.default_rng(settings.seed).permutation(len(reference)), 2)
+    feature_risk, count_risk = np.zeros(len(reference)), np.zeros(len(reference))
+    for scored, fitted in ((halves[0], halves[1]), (halves[1], halves[0])):
+        feature_risk[scored] = FeatureDetector.fit(X[fitted], names, event_types, settings.seed, settings.detector_trees).risk(X[scored])
+        count_risk[scored] = CountDetector.fit(C[fitted], settings.count_floor).risk(C[scored])
+    evidence = session_evidence(reference, model, vocabulary, length=model.config.max_len, stride=stride, batch_windows=batch_windows, top_k=top_k)
+    detector = FeatureDetector.fit(X, names, event_types, settings.seed, settings.detector_trees)
+    reference_raw = {"sequence": evidence.score, "feature": feature_risk, "count": count_risk}
+    return detector, CountDetector.fit(C, settings.count_floor), reference_raw
+
+
+def learn_from_labels(
+    reference_raw: dict, cases_raw: dict, session_ids: list[str], settings: TrainConfig, medium: float, high: float
+) -> tuple[Combination, LabelReport]:
+    """The detectors' weights and the `high` cut-off from the labeled cases' scores (`medium`, `high`: the configured levels)."""
+    default = Combination()
+    if len(session_ids) < settings.label_min_cases:
+        report = LabelReport(len(session_ids), False, default.weights, 0, 0, high)
+        return with_labels(default, report, session_ids), report
+    parts = Calibration.fit(reference_raw)
+    reference, cases = surprisals(parts, reference_raw), surprisals(parts, cases_raw)
+    weights, caught, caught_default = choose_weights(reference, cases)
+    combination = Combination(weights)
+    calibration = fit_calibration(reference_raw, combination)
+    case_pct = calibration.percentile("combined", combination.score(cases))
+    reference_pct = calibration.percentile("combined", combination.score(reference))
+    learned_high = cutoff(case_pct, settings.label_recall, medium, high)
+    report = LabelReport(
+        len(session_ids), True, weights, caught_default, caught, high, learned_high,
+        float(np.mean(case_pct >= learned_high)), float(np.mean(reference_pct >= learned_high)),
+    )
+    log.info("train: labels: %s", "; ".join(report.lines()))
+    return with_labels(combination, report, session_ids), report
+
+
+def fit_calibration(reference: dict[str, np.ndarray], combination: Combination) -> Calibration:
+    """Reference quantiles of each detector's raw score and of the combined score.
+
+    `reference` holds each detector's scores of reference sessions it was not fitted on (see
+    `fit_detectors`), so the percentiles hold for sessions scored later.
+    """
+    scores = {name: reference[name] for name in DETECTORS}
+    parts = Calibration.fit(scores)
+    joint = combination.score(surprisals(parts, scores))
+    return Calibration.fit({**scores, "combined": joint})
+
+
+def surprisals(calibration: Calibration, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each detector's raw scores as surprisals on the reference population."""
+    return {name: calibration.surprisal(name, raw[name]) for name in DETECTORS}

@@ -1,0 +1,43 @@
+"""What training needs to know of the windows table before it starts: the split, the window length, row groups."""
+from __future__ import annotations
+
+import os
+
+import pyarrow.parquet as pq
+from pyarrow import fs
+from pyspark.sql import functions as F
+
+from seqrisk.errors import SeqriskError
+from seqrisk.lake.tables import DeltaTables
+
+
+def chronological_split(tables: DeltaTables, windows_path: str, val_fraction: float) -> tuple[list[str], list[str]]:
+    """The earlier session dates for training, the latest ones for validation (ISO strings)."""
+    dates = sorted(r["session_date"].isoformat() for r in tables.read(windows_path).select("session_date").distinct().collect())
+    if len(dates) < 2:
+        raise SeqriskError(f"{windows_path} holds {len(dates)} session date(s); a chronological validation split needs at least 2")
+    cut = min(len(dates) - 1, max(1, round(len(dates) * (1 - val_fraction))))
+    return dates[:cut], dates[cut:]
+
+
+def window_length(tables: DeltaTables, windows_path: str) -> int:
+    """The length the windows were cut with (read from the table, not from today's config)."""
+    first = tables.read(windows_path).select(F.size("tokens").alias("n")).first()
+    if first is None:
+        raise SeqriskError(f"{windows_path} is empty; sessionize some events first")
+    return int(first["n"])
+
+
+def row_groups(files: list[str]) -> int:
+    """Row groups over all `files` (footers only), on any filesystem pyarrow reaches."""
+    total = 0
+    for uri in files:
+        filesystem, path = fs.FileSystem.from_uri(uri)
+        with filesystem.open_input_file(path) as handle:
+            total += pq.ParquetFile(handle).num_row_groups
+    return total
+
+
+def local_threads(workers: int) -> int:
+    """Torch threads per worker so that the workers share this machine's cores."""
+    return max(1, (os.cpu_count() or 1) // workers)
