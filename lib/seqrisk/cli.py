@@ -38,27 +38,23 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--input", required=True, metavar="PATH_OR_GLOB", help="a file, a folder or a glob")
     ingest.add_argument("--mapping", required=True, metavar="NAME", help="a mapping under ingest.mappings")
     sessionize = _job(jobs, "sessionize", "events into the sessions and windows tables and the vocabulary", _sessionize)
-    sessionize.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD", help="first session date to recompute")
-    sessionize.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="last session date to recompute")
+    _date_range(sessionize, "to recompute")
     train = _job(jobs, "train", "train the sequence model on the windows table (Horovod, Petastorm)", _train)
     train.add_argument("--dry-run", action="store_true", help="a few steps on one worker, to try a config")
     train.add_argument("--labels", help="labels (CSV or Delta table) of known cases: they weight the detectors and set the high cut-off")
     score = _job(jobs, "score", "score sessions with a model into the session_risk and user_risk tables", _score)
-    score.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD", help="first session date to score")
-    score.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="last session date to score")
+    _date_range(score, "to score")
     evaluate = _job(jobs, "evaluate", "risk tables against labels: metrics.json, report.md and plots", _evaluate)
     evaluate.add_argument("--labels", required=True, metavar="PATH", help="a labels CSV file or a Delta table")
     evaluate.add_argument("--report", metavar="DIR", help="report directory (default: evaluate.report)")
     evaluate.add_argument("--model", metavar="REF", help="score the sessions with this model (a folder or models:/NAME@ALIAS) instead of reading session_risk")
-    evaluate.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD", help="first session date to evaluate")
-    evaluate.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="last session date to evaluate")
+    _date_range(evaluate, "to evaluate")
     promote = _job(jobs, "promote", "move a registered model's alias to the candidate when its evaluation is not worse (MLflow)", _promote)
     promote.add_argument("--alias", default="champion", help="the alias to move (default: champion)")
     promote.add_argument("--labels", metavar="PATH", help="labels both models are evaluated on (a CSV file or a Delta table)")
     promote.add_argument("--candidate", metavar="REF", help="models:/NAME@ALIAS or models:/NAME/VERSION (default: the mlflow.candidate_alias version)")
     promote.add_argument("--force", action="store_true", help="move the alias without evaluating")
-    promote.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD", help="first session date both models are evaluated on")
-    promote.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="last session date both models are evaluated on")
+    _date_range(promote, "both models are evaluated on")
     vacuum = _job(jobs, "vacuum", "delete the lake's files that no live commit needs (killed runs' leftovers, old versions)", _vacuum)
     vacuum.add_argument("--retain-hours", type=int, metavar="H", help="keep files younger than this (default: tables.vacuum_retain_hours)")
     pipeline = _job(jobs, "pipeline", "every job in order: generate (or --input), ingest, sessionize, train, [promote,] score, evaluate", _pipeline)
@@ -66,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--mapping", metavar="NAME", help="the mapping for --input")
     pipeline.add_argument("--labels", metavar="PATH", help="labels to evaluate against (default with generated data: its labels)")
     return parser
+
+
+def _date_range(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--from` and `--to`: the first and last session date `what` (both or neither; the job checks)."""
+    parser.add_argument("--from", dest="date_from", type=_date, metavar="YYYY-MM-DD", help=f"first session date {what}")
+    parser.add_argument("--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help=f"last session date {what}")
 
 
 def _date(text: str) -> date:
@@ -83,6 +85,10 @@ def _job(jobs, name: str, help_text: str, run: Callable[[Config, argparse.Namesp
     )
     parser.set_defaults(run=run)
     return parser
+
+
+# Each subcommand imports its job shell when it runs, so `seqrisk --help` and a bad argument answer
+# without loading Spark, torch and MLflow.
 
 
 def _generate(config: Config, args: argparse.Namespace) -> int:

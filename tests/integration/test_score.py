@@ -22,6 +22,7 @@ from seqrisk.detectors.reasons import ACTIONS, REASONS
 from seqrisk.scoring.session_risk import score_sessions
 from seqrisk.scoring.risk_model import INPUT_COLUMNS, load_risk_model, risk_frame, scorer_input
 from seqrisk.sessions.vocabulary import SPECIAL
+from seqrisk.lake import contracts
 from seqrisk.sessions.windows import TOKEN_INPUTS, session_windows
 
 from conftest import SMALL_TRAIN, SMALL_WINDOWS, make_config, synthetic_lake
@@ -82,6 +83,15 @@ def test_score_writes_both_tables_users_aggregate_sessions_exactly_and_a_rerun_w
     again = run_score(config, spark=spark)
     assert again.unchanged
     assert [DeltaTable(handle.path(name)).version() for name in ("session_risk", "user_risk")] == versions
+
+
+def test_every_table_of_the_lake_conforms_to_its_contract(spark, trained):
+    lake, models, _ = trained
+    config = _config(lake, models)
+    run_score(config, spark=spark)
+    handle = _lake(spark, config)
+    for name, contract in contracts.TABLES.items():
+        assert contracts.differences(handle.read(name).schema, contract) == [], name
 
 
 def test_scores_equal_the_model_applied_directly_and_do_not_depend_on_partitioning(spark, trained):

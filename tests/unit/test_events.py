@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from seqrisk.ingest.settings import ColumnMap, SourceMapping, TimeRange
-from seqrisk.ingest.validation import REASONS, Limits, events_of, parse_time, quarantine_of, validate
+from seqrisk.ingest.validation import QUARANTINE_REASONS, Limits, events_of, parse_time, quarantine_of, validate
 
 UTC = timezone.utc
 LIMITS = Limits(min_time=datetime(2000, 1, 1, tzinfo=UTC), max_future=timedelta(hours=24), max_price=1000.0, max_field_chars=30)
@@ -78,7 +78,7 @@ def test_every_reason_is_produced_by_its_own_case_and_checked_in_order(spark):
         ("malformed_record", "blank line"),
         ("field_too_long", 'column ["brand"] holds 31 characters, over ingest.max_field_chars (30)'),
     ]
-    assert {r for r, _ in got} == set(REASONS)
+    assert {r for r, _ in got} == set(QUARANTINE_REASONS)
 
 
 def test_a_mapping_time_range_narrows_the_plausible_range(spark):

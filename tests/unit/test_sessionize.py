@@ -8,7 +8,7 @@ from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from seqrisk.sessions.settings import VocabularyConfig
-from seqrisk.ingest.validation import EVENTS_SCHEMA
+from seqrisk.lake.contracts import EVENTS as EVENTS_SCHEMA
 from seqrisk.sessions.sessionize import SessionRules, assign_sessions, build_sessions, learn_vocabulary
 
 RULES = SessionRules(gap_s=1800, max_events=500, max_duration_s=4 * 3600, cart_events=("cart",), purchase_events=("buy",))

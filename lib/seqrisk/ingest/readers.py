@@ -15,7 +15,8 @@ from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 from seqrisk.lake import uri_files
 from seqrisk.ingest.settings import SourceMapping
 from seqrisk.errors import SeqriskError
-from seqrisk.ingest.validation import FILE_TIME, INGEST_RUNS_SCHEMA, MALFORMED, RECORD, SOURCE, SOURCE_FILE
+from seqrisk.ingest.validation import FILE_TIME, MALFORMED, RECORD, SOURCE, SOURCE_FILE
+from seqrisk.lake.contracts import INGEST_RUNS
 
 log = logging.getLogger("seqrisk")
 
@@ -97,7 +98,7 @@ def ingest_runs(
                 "ok" if refused is None else f"refused: {refused}", at,
             )
         )
-    return spark.createDataFrame(rows, INGEST_RUNS_SCHEMA)
+    return spark.createDataFrame(rows, INGEST_RUNS)
 
 
 def layout_for_write(events: DataFrame) -> DataFrame:
@@ -122,21 +123,16 @@ def list_input_files(spark: SparkSession, pattern: str, success_marker: str = "a
     refused: one holding `_temporary/`, and (`success_marker`: `auto`) one of `part-*` files
     without its `_SUCCESS`; `required` asks every folder for `_SUCCESS`, `ignored` never.
     """
-    jvm = spark._jvm  # type: ignore[attr-defined]
-    path = jvm.org.apache.hadoop.fs.Path(pattern)
-    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
-    statuses = fs.globStatus(path) or []
+    statuses = uri_files.glob(spark, pattern)
     files = []
-    for status in statuses:
-        if not status.isDirectory():
-            if not status.getPath().getName().startswith(("_", ".")):
-                files.append(str(status.getPath()))
+    for uri, is_folder in statuses:
+        if not is_folder:
+            if not uri.rpartition("/")[2].startswith(("_", ".")):
+                files.append(uri)
             continue
-        root = str(status.getPath()).rstrip("/")
-        listing = fs.listFiles(status.getPath(), True)
+        root = uri.rstrip("/")
         folders: dict[str, list[str]] = {}
-        while listing.hasNext():
-            found = str(listing.next().getPath())
+        for found in uri_files.list_files(spark, uri):
             folder, _, name = found.rpartition("/")
             folders.setdefault(folder, []).append(name)
         below = {folder: folder[len(root):].split("/") for folder in folders}  # the folder's parts under the input folder

@@ -11,62 +11,9 @@ from datetime import datetime, timedelta
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    DateType,
-    DoubleType,
-    LongType,
-    MapType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
 
 from seqrisk.ingest.settings import SourceMapping
-
-EVENTS_SCHEMA = StructType(
-    [
-        StructField("event_id", StringType(), False),
-        StructField("user_id", StringType(), False),
-        StructField("event_time", TimestampType(), False),
-        StructField("event_type", StringType(), False),
-        StructField("session_id", StringType(), True),
-        StructField("item_id", StringType(), True),
-        StructField("category", StringType(), True),
-        StructField("price", DoubleType(), True),
-        StructField("attributes", MapType(StringType(), StringType(), True), False),
-        StructField("run_id", StringType(), False),
-        StructField("event_date", DateType(), False),
-    ]
-)
-
-QUARANTINE_SCHEMA = StructType(
-    [
-        StructField("record_id", StringType(), False),  # hash of source file and record: reruns add nothing
-        StructField("record", StringType(), True),  # the input record, verbatim
-        StructField("reason", StringType(), False),
-        StructField("detail", StringType(), True),
-        StructField("source_file", StringType(), True),
-        StructField("run_id", StringType(), False),
-        StructField("quarantined_at", TimestampType(), False),
-    ]
-)
-
-INGEST_RUNS_SCHEMA = StructType(  # one row per ingest run and source file
-    [
-        StructField("run_id", StringType(), False),
-        StructField("source_file", StringType(), False),
-        StructField("mapping", StringType(), False),
-        StructField("records", LongType(), False),  # = events_written + duplicates + refused + quarantined
-        StructField("events_written", LongType(), False),
-        StructField("duplicates", LongType(), False),
-        StructField("refused", LongType(), False),  # good records not written because the run was refused
-        StructField("quarantined", LongType(), False),
-        StructField("quarantined_by_reason", MapType(StringType(), LongType(), False), False),
-        StructField("status", StringType(), False),  # "ok", or "refused: <why>"
-        StructField("ingested_at", TimestampType(), False),
-    ]
-)
+from seqrisk.lake.contracts import EVENTS
 
 # Raw records, as every reader hands them to `validate`.
 RECORD = "_record"  # the record verbatim (a CSV or JSON line; a Parquet row as JSON)
@@ -76,7 +23,7 @@ SOURCE = "_source"  # a struct of the mapping's source columns, as strings
 FILE_TIME = "_file_time"  # the source file's modification time: the plausible range's upper end follows it
 
 # Reason codes, in the order they are checked: a record gets the first that applies.
-REASONS = {
+QUARANTINE_REASONS = {
     "malformed_record": "the line could not be split into the mapping's columns (wrong field count, bad JSON, blank line, text not in the mapping's encoding)",
     "field_too_long": "a mapped column's value is longer than ingest.max_field_chars",
     "missing_user_id": "the user id is absent or blank",
@@ -199,7 +146,7 @@ def validate(raw: DataFrame, mapping: SourceMapping, limits: Limits, id_namespac
 def events_of(validated: DataFrame, run_id: str) -> DataFrame:
     """The good records of `validate`'s output, as rows of the events table with their `source_file`."""
     return validated.filter(F.col("reason").isNull()).withColumn("run_id", F.lit(run_id)).select(
-        *EVENTS_SCHEMA.fieldNames(), "source_file"
+        *EVENTS.fieldNames(), "source_file"
     )
 
 

@@ -78,7 +78,7 @@ def run_evaluate(
         versions = [r["model_version"] for r in risk.select("model_version").distinct().limit(5).collect()]
         model = _model_dir(job.spark, config, versions)
     else:
-        model = tracking.fetch_model(job.spark, config, model_ref)
+        model = tracking.fetch_model(job.spark, config.mlflow, config.model.dir, model_ref)
         load_risk_model(model)  # a model that cannot score fails here, before any Spark work
         versions = [model.version]
         scored = score_sessions(job.lake.read("sessions", where), model, config.score, job.run_id, job.started_at)
@@ -139,7 +139,7 @@ def _evaluate(
 def _model_dir(spark: SparkSession, config: Config, versions: list[str]) -> Optional[ModelDir]:
     """The newest scoring model's directory, when it is at hand (under model.dir, beside score.model, or in the registry)."""
     if tracking.is_registry_reference(config.score.model):
-        registered = tracking.fetch_model(spark, config, config.score.model)
+        registered = tracking.fetch_model(spark, config.mlflow, config.model.dir, config.score.model)
         return registered if registered.version in versions else None
     roots = [config.model.dir] + ([uri_files.parent(config.score.model)] if config.score.model != model_store.LATEST else [])
     for version in sorted(versions, reverse=True):

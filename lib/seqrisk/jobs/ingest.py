@@ -21,6 +21,7 @@ from seqrisk.ingest.validation import Limits, events_of, quarantine_of, validate
 from seqrisk.ingest.readers import FileTally, ingest_runs, layout_for_write, list_input_files, new_events, read_raw, tally_files
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import Job, start_job
+from seqrisk.lake.contracts import conform
 from seqrisk.lake.tables import ConcurrentWriteError, TableWrite, WriteResult
 
 log = logging.getLogger("seqrisk")
@@ -124,9 +125,9 @@ def _publish(job: Job, validated: DataFrame, tallies: dict[str, FileTally], mapp
         runs = ingest_runs(job.spark, tallies, written, run_id=job.run_id, mapping=mapping_name, at=job.started_at)
         log.info("ingest: writing events, quarantine and ingest_runs")
         return job.lake.tables.publish(
-            TableWrite(job.lake.path("quarantine"), _new_quarantine(job, validated).coalesce(1), "append"),
-            TableWrite(job.lake.path("events"), layout_for_write(events.drop("source_file")), "append", partition_by=("event_date",)),
-            TableWrite(job.lake.path("ingest_runs"), runs.coalesce(1), "append"),
+            TableWrite(job.lake.path("quarantine"), conform(_new_quarantine(job, validated), "quarantine").coalesce(1), "append"),
+            TableWrite(job.lake.path("events"), layout_for_write(conform(events.drop("source_file"), "events")), "append", partition_by=("event_date",)),
+            TableWrite(job.lake.path("ingest_runs"), conform(runs, "ingest_runs").coalesce(1), "append"),
             run_id=job.run_id,
         )
     finally:
@@ -137,8 +138,8 @@ def _refuse(job: Job, validated: DataFrame, tallies: dict[str, FileTally], mappi
     """Keep a refused run's quarantine and reconciliation; write no event."""
     runs = ingest_runs(job.spark, tallies, None, run_id=job.run_id, mapping=mapping_name, at=job.started_at, refused=why)
     job.lake.tables.publish(
-        TableWrite(job.lake.path("quarantine"), _new_quarantine(job, validated).coalesce(1), "append"),
-        TableWrite(job.lake.path("ingest_runs"), runs.coalesce(1), "append"),
+        TableWrite(job.lake.path("quarantine"), conform(_new_quarantine(job, validated), "quarantine").coalesce(1), "append"),
+        TableWrite(job.lake.path("ingest_runs"), conform(runs, "ingest_runs").coalesce(1), "append"),
         run_id=job.run_id,
     )
 

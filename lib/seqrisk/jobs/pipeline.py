@@ -19,7 +19,15 @@ from seqrisk.registry import tracking
 from seqrisk.lake import uri_files
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
+from seqrisk.jobs.evaluate import run_evaluate
+from seqrisk.jobs.generate import run_generate
+from seqrisk.jobs.ingest import run_ingest
+from seqrisk.jobs.promote import run_promote
 from seqrisk.jobs.report import line, report
+from seqrisk.jobs.score import run_score
+from seqrisk.jobs.sessionize import run_sessionize
+from seqrisk.jobs.train import run_train
+from seqrisk.lake.lake import Lake
 from seqrisk.spark import get_spark
 
 TOP_USERS = 10
@@ -65,13 +73,6 @@ def run_pipeline(
     labels: Optional[str] = None,
     spark: Optional[SparkSession] = None,
 ) -> PipelineSummary:
-    from seqrisk.jobs.evaluate import run_evaluate
-    from seqrisk.jobs.generate import run_generate
-    from seqrisk.jobs.ingest import run_ingest
-    from seqrisk.jobs.promote import run_promote
-    from seqrisk.jobs.score import run_score
-    from seqrisk.jobs.sessionize import run_sessionize
-    from seqrisk.jobs.train import run_train
 
     if (input_path is None) != (mapping is None):
         raise SeqriskError("give --input and --mapping together, or neither (the synthetic data)")
@@ -110,8 +111,6 @@ def run_pipeline(
 
 def riskiest_users(spark: SparkSession, config: Config, as_of) -> list[dict]:
     """The top users of the run's user_risk partition (a `limit`: bounded)."""
-    from seqrisk.lake.lake import Lake
-
     users = Lake.open(spark, config.tables).read("user_risk", where={"as_of_date": [as_of.isoformat()]})
     top = users.orderBy(F.desc("max_risk_pct"), F.desc("high_risk_sessions"), "user_id").limit(TOP_USERS)
     return [r.asDict() for r in top.select("user_id", "n_sessions", "high_risk_sessions", "max_risk_pct", "action", "top_reasons").collect()]

@@ -23,6 +23,7 @@ from seqrisk.registry import tracking
 from seqrisk.lake import uri_files
 from seqrisk.config import Config
 from seqrisk.errors import ModelFormatError, SeqriskError
+from seqrisk.jobs.evaluate import run_evaluate
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import date_range
 
@@ -114,7 +115,5 @@ def run_promote(
 
 def _evaluated(config: Config, registered: tracking.RegisteredVersion, labels: str, span: dict, spark: Optional[SparkSession]) -> dict:
     """The combined score's metrics for one registered version (its report beside evaluate.report)."""
-    from seqrisk.jobs.evaluate import run_evaluate
-
     report_dir = uri_files.join(uri_files.local_uri(config.evaluate.report), f"promote-{registered.name}-v{registered.version}")
     return run_evaluate(config, labels=labels, report_dir=report_dir, model_ref=registered.uri, spark=spark, **span).metrics["seqrisk"]

@@ -25,6 +25,7 @@ from seqrisk.jobs.start import date_range, start_job
 from seqrisk.detectors.reasons import ACTIONS
 from seqrisk.scoring.session_risk import score_sessions, user_risk
 from seqrisk.scoring.risk_model import load_risk_model
+from seqrisk.lake.contracts import conform
 from seqrisk.lake.tables import TableWrite
 
 log = logging.getLogger("seqrisk")
@@ -62,7 +63,7 @@ def run_score(
     """Score all sessions, or only those of `date_from`..`date_to`, and publish both risk tables."""
     dates = date_range(date_from, date_to, "score every session")
     job = start_job("score", config, spark)
-    directory = tracking.fetch_model(job.spark, config, config.score.model)
+    directory = tracking.fetch_model(job.spark, config.mlflow, config.model.dir, config.score.model)
     model = load_risk_model(directory)  # a bad model directory fails here, before any Spark work
     ranged = date_from is not None
     summary = ScoreSummary(job.run_id, model.version, directory.location, f"{date_from} to {date_to}" if ranged else "all dates")
@@ -91,8 +92,8 @@ def run_score(
         else:
             log.info("score: writing session_risk and user_risk")
             job.lake.tables.publish(
-                TableWrite(session_risk_path, risk, "overwrite", ("session_date",), where),
-                TableWrite(user_risk_path, users, "overwrite", ("as_of_date",), as_of),
+                TableWrite(session_risk_path, conform(risk, "session_risk"), "overwrite", ("session_date",), where),
+                TableWrite(user_risk_path, conform(users, "user_risk"), "overwrite", ("as_of_date",), as_of),
                 run_id=job.run_id,
             )
         users.unpersist()

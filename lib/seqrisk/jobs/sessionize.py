@@ -20,6 +20,7 @@ from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import Job, date_range, start_job
 from seqrisk.lake.lake import Lake
 from seqrisk.sessions.sessionize import SessionRules, assign_sessions, build_sessions, cut_windows, learn_vocabulary
+from seqrisk.lake.contracts import conform
 from seqrisk.lake.tables import TableWrite
 from seqrisk.sessions.vocabulary import Vocabulary
 
@@ -120,9 +121,9 @@ def _publish(job: Job, config: Config, sessions: DataFrame, windows: DataFrame, 
     row_group = str(config.windows.row_group_mb * 1024 * 1024)
     log.info("sessionize: writing sessions and windows")
     _, windows_result = job.lake.tables.publish(
-        TableWrite(sessions_path, sessions.sortWithinPartitions("user_id", "session_start"), "overwrite", ("session_date",), replace),
+        TableWrite(sessions_path, conform(sessions, "sessions").sortWithinPartitions("user_id", "session_start"), "overwrite", ("session_date",), replace),
         TableWrite(
-            windows_path, windows, "overwrite", ("session_date",), replace,
+            windows_path, conform(windows, "windows"), "overwrite", ("session_date",), replace,
             options={"parquet.block.size": row_group}, metadata={vocabulary_store.SHA_KEY: vocabulary.sha256},
         ),
         run_id=job.run_id,

@@ -127,3 +127,20 @@ def delete(spark: SparkSession, uri: str) -> None:
     """Remove a file or a folder with everything in it (nothing when there is none)."""
     fs, path = _filesystem(spark, uri)
     fs.delete(path, True)
+
+
+def glob(spark: SparkSession, pattern: str) -> list[tuple[str, bool]]:
+    """(URI, is a folder) of every entry a path or glob matches, as Hadoop spells the URIs."""
+    fs, path = _filesystem(spark, pattern)
+    return [(str(status.getPath()), bool(status.isDirectory())) for status in fs.globStatus(path) or []]
+
+
+def list_files(spark: SparkSession, uri: str) -> list[str]:
+    """URIs of every file below a folder, recursively (one listing call, streamed from Hadoop)."""
+    fs, path = _filesystem(spark, uri)
+    listing = fs.listFiles(path, True)
+    found = []
+    while listing.hasNext():
+        found.append(str(listing.next().getPath()))
+    return found
+

@@ -20,7 +20,6 @@ from typing import Iterator, Optional
 import pandas as pd
 
 from seqrisk.registry import model_store
-from seqrisk.config import Config
 from seqrisk.registry.settings import MlflowConfig
 from seqrisk.errors import SeqriskError
 from seqrisk.model.model_dir import ModelDir
@@ -197,13 +196,13 @@ def download_directory(settings: MlflowConfig, registered: RegisteredVersion, de
     return str(folder)
 
 
-def fetch_model(spark, config: Config, reference: str) -> ModelDir:
+def fetch_model(spark, settings: MlflowConfig, model_root: str, reference: str) -> ModelDir:
     """The model directory a reference names: `models:/...` from the registry, else a folder or `latest` (`model_store`)."""
     if not is_registry_reference(reference):
-        return model_store.fetch(spark, model_store.resolve(spark, config.model.dir, reference))
-    registered = resolve(config.mlflow, reference)
+        return model_store.fetch(spark, model_store.resolve(spark, model_root, reference))
+    registered = resolve(settings, reference)
     with tempfile.TemporaryDirectory(prefix="seqrisk-model-") as tmp:
-        files = model_store.fetch(spark, download_directory(config.mlflow, registered, tmp)).files
+        files = model_store.fetch(spark, download_directory(settings, registered, tmp)).files
     return ModelDir(files, f"{reference} ({registered.uri})")
 
 

@@ -28,6 +28,7 @@ from seqrisk.detectors.count_detector import CountDetector, token_counts
 from seqrisk.detectors.feature_detector import FeatureDetector
 from seqrisk.detectors.fitting import surprisals
 from seqrisk.errors import SeqriskError
+from seqrisk.lake.contracts import SESSION_RISK
 from seqrisk.sessions.features import FEATURE_COLUMNS, with_sequence_users
 from seqrisk.model.sequence_model import SequenceModel
 from seqrisk.model.model_dir import CALIBRATION, COMBINATION, COUNT_DETECTOR, FEATURE_DETECTOR, LoadedModel, ModelDir, load_model
@@ -36,16 +37,6 @@ from seqrisk.detectors.sequence_evidence import SequenceEvidence, session_eviden
 from seqrisk.sessions.vocabulary import Vocabulary
 from seqrisk.sessions.windows import TOKEN_INPUTS
 
-SESSION_RISK_COLUMNS = (
-    "session_id", "user_id", "session_date", "session_start", "session_end", "n_events", "score", "risk_pct", "risk_level",
-    "reasons", "top_events", "action", "sequence_pct", "feature_pct", "count_pct", "model_version", "scored_at", "run_id",
-)
-SESSION_RISK_DDL = (
-    "session_id string, user_id string, session_date date, session_start timestamp, session_end timestamp, n_events int, score double, "
-    "risk_pct double, risk_level string, reasons array<string>, "
-    "top_events array<struct<position:int,event:string,expected:array<string>,surprise:double>>, action string, "
-    "sequence_pct double, feature_pct double, count_pct double, model_version string, scored_at timestamp, run_id string"
-)
 # Session columns the scorer reads (after features.with_sequence_users).
 INPUT_COLUMNS = ("session_id", "user_id", "session_date", "session_start", "session_end", "n_events", *TOKEN_INPUTS, "users_with_sequence")
 
@@ -159,7 +150,7 @@ def risk_frame(sessions: pd.DataFrame, model: RiskModel, settings: ScoreConfig, 
             "scored_at": pd.Timestamp(scored_at),  # naive UTC, as Spark's UTC session hands timestamps over
             "run_id": run_id,
         },
-        columns=list(SESSION_RISK_COLUMNS),
+        columns=SESSION_RISK.fieldNames(),
     )
 
 

@@ -16,7 +16,8 @@ from pyspark.sql import functions as F
 from seqrisk.scoring.settings import ScoreConfig
 from seqrisk.model.model_dir import ModelDir
 from seqrisk.detectors.reasons import ACTIONS
-from seqrisk.scoring.risk_model import SESSION_RISK_DDL, score_batches, scorer_input
+from seqrisk.lake.contracts import SESSION_RISK
+from seqrisk.scoring.risk_model import score_batches, scorer_input
 
 TOP_USER_REASONS = 3
 
@@ -26,7 +27,7 @@ def score_sessions(sessions: DataFrame, model: ModelDir, settings: ScoreConfig, 
     naive_utc = scored_at.astimezone(timezone.utc).replace(tzinfo=None)  # as the UTC Spark session hands times to pandas
     shipped = sessions.sparkSession.sparkContext.broadcast(model)
     score = partial(score_batches, model=shipped, settings=settings, run_id=run_id, scored_at=naive_utc)
-    return scorer_input(sessions).mapInPandas(score, SESSION_RISK_DDL)
+    return scorer_input(sessions).mapInPandas(score, SESSION_RISK)
 
 
 def user_risk(session_risk: DataFrame, as_of: date, model_version: str, scored_at: datetime, run_id: str) -> DataFrame:

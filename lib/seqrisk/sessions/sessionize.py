@@ -23,16 +23,13 @@ from pyspark.sql import functions as F
 
 from seqrisk.sessions.settings import SessionizeConfig, VocabularyConfig
 from seqrisk.sessions.vocabulary import NONE, OTHER_CATEGORY, Vocabulary
-from seqrisk.sessions.windows import TOKEN_INPUTS, windows_mapper
+from seqrisk.lake import contracts
+from seqrisk.sessions.windows import TOKEN_INPUTS, WINDOW_COLUMNS, windows_mapper
 
 log = logging.getLogger("seqrisk")
 
 SESSION_ID_HEX_CHARS = 24
 WINDOW_KEEP = ("session_id", "user_id", "session_start", "session_date")
-WINDOWS_SCHEMA = (
-    "session_id string, user_id string, session_start timestamp, session_date date, window_index int, "
-    "start_pos int, n_valid int, tokens array<int>, gap_buckets array<int>"
-)
 
 
 @dataclass(frozen=True)
@@ -309,6 +306,6 @@ def cut_windows(sessions: DataFrame, vocabulary: Vocabulary, length: int, stride
     """Windows for each session, cut by `windows.cut` in Python workers (no shuffle)."""
     columns = sessions.select(*WINDOW_KEEP, *TOKEN_INPUTS)
     mapper = windows_mapper(vocabulary, length, stride, WINDOW_KEEP)
-    windows = columns.mapInPandas(mapper, WINDOWS_SCHEMA)
+    windows = columns.mapInPandas(mapper, contracts.columns("windows", [*WINDOW_KEEP, *WINDOW_COLUMNS]))
     window_id = F.concat_ws(":", "session_id", F.col("window_index").cast("string"))
     return windows.select(window_id.alias("window_id"), *[c for c in windows.columns if c != "session_date"], F.lit(run_id).alias("run_id"), "session_date")

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from seqrisk.sessions.vocabulary import GAP_BUCKETS_S
 from seqrisk.settings import Settings
 
 
@@ -36,7 +37,7 @@ class VocabularyConfig(Settings):
 class WindowsConfig(Settings):
     length: int = Field(32, ge=2, le=4096)
     stride: int = Field(16, ge=1)
-    gap_buckets_s: list[float] = [1, 2, 5, 10, 30, 60, 120, 300, 900]  # upper bounds of time-gap buckets
+    gap_buckets_s: list[float] = list(GAP_BUCKETS_S)  # upper bounds of time-gap buckets
     row_group_mb: int = Field(32, ge=1)  # Parquet row groups: what Petastorm reads at a time
 
     @model_validator(mode="after")

@@ -28,6 +28,8 @@ def _price_bucket(edges: Sequence[float], price: float) -> str:
     """`p<k>`: k = how many edges are at or below `price` (p0 below the first edge)."""
     return f"p{sum(1 for edge in edges if price >= edge)}"
 
+GAP_BUCKETS_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)  # upper bounds (seconds) of the time-gap buckets: the one default
+
 
 @dataclass(frozen=True)
 class Vocabulary:
@@ -36,7 +38,7 @@ class Vocabulary:
     composite: str = "none"  # "none", "category" or "price"
     top_categories: tuple[str, ...] = ()
     price_edges: tuple[float, ...] = ()  # ascending; bucket k holds prices from edge k-1 up to below edge k
-    gap_buckets_s: tuple[float, ...] = (1, 2, 5, 10, 30, 60, 120, 300, 900)
+    gap_buckets_s: tuple[float, ...] = GAP_BUCKETS_S
     _ids: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -54,7 +56,7 @@ class Vocabulary:
         composite: str = "none",
         top_categories: Sequence[str] = (),
         price_edges: Sequence[float] = (),
-        gap_buckets_s: Sequence[float] = (1, 2, 5, 10, 30, 60, 120, 300, 900),
+        gap_buckets_s: Sequence[float] = GAP_BUCKETS_S,
     ) -> "Vocabulary":
         """Keep tokens seen at least `min_count` times, most frequent first (ties by name)."""
         frequent = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))

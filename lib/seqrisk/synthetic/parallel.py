@@ -14,6 +14,7 @@ from typing import Iterator
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
+from seqrisk.lake import uri_files
 from seqrisk.synthetic.settings import GenerateConfig
 from seqrisk.synthetic.generator import ANOMALY_TYPES, AnomalyKnobs, GeneratorParams, generate_frames
 
@@ -52,11 +53,7 @@ def write_single_csv(spark: SparkSession, frame, path: str) -> None:
     """One CSV file with a header at `path` (Spark writes a folder; its one part file is moved)."""
     staging = f"{path}._staging"
     frame.coalesce(1).write.mode("overwrite").option("header", True).csv(staging)
-    jvm = spark._jvm  # type: ignore[attr-defined]
-    hadoop = jvm.org.apache.hadoop.fs
-    target = hadoop.Path(path)
-    fs = target.getFileSystem(spark._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
-    part = [s.getPath() for s in fs.listStatus(hadoop.Path(staging)) if s.getPath().getName().startswith("part-")][0]
-    fs.delete(target, False)
-    fs.rename(part, target)
-    fs.delete(hadoop.Path(staging), True)
+    part = next(name for name in uri_files.list_names(spark, staging) if name.startswith("part-"))
+    uri_files.delete(spark, path)
+    uri_files.rename(spark, uri_files.join(staging, part), path)
+    uri_files.delete(spark, staging)
