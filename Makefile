@@ -10,7 +10,7 @@ STAMP := $(VENV)/.setup-done
 DEMO_DIR ?= demo
 DEMO_SET ?=
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo lint test bench clean
 
 setup: $(STAMP)
 
@@ -27,7 +27,12 @@ $(STAMP): setup.py pyproject.toml constraints.txt scripts/build_horovod.sh scrip
 demo: setup
 	@scripts/demo.sh $(PY) $(DEMO_DIR) $(DEMO_SET)
 
-test: setup
+lint: setup
+	$(VENV)/bin/ruff format --check lib tests bench jobs
+	$(VENV)/bin/ruff check lib tests bench jobs
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest tests
 
 clean:

@@ -39,6 +39,8 @@ RUNTIME = [
 
 DEV = [
     "pytest>=8,<9",
+    "ruff>=0.15",  # format and lint (pyproject.toml)
+    "mypy>=1.10",  # types of lib/ (pyproject.toml)
     "duckdb>=1.1,<2",
     "duckdb-extension-delta>=1.1,<2",
 ]

@@ -3,6 +3,7 @@
 usage: python bench/bench_generate.py [--events 1e6 1e7] [--out /tmp/seqrisk-bench]
 Prints one line per size: users, events, seconds (generation and writing), events per second.
 """
+
 from __future__ import annotations
 
 import argparse

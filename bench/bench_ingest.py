@@ -12,6 +12,7 @@ same machine, one after the other:
           whole events table; no table but ingest_runs changes
 and print the seconds and ingest's ratio to plain (above 1: ingest is slower).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,9 @@ def main() -> None:
     print(f"{'events':>11} {'plain s':>8} {'ingest s':>9} {'ratio':>6} {'rerun s':>8}", flush=True)
     for target in (int(n) for n in args.events):
         shutil.rmtree(work, ignore_errors=True)
-        config = load_config(REPO / "conf" / "local.yaml", [*args.set, f"tables.root={work / 'lake'}", f"generate.users={max(1, target // EVENTS_PER_USER)}"])
+        config = load_config(
+            REPO / "conf" / "local.yaml", [*args.set, f"tables.root={work / 'lake'}", f"generate.users={max(1, target // EVENTS_PER_USER)}"]
+        )
         generated = run_generate(config, out=str(work / "raw"), spark=spark)
         raw = str(work / "raw" / "events")
 

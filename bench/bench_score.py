@@ -6,21 +6,22 @@ the sessions in one process (2 torch threads: the machine's cores); the job runs
 (mapInPandas on local Spark, one Python worker per core) and writes to Spark's no-op sink. Prints
 sessions per second, their ratio (the cost of Spark and Arrow), and each Python worker's peak memory.
 """
+
 from __future__ import annotations
 
 import argparse
 import resource
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 
-from seqrisk.registry import model_store
 from seqrisk.config import load_config
 from seqrisk.lake.lake import Lake
-from seqrisk.scoring.session_risk import score_sessions
+from seqrisk.registry import model_store
 from seqrisk.scoring.risk_model import load_risk_model, risk_frame, scorer_input
+from seqrisk.scoring.session_risk import score_sessions
 from seqrisk.spark import get_spark
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def main() -> None:
     sessions = Lake.open(spark, config.tables).read("sessions").persist()
     n = sessions.count()
     frame = scorer_input(sessions).toPandas()  # a benchmark-sized lake
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
 
     torch.set_num_threads(2)
     plain = []

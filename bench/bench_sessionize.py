@@ -15,6 +15,7 @@ out of memory, that is printed as its result. An ingested lake is kept between r
 At 100 M events, where DuckDB already ran out of memory at 10 M and JIT warm-up is noise, run
 `--events 1e8 --steps spark job --cold`: `--steps` picks the timings, `--cold` skips the warm-up.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -95,7 +96,9 @@ def main() -> None:
     print(f"{'events':>11} {'sessions':>9} {'spark s':>8} {'duckdb s':>9} {'ratio':>6} {'job s':>7}", flush=True)
     for target in args.events:
         work = Path(args.work) / f"{int(target)}"
-        config = load_config(REPO / "conf" / "local.yaml", [*args.set, f"tables.root={work / 'lake'}", f"generate.users={int(target / EVENTS_PER_USER)}"])
+        config = load_config(
+            REPO / "conf" / "local.yaml", [*args.set, f"tables.root={work / 'lake'}", f"generate.users={int(target / EVENTS_PER_USER)}"]
+        )
         lake = Lake.open(spark, config.tables)
         if not lake.exists("events"):
             shutil.rmtree(work, ignore_errors=True)
@@ -127,7 +130,14 @@ def main() -> None:
             run_sessionize(config, spark=spark)
             job_s = time.perf_counter() - started
         print(_seconds(job_s, 7), flush=True)
-        for leftover in ("spark_sessions", "duckdb_sessions.parquet", "duckdb_tmp", "lake/sessions", "lake/windows", "lake/vocabulary.json"):
+        for leftover in (
+            "spark_sessions",
+            "duckdb_sessions.parquet",
+            "duckdb_tmp",
+            "lake/sessions",
+            "lake/windows",
+            "lake/vocabulary.json",
+        ):
             target = work / leftover
             shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
         if not args.keep:
@@ -137,7 +147,12 @@ def main() -> None:
 def _duckdb_seconds(extension: Path, work: Path, memory: str) -> float | str:
     """Seconds for the DuckDB query, or "OOM" when it runs out of `memory`."""
     con = duckdb.connect()
-    for setting in ("SET TimeZone = 'UTC'", "SET preserve_insertion_order = false", f"SET temp_directory = '{work / 'duckdb_tmp'}'", f"SET memory_limit = '{memory}'"):
+    for setting in (
+        "SET TimeZone = 'UTC'",
+        "SET preserve_insertion_order = false",
+        f"SET temp_directory = '{work / 'duckdb_tmp'}'",
+        f"SET memory_limit = '{memory}'",
+    ):
         con.execute(setting)
     con.execute(f"LOAD '{extension}'")
     started = time.perf_counter()

@@ -8,6 +8,7 @@ In one run, on one lake's windows table, with the model and batch size of conf/l
    the table's files), into a throw-away model directory; its per-epoch windows/s after the first.
 Prints windows per second for each and the ratio of the distributed path to the best in-memory one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,11 +37,18 @@ def main() -> None:
     config = load_config(REPO / "conf" / "local.yaml", [f"tables.root={args.lake}"])
     lake = Path(config.tables.root)  # a local lake, read without Spark
     vocabulary = Vocabulary.from_json((lake / config.tables.names.vocabulary).read_text())
-    table = QueryBuilder().register("w", DeltaTable(str(lake / config.tables.names.windows))).execute("select tokens, gap_buckets from w").read_all()
+    table = (
+        QueryBuilder()
+        .register("w", DeltaTable(str(lake / config.tables.names.windows)))
+        .execute("select tokens, gap_buckets from w")
+        .read_all()
+    )
     tokens = np.array(table.column("tokens").to_pylist(), dtype=np.int64)
     gaps = np.array(table.column("gap_buckets").to_pylist(), dtype=np.int64)
     m = config.model
-    model_config = ModelConfig(vocabulary.size, vocabulary.gap_bucket_count, tokens.shape[1], m.arch, m.d_model, m.n_layers, m.n_heads, m.dropout)
+    model_config = ModelConfig(
+        vocabulary.size, vocabulary.gap_bucket_count, tokens.shape[1], m.arch, m.d_model, m.n_layers, m.n_heads, m.dropout
+    )
     batch = config.train.batch_size
     print(f"{len(tokens):,} windows of {tokens.shape[1]}, batch {batch}, {model_config.arch} d_model {m.d_model}")
     rng = np.random.default_rng(0)
@@ -66,11 +74,20 @@ def main() -> None:
     from seqrisk.jobs.train import run_train
 
     with tempfile.TemporaryDirectory() as models:
-        overrides = [f"tables.root={args.lake}", f"model.dir={models}", f"train.epochs={args.epochs}", "train.patience=99", "train.workers=2", "mlflow.tracking_uri=null"]
+        overrides = [
+            f"tables.root={args.lake}",
+            f"model.dir={models}",
+            f"train.epochs={args.epochs}",
+            "train.patience=99",
+            "train.workers=2",
+            "mlflow.tracking_uri=null",
+        ]
         summary = run_train(load_config(REPO / "conf" / "local.yaml", overrides))
     rates = [h["windows_per_s"] for h in summary.result["history"][1:]]
     horovod = float(np.mean(rates))
-    print(f"seqrisk train, 2 Horovod workers + Petastorm: {horovod:,.0f} windows/s (epochs 2..{args.epochs}: {', '.join(f'{r:,.0f}' for r in rates)})")
+    print(
+        f"seqrisk train, 2 Horovod workers + Petastorm: {horovod:,.0f} windows/s (epochs 2..{args.epochs}: {', '.join(f'{r:,.0f}' for r in rates)})"
+    )
     print(f"ratio (Horovod + Petastorm / best in-memory): {horovod / best:.2f}")
 
 

@@ -5,6 +5,7 @@ Fits each detector, without labels, on (a sample of) the lake's sessions; then s
 and prints ROC AUC and PR AUC (anomalous against normal sessions) and ROC AUC per anomaly type (that
 type's sessions against normal ones), as a Markdown table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,13 +15,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from seqrisk.sessions import vocabulary_store
 from seqrisk.config import load_config
-from seqrisk.sessions.features import FEATURE_COLUMNS, detectors, feature_matrix, with_sequence_users
 from seqrisk.evaluation.labels import label_sessions, read_labels
 from seqrisk.lake.lake import Lake
-from seqrisk.spark import get_spark
+from seqrisk.sessions import vocabulary_store
+from seqrisk.sessions.features import FEATURE_COLUMNS, detectors, feature_matrix, with_sequence_users
 from seqrisk.sessions.vocabulary import SPECIAL
+from seqrisk.spark import get_spark
 
 REPO = Path(__file__).resolve().parents[1]
 

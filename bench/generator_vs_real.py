@@ -5,6 +5,7 @@ Every source is cut into sessions the same way (a 30-minute inactivity gap), the
 events per session, gaps within sessions, sessions per user per active day, and funnel rates.
 Prints a Markdown table (docs/generator.md holds the last one).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,7 +74,9 @@ def main() -> None:
     sources = dict(SOURCES, generated=GENERATED.format(path=args.generated))
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    print("| source | events | sessions | events/session median (p90, mean) | gap s median (p90) | sessions per active user-day | view→cart | cart→purchase | sessions with purchase |")
+    print(
+        "| source | events | sessions | events/session median (p90, mean) | gap s median (p90) | sessions per active user-day | view→cart | cart→purchase | sessions with purchase |"
+    )
     print("| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |")
     for name, source in sources.items():
         r = con.sql(STATS.format(source=source)).fetchone()

@@ -19,6 +19,7 @@ spot them by an unknown id. The recipe (docs/detectors.md, "The injected clickst
 - start times are uniform over the slice's collection window (2017-11-25 to 2017-12-03, Beijing);
 - the same seed gives the same files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,9 +78,12 @@ class Scripts:
         self.real, self.rng = real, rng
         self.items = real[["item_id", "category_id"]].drop_duplicates().to_numpy()
         self.next_user = int(real["user_id"].astype(np.int64).max()) + 1
-        self.replay_script = [(offset, behaviour, *self._item()) for offset, behaviour in zip(
-            np.cumsum(rng.integers(2, 9, size=10)), ["pv", "pv", "cart", "pv", "pv", "fav", "cart", "pv", "buy", "buy"]
-        )]
+        self.replay_script = [
+            (offset, behaviour, *self._item())
+            for offset, behaviour in zip(
+                np.cumsum(rng.integers(2, 9, size=10)), ["pv", "pv", "cart", "pv", "pv", "fav", "cart", "pv", "buy", "buy"]
+            )
+        ]
 
     def scraper(self):
         return self._new_user(), self._burst("pv", self.rng.integers(40, 121), (1, 3))
@@ -95,7 +99,9 @@ class Scripts:
 
     def replay(self):
         start = self._start()
-        return self._new_user(), [(start + int(offset), behaviour, item, category) for offset, behaviour, item, category in self.replay_script]
+        return self._new_user(), [
+            (start + int(offset), behaviour, item, category) for offset, behaviour, item, category in self.replay_script
+        ]
 
     def hijack(self):
         users = self.real["user_id"].unique()

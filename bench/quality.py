@@ -25,6 +25,7 @@ same data; evaluate leaves the labeled sessions out. On `hdfs_dev` the labeled a
 sessions are added to the training file (known cases are part of a user's history), and the test
 lake is scored as before.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,10 +37,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/inject.py
 
 import pandas as pd  # noqa: E402
-from inject import inject  # noqa: E402
 
-from seqrisk.detectors.combination import DETECTORS as WEIGHTED  # noqa: E402
+from inject import inject  # noqa: E402
 from seqrisk.config import load_config  # noqa: E402
+from seqrisk.detectors.combination import DETECTORS as WEIGHTED  # noqa: E402
 from seqrisk.jobs.evaluate import run_evaluate  # noqa: E402
 from seqrisk.jobs.generate import run_generate  # noqa: E402
 from seqrisk.jobs.ingest import run_ingest  # noqa: E402
@@ -80,7 +81,14 @@ def main() -> None:
 def config(folder: Path, sets: list[str], *extra: str):
     return load_config(
         REPO / "conf" / "local.yaml",
-        [f"tables.root={folder}/lake", f"model.dir={folder}/models", f"evaluate.report={folder}/report", "mlflow.tracking_uri=null", *extra, *sets],
+        [
+            f"tables.root={folder}/lake",
+            f"model.dir={folder}/models",
+            f"evaluate.report={folder}/report",
+            "mlflow.tracking_uri=null",
+            *extra,
+            *sets,
+        ],
     )
 
 
@@ -147,8 +155,9 @@ def _with_labels(folder: Path, lake: Path, sets: list[str], spark, known: Path, 
     shutil.rmtree(models, ignore_errors=True)
     trained = run_train(config(lake.parent, sets, f"model.dir={models}"), labels=str(known), spark=spark)
     print("\n".join(trained.report().splitlines()[-3:]), file=sys.stderr, flush=True)
-    scored = config((score_lake or lake).parent, sets, f"model.dir={models}", f"score.model={trained.model_dir}",
-                    f"evaluate.report={folder}/report")
+    scored = config(
+        (score_lake or lake).parent, sets, f"model.dir={models}", f"score.model={trained.model_dir}", f"evaluate.report={folder}/report"
+    )
     run_score(scored, spark=spark)
     return run_evaluate(scored, labels=str(labels), spark=spark).metrics
 
@@ -167,7 +176,9 @@ def labeled_hdfs_dev(folder: Path, data: Path, sets: list[str], spark, fraction:
     _clear(out)
     known = some_labels(source / "test_labels.csv", fraction, out / "known.csv")
     test = pd.read_csv(source / "test_events.csv", dtype=str)
-    events = pd.concat([pd.read_csv(source / "train_events.csv", dtype=str), test[test["block_id"].isin(pd.read_csv(known, dtype=str)["session_id"])]])
+    events = pd.concat(
+        [pd.read_csv(source / "train_events.csv", dtype=str), test[test["block_id"].isin(pd.read_csv(known, dtype=str)["session_id"])]]
+    )
     events.to_csv(out / "events.csv", index=False)
     train_cfg = config(out, sets)
     run_ingest(train_cfg, input_path=str(out / "events.csv"), mapping_name="hdfs", spark=spark)
@@ -193,17 +204,25 @@ def table(results: dict[str, dict]) -> str:
 
 def labels_table(results: dict[str, dict], labeled: dict[tuple[str, float], dict]) -> str:
     """The default against the default trained with a share of the labels (their sessions left out)."""
-    lines = ["", "| data set | labels | labeled sessions | weights (sequence/feature/count) | high | " + " | ".join(COLUMNS) + " |",
-             "| --- | ---: | ---: | --- | ---: |" + " ---: |" * len(COLUMNS)]
+    lines = [
+        "",
+        "| data set | labels | labeled sessions | weights (sequence/feature/count) | high | " + " | ".join(COLUMNS) + " |",
+        "| --- | ---: | ---: | --- | ---: |" + " ---: |" * len(COLUMNS),
+    ]
     for name, metrics in results.items():
-        lines.append(f"| {name} | none | 0 | 1/1/1 | {metrics['cutoff_pct']:g} | " + " | ".join(_fmt(metrics["seqrisk"][c]) for c in COLUMNS) + " |")
+        lines.append(
+            f"| {name} | none | 0 | 1/1/1 | {metrics['cutoff_pct']:g} | " + " | ".join(_fmt(metrics["seqrisk"][c]) for c in COLUMNS) + " |"
+        )
         for (data_set, fraction), m in labeled.items():
             if data_set != name:
                 continue
             found = m["training_labels"]
             weights = "/".join(f"{found['weights'][d]:g}" for d in WEIGHTED) + ("" if found["used"] else " (too few)")
-            lines.append(f"| {name} | {fraction:.0%} | {found['cases']} | {weights} | {m['cutoff_pct']:.2f} | "
-                         + " | ".join(_fmt(m["seqrisk"][c]) for c in COLUMNS) + " |")
+            lines.append(
+                f"| {name} | {fraction:.0%} | {found['cases']} | {weights} | {m['cutoff_pct']:.2f} | "
+                + " | ".join(_fmt(m["seqrisk"][c]) for c in COLUMNS)
+                + " |"
+            )
     return "\n".join(lines)
 
 

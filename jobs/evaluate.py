@@ -1,4 +1,5 @@
 """spark-submit entry point: `spark-submit jobs/evaluate.py --conf C --labels PATH [--report DIR] [--model REF]`."""
+
 import sys
 
 from seqrisk.cli import main

@@ -1,4 +1,5 @@
 """spark-submit entry point: `spark-submit jobs/generate.py --conf C [--out DIR]`."""
+
 import sys
 
 from seqrisk.cli import main

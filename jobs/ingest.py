@@ -1,4 +1,5 @@
 """spark-submit entry point: `spark-submit jobs/ingest.py --conf C --input PATH --mapping NAME`."""
+
 import sys
 
 from seqrisk.cli import main

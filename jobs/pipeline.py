@@ -1,4 +1,5 @@
 """spark-submit entry point: `spark-submit jobs/pipeline.py --conf C [--input PATH --mapping NAME] [--labels PATH]`."""
+
 import sys
 
 from seqrisk.cli import main

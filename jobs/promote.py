@@ -1,4 +1,5 @@
 """spark-submit entry point: `spark-submit jobs/promote.py --conf C --labels PATH [--alias champion] [--candidate REF] [--force]`."""
+
 import sys
 
 from seqrisk.cli import main

@@ -1,4 +1,5 @@
 """spark-submit entry point: `spark-submit jobs/score.py --conf C [--from YYYY-MM-DD --to YYYY-MM-DD]`."""
+
 import sys
 
 from seqrisk.cli import main

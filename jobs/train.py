@@ -1,4 +1,5 @@
 """spark-submit entry point: `spark-submit jobs/train.py --conf C [--dry-run]`."""
+
 import sys
 
 from seqrisk.cli import main

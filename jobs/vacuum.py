@@ -1,4 +1,5 @@
 """spark-submit entry point: `spark-submit jobs/vacuum.py --conf C [--retain-hours H]`."""
+
 import sys
 
 from seqrisk.cli import main

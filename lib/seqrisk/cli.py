@@ -1,16 +1,17 @@
 """The `seqrisk` command: one subcommand per job, the same arguments as `spark-submit jobs/<job>.py`."""
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Callable, Optional, Sequence
 
 from seqrisk.config import Config, load_config
 from seqrisk.errors import SeqriskError
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run one job; 0 when it succeeded.
 
     A failure raises SystemExit (2 for a reported error, as argparse does for bad arguments), so
@@ -47,17 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = _job(jobs, "evaluate", "risk tables against labels: metrics.json, report.md and plots", _evaluate)
     evaluate.add_argument("--labels", required=True, metavar="PATH", help="a labels CSV file or a Delta table")
     evaluate.add_argument("--report", metavar="DIR", help="report directory (default: evaluate.report)")
-    evaluate.add_argument("--model", metavar="REF", help="score the sessions with this model (a folder or models:/NAME@ALIAS) instead of reading session_risk")
+    evaluate.add_argument(
+        "--model", metavar="REF", help="score the sessions with this model (a folder or models:/NAME@ALIAS) instead of reading session_risk"
+    )
     _date_range(evaluate, "to evaluate")
     promote = _job(jobs, "promote", "move a registered model's alias to the candidate when its evaluation is not worse (MLflow)", _promote)
     promote.add_argument("--alias", default="champion", help="the alias to move (default: champion)")
     promote.add_argument("--labels", metavar="PATH", help="labels both models are evaluated on (a CSV file or a Delta table)")
-    promote.add_argument("--candidate", metavar="REF", help="models:/NAME@ALIAS or models:/NAME/VERSION (default: the mlflow.candidate_alias version)")
+    promote.add_argument(
+        "--candidate", metavar="REF", help="models:/NAME@ALIAS or models:/NAME/VERSION (default: the mlflow.candidate_alias version)"
+    )
     promote.add_argument("--force", action="store_true", help="move the alias without evaluating")
     _date_range(promote, "both models are evaluated on")
     vacuum = _job(jobs, "vacuum", "delete the lake's files that no live commit needs (killed runs' leftovers, old versions)", _vacuum)
     vacuum.add_argument("--retain-hours", type=int, metavar="H", help="keep files younger than this (default: tables.vacuum_retain_hours)")
-    pipeline = _job(jobs, "pipeline", "every job in order: generate (or --input), ingest, sessionize, train, [promote,] score, evaluate", _pipeline)
+    pipeline = _job(
+        jobs, "pipeline", "every job in order: generate (or --input), ingest, sessionize, train, [promote,] score, evaluate", _pipeline
+    )
     pipeline.add_argument("--input", metavar="PATH_OR_GLOB", help="raw events to ingest instead of generating them")
     pipeline.add_argument("--mapping", metavar="NAME", help="the mapping for --input")
     pipeline.add_argument("--labels", metavar="PATH", help="labels to evaluate against (default with generated data: its labels)")
@@ -80,9 +87,7 @@ def _date(text: str) -> date:
 def _job(jobs, name: str, help_text: str, run: Callable[[Config, argparse.Namespace], int]) -> argparse.ArgumentParser:
     parser = jobs.add_parser(name, help=help_text, description=help_text)
     parser.add_argument("--conf", required=True, metavar="FILE", help="environment file, layered on base.yaml")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)"
-    )
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
     parser.set_defaults(run=run)
     return parser
 
@@ -122,7 +127,11 @@ def _score(config: Config, args: argparse.Namespace) -> int:
 def _evaluate(config: Config, args: argparse.Namespace) -> int:
     from seqrisk.jobs.evaluate import run_evaluate
 
-    print(run_evaluate(config, labels=args.labels, report_dir=args.report, model_ref=args.model, date_from=args.date_from, date_to=args.date_to).report())
+    print(
+        run_evaluate(
+            config, labels=args.labels, report_dir=args.report, model_ref=args.model, date_from=args.date_from, date_to=args.date_to
+        ).report()
+    )
     return 0
 
 
@@ -130,7 +139,13 @@ def _promote(config: Config, args: argparse.Namespace) -> int:
     from seqrisk.jobs.promote import run_promote
 
     summary = run_promote(
-        config, alias=args.alias, labels=args.labels, candidate=args.candidate, force=args.force, date_from=args.date_from, date_to=args.date_to
+        config,
+        alias=args.alias,
+        labels=args.labels,
+        candidate=args.candidate,
+        force=args.force,
+        date_from=args.date_from,
+        date_to=args.date_to,
     )
     print(summary.report())
     return 0

@@ -3,16 +3,17 @@
 Built once at the edge of a job (`load_config`); everything below takes plain values from it.
 An unknown key or a bad value raises `ConfigError` naming the dotted key and what is allowed.
 """
+
 from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence, get_origin
+from typing import Any, get_origin
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
-
 
 from seqrisk.errors import SeqriskError
 from seqrisk.evaluation.settings import EvaluateConfig
@@ -33,7 +34,7 @@ class ConfigError(SeqriskError):
 
 
 class SparkConfig(Settings):
-    master: Optional[str] = None
+    master: str | None = None
     app_name: str = "seqrisk"
     shuffle_partitions: int = Field(200, ge=1)
     progress_seconds: float = Field(30.0, ge=0)

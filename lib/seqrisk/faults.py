@@ -13,12 +13,13 @@ process may instead `hold(point, action)` to run `action` there (a barrier, say)
   (the delta-rs backend; delta-spark commits inside its own write).
 - `between_commits`: the first table of a write is committed, the next ones are not.
 """
+
 from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 KILL_AT = "SEQRISK_KILL_AT"
 _held: dict[str, Callable[[], None]] = {}

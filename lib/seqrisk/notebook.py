@@ -3,6 +3,7 @@
 On Databricks, `dbutils` and `display` are globals of the notebook; pass `globals()` and the same
 notebook runs there (values from its widgets) and locally (the defaults).
 """
+
 from __future__ import annotations
 
 from typing import Any

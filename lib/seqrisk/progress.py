@@ -4,18 +4,19 @@ Spark's console bar is off in batch runs (it redraws one line, which logs cannot
 over billions of events would otherwise be silent for an hour. One daemon thread per Spark context
 asks the status tracker every `spark.progress_seconds` and logs under the current job's name.
 """
+
 from __future__ import annotations
 
 import logging
 import sys
 import threading
 import time
-from typing import Optional
 
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 log = logging.getLogger("seqrisk")
+
 
 def enable_progress_logging() -> None:
     """Show seqrisk's progress lines on stderr (also in a notebook or a Horovod worker), once."""
@@ -28,10 +29,10 @@ def enable_progress_logging() -> None:
 
 
 _lock = threading.Lock()
-_current: Optional["StageProgress"] = None
+_current: StageProgress | None = None
 
 
-def follow_stages(spark: SparkSession, job_name: str, every_s: float) -> Optional["StageProgress"]:
+def follow_stages(spark: SparkSession, job_name: str, every_s: float) -> StageProgress | None:
     """Log `spark`'s running stages as `job_name` every `every_s` seconds (0: not at all)."""
     global _current
     with _lock:
@@ -80,10 +81,16 @@ class StageProgress:
             if info is None:  # finished between the two calls
                 continue
             since, done_then = self._first_seen.setdefault(stage_id, (now, info.numCompletedTasks))
-            lines.append(stage_line(
-                stage_id, info.numCompletedTasks, info.numTasks, info.numActiveTasks,
-                now - since, info.numCompletedTasks - done_then,
-            ))
+            lines.append(
+                stage_line(
+                    stage_id,
+                    info.numCompletedTasks,
+                    info.numTasks,
+                    info.numActiveTasks,
+                    now - since,
+                    info.numCompletedTasks - done_then,
+                )
+            )
         self._first_seen = {s: seen for s, seen in self._first_seen.items() if s in active}
         for line in lines:
             log.info("%s: %s", self.job_name, line)

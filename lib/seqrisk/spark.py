@@ -1,4 +1,5 @@
 """The Spark session: one factory for local runs, spark-submit and notebooks."""
+
 from __future__ import annotations
 
 import os
@@ -61,4 +62,3 @@ def _apply_runtime_conf(spark: SparkSession, conf: SparkConfig) -> None:
     for key, value in settings.items():
         if spark.conf.isModifiable(key):
             spark.conf.set(key, value)
-

@@ -5,6 +5,7 @@ its own folder (work dir, scratch space, log) and one core. Jobs run through `sp
 against it, each from a working folder the caller names, as they would on a cluster whose
 machines share no disk with the driver (the lake and the models are `file://` URIs elsewhere).
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 import pyspark
 
@@ -74,7 +75,7 @@ class StandaloneCluster:
     folder: Path
     port: int = field(default_factory=free_port)
     ui_port: int = field(default_factory=free_port)
-    master: Optional[subprocess.Popen] = None
+    master: subprocess.Popen | None = None
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -91,16 +92,23 @@ class StandaloneCluster:
             "TZ": "UTC",
         }
 
-    def _spark_class(self, name: str, cwd: Path, *args: str, env: Optional[dict] = None) -> subprocess.Popen:
+    def _spark_class(self, name: str, cwd: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
         cwd.mkdir(parents=True, exist_ok=True)
-        log = open(cwd / f"{name}.log", "ab")
+        log = open(cwd / f"{name}.log", "ab")  # noqa: SIM115 (the child process keeps it open; it outlives this call)
         command = [str(SPARK_HOME / "bin" / "spark-class"), *args]
         return subprocess.Popen(command, cwd=cwd, env=env or self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def start(self, workers: int = 2) -> "StandaloneCluster":
+    def start(self, workers: int = 2) -> StandaloneCluster:
         self.master = self._spark_class(
-            "master", self.folder / "master", "org.apache.spark.deploy.master.Master",
-            "--host", "127.0.0.1", "--port", str(self.port), "--webui-port", str(self.ui_port),
+            "master",
+            self.folder / "master",
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--webui-port",
+            str(self.ui_port),
         )
         for i in range(workers):
             self.start_worker(f"worker{i}")
@@ -113,8 +121,20 @@ class StandaloneCluster:
         folder = self.worker_folder(name)
         env = {**self.env(), "SPARK_LOCAL_DIRS": str(folder / "scratch")}
         self.workers[name] = self._spark_class(
-            name, folder, "org.apache.spark.deploy.worker.Worker",
-            "--host", "127.0.0.1", "--cores", "1", "--memory", "3g", "--work-dir", str(folder / "work"), "--webui-port", "0", self.url,
+            name,
+            folder,
+            "org.apache.spark.deploy.worker.Worker",
+            "--host",
+            "127.0.0.1",
+            "--cores",
+            "1",
+            "--memory",
+            "3g",
+            "--work-dir",
+            str(folder / "work"),
+            "--webui-port",
+            "0",
+            self.url,
             env=env,
         )
         self.wait_for_workers()
@@ -134,7 +154,7 @@ class StandaloneCluster:
         process.wait()
         wait_for(lambda: self.alive_workers() == len(self.workers), "the master to mark the killed worker dead", timeout=180)
 
-    def submit(self, job: str, cwd: Path, *args: str, env: Optional[dict[str, str]] = None) -> Submitted:
+    def submit(self, job: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> Submitted:
         """`spark-submit jobs/<job>.py ARGS` against the cluster, from `cwd`; returns at once."""
         cwd.mkdir(parents=True, exist_ok=True)
         ui_port = free_port()
@@ -145,7 +165,9 @@ class StandaloneCluster:
             command += ["--conf", f"{key}={value}"]
         command += [str(REPO / "jobs" / f"{job}.py"), *args]
         with open(log, "wb") as out:
-            process = subprocess.Popen(command, cwd=cwd, env={**self.env(), **(env or {})}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                command, cwd=cwd, env={**self.env(), **(env or {})}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         return Submitted(process, cwd, log, ui_port)
 
     def run(self, job: str, cwd: Path, *args: str, timeout: float = 600.0) -> str:

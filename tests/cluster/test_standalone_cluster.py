@@ -4,31 +4,41 @@ models as `file://` URIs elsewhere. Faults: one worker is killed (-9) in the mid
 and of `score`, and their tables must equal a `local[*]` run's of the same input; the driver is
 killed between the Parquet write and the commit, and no table may change.
 """
+
 from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
+from helpers import read_with_deltalake, read_with_spark
+from standalone import REPO, StandaloneCluster, Submitted, wait_for
 
-from seqrisk.registry import model_store
 from seqrisk.config import load_config
 from seqrisk.faults import KILL_AT
 from seqrisk.jobs.sessionize import run_sessionize
-from seqrisk.scoring.session_risk import score_sessions
 from seqrisk.lake.backends import open_tables
-
-from conftest import read_with_deltalake, read_with_spark
-from standalone import REPO, StandaloneCluster, Submitted, wait_for
+from seqrisk.registry import model_store
+from seqrisk.scoring.session_risk import score_sessions
 
 SETTINGS = [
-    "spark.shuffle_partitions=4", "tables.delta=delta-rs",  # no Delta jars offline: the delta-rs commits on the driver
-    "generate.users=200", "generate.days=4", "windows.length=16", "windows.stride=8", "windows.row_group_mb=1",
-    "train.workers=2", "train.epochs=1", "train.steps_per_epoch=4", "train.val_steps=2", "train.batch_size=32",
-    "model.d_model=32", "model.n_heads=2",
+    "spark.shuffle_partitions=4",
+    "tables.delta=delta-rs",  # no Delta jars offline: the delta-rs commits on the driver
+    "generate.users=200",
+    "generate.days=4",
+    "windows.length=16",
+    "windows.stride=8",
+    "windows.row_group_mb=1",
+    "train.workers=2",
+    "train.epochs=1",
+    "train.steps_per_epoch=4",
+    "train.val_steps=2",
+    "train.batch_size=32",
+    "model.d_model=32",
+    "model.n_heads=2",
 ]
 LAKE_FILES = ("*.parquet", "_delta_log", "vocabulary.json", "manifest.json", "weights.pt", "metrics.json", "*.csv")
 IGNORED = ("run_id", "scored_at")
@@ -54,7 +64,7 @@ class Flow:
         sets = [*SETTINGS, f"tables.root=file://{lake or self.lake}", f"model.dir=file://{self.models}", *more]
         return ["--conf", str(REPO / "conf" / "cluster.yaml"), *[a for s in sets for a in ("--set", s)]]
 
-    def run(self) -> "Flow":
+    def run(self) -> Flow:
         """generate, ingest, sessionize, train, score, evaluate; a worker dies during sessionize and score."""
         driver = self.root / "driver"
         raw = f"file://{self.data}/raw"
@@ -138,7 +148,7 @@ def test_score_with_a_worker_killed_equals_local_spark_with_the_same_model(spark
     tables = open_tables(spark, delta="delta-rs", max_records_per_file=1_000_000)
     sessions = tables.read(f"file://{flow.lake}/sessions")
     settings = load_config(REPO / "conf" / "cluster.yaml", SETTINGS).score  # as the cluster's jobs had it
-    local = score_sessions(sessions, model_store.fetch(spark, flow.model_uri()), settings, "local", datetime.now(timezone.utc))
+    local = score_sessions(sessions, model_store.fetch(spark, flow.model_uri()), settings, "local", datetime.now(UTC))
     columns = [c for c in local.columns if c not in IGNORED]
     assert read_with_spark(local, columns) == read_with_spark(tables.read(f"file://{flow.lake}/session_risk"), columns)
 
@@ -150,7 +160,9 @@ def test_the_driver_killed_between_the_parquet_write_and_the_commit_changes_no_t
 
     killed = cluster.submit("score", tmp_path / "driver", *args, env={KILL_AT: "before_commit"})
     assert killed.wait() == 137  # spark-submit reports its Python driver's SIGKILL as 128 + 9
-    assert len(list((lake / "session_risk").rglob("*.parquet"))) > len(DeltaTable(str(lake / "session_risk")).file_uris())  # written, not committed
+    assert len(list((lake / "session_risk").rglob("*.parquet"))) > len(
+        DeltaTable(str(lake / "session_risk")).file_uris()
+    )  # written, not committed
     for table, (version, rows) in before.items():
         assert DeltaTable(str(lake / table)).version() == version, table
         assert _rows(lake / table) == rows, table

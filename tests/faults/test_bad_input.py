@@ -1,16 +1,16 @@
 """A corpus of bad input, generated here: every job runs through it without a traceback, and every
 file reconciles (records in = events written + duplicates + quarantined)."""
+
 import random
 from pathlib import Path
 
 import pytest
+from helpers import config_with, read_with_deltalake
 
 from seqrisk.jobs.ingest import run_ingest
 from seqrisk.jobs.score import run_score
 from seqrisk.jobs.sessionize import run_sessionize
 from seqrisk.jobs.train import run_train
-
-from conftest import config_with, read_with_deltalake
 
 MAPPING = """
 ingest:
@@ -36,10 +36,13 @@ def corpus(folder: Path) -> dict[str, int]:
         "empty.csv": "",
         "header_only.csv": HEADER,
         "good.csv": HEADER + "".join(good),
-        "one_user_a_million_events.csv": HEADER + "".join(
-            f"bot,2024-05-02T10:{(i // 1000) // 60 % 60:02d}:{(i // 1000) % 60:02d}.{i % 1000:03d}Z,view,i{i % 97},\n" for i in range(MILLION)
+        "one_user_a_million_events.csv": HEADER
+        + "".join(
+            f"bot,2024-05-02T10:{(i // 1000) // 60 % 60:02d}:{(i // 1000) % 60:02d}.{i % 1000:03d}Z,view,i{i % 97},\n"
+            for i in range(MILLION)
         ),
-        "a_hundred_thousand_event_types.csv": HEADER + "".join(f"t{i % 500},2024-05-02T11:{i % 60:02d}:00Z,kind{i},i1,\n" for i in range(100_000)),
+        "a_hundred_thousand_event_types.csv": HEADER
+        + "".join(f"t{i % 500},2024-05-02T11:{i % 60:02d}:00Z,kind{i},i1,\n" for i in range(100_000)),
     }
     for name, text in files.items():
         (folder / name).write_text(text)

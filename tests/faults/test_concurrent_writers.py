@@ -1,18 +1,18 @@
 """Two runs writing one table at once: optimistic concurrency leaves nothing doubled and nothing lost."""
+
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
+from helpers import make_config
 from pyspark.sql import functions as F
 
 from seqrisk import faults
 from seqrisk.jobs.ingest import run_ingest
 from seqrisk.lake.delta_rs import DeltaRsTables
 from seqrisk.lake.tables import ConcurrentWriteError, TableWrite
-
-from conftest import make_config
 
 
 def lines(users: range) -> str:

@@ -1,15 +1,15 @@
 """Input at the edges: ids from two sources, headers that differ per file, encodings, unfinished folders, reruns."""
+
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
+from helpers import config_with, read_with_deltalake
 
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.ingest import run_ingest
-
-from conftest import config_with, read_with_deltalake
 
 MAPPINGS = """
 ingest:
@@ -64,7 +64,10 @@ def test_a_later_file_with_reordered_columns_is_read_by_its_own_header(spark, co
 
 
 def test_latin1_text_is_quarantined_as_utf8_and_decoded_as_declared(spark, config, lake, tmp_path):
-    source = write(tmp_path / "latin1.csv", "user;at;kind;item\nu1;2024-05-01T10:00:00Z;view;café\r\nu2;2024-05-01T10:00:00Z;view;tea\n".encode("latin-1"))
+    source = write(
+        tmp_path / "latin1.csv",
+        "user;at;kind;item\nu1;2024-05-01T10:00:00Z;view;café\r\nu2;2024-05-01T10:00:00Z;view;tea\n".encode("latin-1"),
+    )
     undeclared = run_ingest(config(), input_path=str(source), mapping_name="clicks", spark=spark)
     assert (undeclared.written, undeclared.quarantined) == (1, {"malformed_record": 1})
     [(detail,)] = read_with_deltalake(lake / "quarantine", ["detail"])
@@ -92,7 +95,7 @@ def test_folders_still_being_written_are_refused(spark, config, lake, tmp_path):
 
 
 def test_a_run_repeated_a_day_later_changes_nothing(spark, config, lake, tmp_path, monkeypatch):
-    written_at = datetime(2024, 5, 2, tzinfo=timezone.utc)
+    written_at = datetime(2024, 5, 2, tzinfo=UTC)
     source = write(tmp_path / "late.csv", "user;at;kind;item\nu1;2024-05-02T23:00:00Z;view;i1\nu1;2024-05-03T06:00:00Z;view;i2\n")
     os.utime(source, (written_at.timestamp(), written_at.timestamp()))  # the second event is 30 h after its file
     first = run_ingest(config(), input_path=str(source), mapping_name="clicks", spark=spark)

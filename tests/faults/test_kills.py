@@ -4,6 +4,7 @@ Each killed run is a real `seqrisk` process that sends itself SIGKILL at a fault
 (`seqrisk.faults`): before it writes, once Spark has staged its Parquet files, and between
 its tables' commits. The reruns and the undisturbed reference run in this process.
 """
+
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
+from helpers import LOCAL_SPARK, REPO, read_with_deltalake
 
 from seqrisk.faults import KILL_AT
 from seqrisk.jobs.generate import run_generate
@@ -20,11 +22,11 @@ from seqrisk.jobs.score import run_score
 from seqrisk.jobs.sessionize import run_sessionize
 from seqrisk.jobs.train import run_train
 
-from conftest import LOCAL_SPARK, REPO, read_with_deltalake
-
 SETTINGS = ["generate.users=60", "generate.days=2", "generate.malformed_rate=0.02", "windows.length=16", "windows.stride=8"]
 TABLES = {  # in commit order
-    "ingest": ("quarantine", "events", "ingest_runs"), "sessionize": ("sessions", "windows"), "score": ("session_risk", "user_risk"),
+    "ingest": ("quarantine", "events", "ingest_runs"),
+    "sessionize": ("sessions", "windows"),
+    "score": ("session_risk", "user_risk"),
 }
 AFTER = {"ingest": "ingested", "sessionize": "sessionized", "score": "scored"}  # the state each job leaves
 BEFORE = {"ingest": None, "sessionize": "ingested", "score": "sessionized"}  # the state each job starts from
@@ -73,11 +75,25 @@ def test_a_job_killed_at_each_stage_leaves_tables_unchanged_or_complete_and_the_
     complete = {t: _rows(states[AFTER[job]] / "lake" / t) for t in TABLES[job]}
 
     killed = subprocess.run(
-        [sys.executable, "-c", "from seqrisk.cli import main; main()", job, "--conf", str(REPO / "conf" / "local.yaml"),
-         *(f"--set={o}" for o in overrides(root)), *(["--input", str(raw / "events"), "--mapping", "generated"] if job == "ingest" else [])],
-        env={**os.environ, KILL_AT: point}, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-c",
+            "from seqrisk.cli import main; main()",
+            job,
+            "--conf",
+            str(REPO / "conf" / "local.yaml"),
+            *(f"--set={o}" for o in overrides(root)),
+            *(["--input", str(raw / "events"), "--mapping", "generated"] if job == "ingest" else []),
+        ],
+        env={**os.environ, KILL_AT: point},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    assert killed.returncode == -9, (killed.returncode, [l for l in killed.stderr.splitlines() if "seqrisk" in l and "INFO" not in l][-20:])
+    assert killed.returncode == -9, (
+        killed.returncode,
+        [line for line in killed.stderr.splitlines() if "seqrisk" in line and "INFO" not in line][-20:],
+    )
     after_kill = {t: _rows(root / "lake" / t) for t in TABLES[job]}
     for table in TABLES[job]:
         assert after_kill[table] in (start[table], complete[table]), f"{table} is neither unchanged nor complete"

@@ -1,14 +1,14 @@
 """Vacuum after killed runs leaves only committed files, and never the files of a run in progress."""
+
 from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
+from helpers import make_config
 
 from seqrisk.jobs.ingest import run_ingest
 from seqrisk.jobs.vacuum import run_vacuum
 from seqrisk.lake.delta_rs import DeltaRsTables
-
-from conftest import make_config
 
 
 def test_vacuum_removes_a_table_folder_whose_first_commit_never_came(spark, tmp_path, monkeypatch):
@@ -29,4 +29,6 @@ def test_vacuum_removes_a_table_folder_whose_first_commit_never_came(spark, tmp_
 
     summary = run_ingest(make_config(lake), input_path=str(source), mapping_name="generated", spark=spark)
     assert (summary.written, summary.quarantined_total) == (1, 1)
-    assert {Path(u.removeprefix("file://")) for u in DeltaTable(str(lake / "events")).file_uris()} == set((lake / "events").rglob("*.parquet"))
+    assert {Path(u.removeprefix("file://")) for u in DeltaTable(str(lake / "events")).file_uris()} == set(
+        (lake / "events").rglob("*.parquet")
+    )

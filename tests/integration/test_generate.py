@@ -1,11 +1,11 @@
 """The generate job on Spark: deterministic output that ingests through the `generated` preset."""
+
 from pathlib import Path
 
+from helpers import make_config, read_with_deltalake
 
 from seqrisk.jobs.generate import run_generate
 from seqrisk.jobs.ingest import run_ingest
-
-from conftest import make_config, read_with_deltalake
 
 SMALL = ["generate.users=400", "generate.days=7", "generate.anomaly_rate=0.15"]
 

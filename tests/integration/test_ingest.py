@@ -1,4 +1,5 @@
 """The ingest job on files: every format, every quarantine reason, reruns, interruptions, real data."""
+
 import json
 from pathlib import Path
 
@@ -6,13 +7,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
+from helpers import REPO, config_with, make_config, read_with_deltalake
 
 from seqrisk.cli import main
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.ingest import run_ingest
 from seqrisk.lake.delta_rs import DeltaRsTables
-
-from conftest import REPO, config_with, make_config, read_with_deltalake
 
 MAPPINGS = """
 ingest:
@@ -112,7 +112,9 @@ def test_rerun_on_the_same_input_changes_no_table(spark, config, lake, tmp_path)
 def test_ingest_runs_reconciles_every_file_of_every_run(spark, config, lake, tmp_path):
     folder = tmp_path / "in"
     write(folder / "a.csv", CSV)
-    write(folder / "b.csv", CSV.splitlines()[0] + "\nu1;2024-05-01 10:00:00 UTC;view;i1;9.99;ios\nu9;2024-05-01 11:00:00 UTC;buy;i7;5;web\n")
+    write(
+        folder / "b.csv", CSV.splitlines()[0] + "\nu1;2024-05-01 10:00:00 UTC;view;i1;9.99;ios\nu9;2024-05-01 11:00:00 UTC;buy;i7;5;web\n"
+    )
     first = run_ingest(config(), input_path=str(folder), mapping_name="clicks_csv", spark=spark)
     again = run_ingest(config(), input_path=str(folder), mapping_name="clicks_csv", spark=spark)
 
@@ -231,7 +233,7 @@ def test_vacuum_removes_what_a_killed_run_left_once_old_enough_and_nothing_commi
     assert orphans["events"]
 
     fresh = run_vacuum(config(), spark=spark)  # minutes old: as a run still in progress, kept
-    assert fresh.files_removed == {t: 0 for t in orphans} and fresh.staging_runs_removed == 0
+    assert fresh.files_removed == dict.fromkeys(orphans, 0) and fresh.staging_runs_removed == 0
     assert {t: _on_disk(lake / t) - _committed(lake / t) for t in orphans} == orphans and leftover.is_dir()
 
     old = run_vacuum(config(), retain_hours=0, spark=spark)
@@ -270,7 +272,19 @@ def test_missing_input_and_missing_columns_are_clear_messages(spark, config, lak
 def test_cli_reports_a_missing_input_without_a_traceback_and_exits_non_zero(tmp_path, capsys):
     # SystemExit, not a return value: a wheel-task launcher calls main() and ignores what it returns
     with pytest.raises(SystemExit) as exit:
-        main(["ingest", "--conf", str(REPO / "conf" / "local.yaml"), "--set", f"tables.root={tmp_path}", "--input", str(tmp_path / "none.csv"), "--mapping", "taobao"])
+        main(
+            [
+                "ingest",
+                "--conf",
+                str(REPO / "conf" / "local.yaml"),
+                "--set",
+                f"tables.root={tmp_path}",
+                "--input",
+                str(tmp_path / "none.csv"),
+                "--mapping",
+                "taobao",
+            ]
+        )
     assert exit.value.code == 2
     assert "seqrisk ingest: --input" in capsys.readouterr().err
 

@@ -1,10 +1,12 @@
 """MLflow round trip on an embedded store: train logs a run and registers a pyfunc, `score` by alias
 equals `score` by folder, `evaluate` logs to the model's run, and `promote` moves the alias only
 as its evaluation allows."""
+
 from __future__ import annotations
 
 import pandas as pd
 import pytest
+from helpers import SMALL_TRAIN, SMALL_WINDOWS, make_config, synthetic_lake
 
 from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.jobs.evaluate import run_evaluate
@@ -15,8 +17,6 @@ from seqrisk.lake.lake import Lake
 from seqrisk.registry.model_store import fetch
 from seqrisk.scoring.risk_model import load_risk_model, risk_frame, scorer_input
 
-from conftest import SMALL_TRAIN, SMALL_WINDOWS, make_config, synthetic_lake
-
 
 @pytest.fixture(scope="module")
 def tracked(spark, tmp_path_factory):
@@ -26,8 +26,16 @@ def tracked(spark, tmp_path_factory):
     store = root / "store"
 
     def config(*more):
-        return make_config(lake, *SMALL_WINDOWS, *SMALL_TRAIN, f"model.dir={root / 'models'}", f"evaluate.report={root / 'report'}",
-                           f"mlflow.tracking_uri=sqlite:///{store}/mlflow.db", f"mlflow.artifact_location={store}/artifacts", *more)
+        return make_config(
+            lake,
+            *SMALL_WINDOWS,
+            *SMALL_TRAIN,
+            f"model.dir={root / 'models'}",
+            f"evaluate.report={root / 'report'}",
+            f"mlflow.tracking_uri=sqlite:///{store}/mlflow.db",
+            f"mlflow.artifact_location={store}/artifacts",
+            *more,
+        )
 
     return lake, config, run_train(config(), spark=spark), str(lake.parent / "raw" / "labels.csv")
 
@@ -62,7 +70,9 @@ def test_train_logs_a_run_and_registers_a_pyfunc_that_scores_as_its_folder(spark
     pyfunc = mlflow.pyfunc.load_model("models:/seqrisk@candidate")  # load_context verifies checksums and the probe
     sessions = scorer_input(Lake.open(spark, config().tables).read("sessions")).limit(200).toPandas()
     by_registry = pyfunc.predict(sessions)
-    by_folder = risk_frame(sessions, load_risk_model(fetch(spark, summary.model_dir)), config().score, "x", pd.Timestamp.now().to_pydatetime())
+    by_folder = risk_frame(
+        sessions, load_risk_model(fetch(spark, summary.model_dir)), config().score, "x", pd.Timestamp.now().to_pydatetime()
+    )
     assert by_registry["session_id"].tolist() == by_folder["session_id"].tolist()
     assert by_registry["risk_pct"].to_numpy() == pytest.approx(by_folder["risk_pct"].to_numpy())
 
@@ -81,7 +91,10 @@ def test_score_by_alias_equals_score_by_folder_and_evaluate_logs_to_the_models_r
     client = _client(config)
     logged = client.get_run(summary.mlflow_run_id).data.metrics
     assert logged["eval_seqrisk_roc_auc"] == pytest.approx(metrics["seqrisk"]["roc_auc"])
-    assert {a.path for a in client.list_artifacts(summary.mlflow_run_id, "evaluation")} >= {"evaluation/report.md", "evaluation/metrics.json"}
+    assert {a.path for a in client.list_artifacts(summary.mlflow_run_id, "evaluation")} >= {
+        "evaluation/report.md",
+        "evaluation/metrics.json",
+    }
 
 
 def test_promote_moves_the_alias_only_as_its_evaluation_allows_and_force_overrides(spark, tracked, monkeypatch):

@@ -2,11 +2,11 @@
 
 The notebooks run in order, as a user would: 02 trains and scores what 03 investigates.
 """
+
 from pathlib import Path
 
 import pytest
-
-from conftest import REPO, synthetic_lake
+from helpers import REPO, synthetic_lake
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.py"))
 
@@ -35,8 +35,15 @@ def widgets(spark, tmp_path_factory):
     conf.parent.mkdir()
     (conf.parent / "base.yaml").write_text((REPO / "conf" / "base.yaml").read_text())
     conf.write_text((REPO / "conf" / "local.yaml").read_text().replace("tracking_uri: sqlite:///mlflow/mlflow.db", "tracking_uri: null"))
-    return {"conf": str(conf), "tables_root": str(lake), "model_dir": str(root / "models"), "labels": str(root / "raw" / "labels.csv"),
-            "report": str(root / "report"), "dry_run": "true", "user_id": ""}
+    return {
+        "conf": str(conf),
+        "tables_root": str(lake),
+        "model_dir": str(root / "models"),
+        "labels": str(root / "raw" / "labels.csv"),
+        "report": str(root / "report"),
+        "dry_run": "true",
+        "user_id": "",
+    }
 
 
 def _cells(path: Path) -> list[str]:

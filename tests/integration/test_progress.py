@@ -1,4 +1,5 @@
 """Progress lines for long Spark work."""
+
 from __future__ import annotations
 
 import logging

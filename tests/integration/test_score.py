@@ -1,31 +1,31 @@
 """Scoring: the UDF job against the model applied directly, reruns, date ranges, another lake, bad models."""
+
 import json
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from deltalake import DeltaTable
+from helpers import SMALL_TRAIN, SMALL_WINDOWS, make_config, synthetic_lake
 from pyspark.sql import functions as F
 
-from seqrisk.registry import model_store
-from seqrisk.model.settings import TrainConfig
+from seqrisk.detectors.reasons import ACTIONS, REASONS
 from seqrisk.errors import ModelFormatError, SeqriskError
-from seqrisk.sessions.features import with_sequence_users
 from seqrisk.jobs.score import run_score
 from seqrisk.jobs.train import run_train
+from seqrisk.lake import contracts
 from seqrisk.lake.lake import Lake
 from seqrisk.model.sequence_model import surprises
-from seqrisk.detectors.reasons import ACTIONS, REASONS
-from seqrisk.scoring.session_risk import score_sessions
+from seqrisk.model.settings import TrainConfig
+from seqrisk.registry import model_store
 from seqrisk.scoring.risk_model import INPUT_COLUMNS, load_risk_model, risk_frame, scorer_input
+from seqrisk.scoring.session_risk import score_sessions
+from seqrisk.sessions.features import with_sequence_users
 from seqrisk.sessions.vocabulary import SPECIAL
-from seqrisk.lake import contracts
 from seqrisk.sessions.windows import TOKEN_INPUTS, session_windows
-
-from conftest import SMALL_TRAIN, SMALL_WINDOWS, make_config, synthetic_lake
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_scores_equal_the_model_applied_directly_and_do_not_depend_on_partitioni
     config = _config(lake, models)
     model = load_risk_model(model_store.fetch(spark, summary.model_dir))
     sessions = _lake(spark, config).read("sessions")
-    at = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    at = datetime(2024, 1, 1, tzinfo=UTC)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")
     try:
         one = _pandas(score_sessions(sessions.repartition(1), model_store.fetch(spark, summary.model_dir), config.score, "r", at))
@@ -205,7 +205,13 @@ def _unseen_pair_session(model, repeats: int) -> dict:
     first, second = next((i, j) for i in seen for j in seen if not together[i, j])
     events = [_event_of(vocabulary, vocabulary.tokens[t]) for t in (first, second)] * repeats
     n = len(events)
-    return dict(event_types=[k for k, _ in events], prices=[p for _, p in events], categories=[None] * n, gaps_s=[None] + [30.0] * (n - 1), n_events=n)
+    return dict(
+        event_types=[k for k, _ in events],
+        prices=[p for _, p in events],
+        categories=[None] * n,
+        gaps_s=[None] + [30.0] * (n - 1),
+        n_events=n,
+    )
 
 
 def _event_of(vocabulary, token: str) -> tuple[str, float | None]:
@@ -244,7 +250,9 @@ def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trai
         "broad_browsing": case(distinct_items=5000, distinct_categories=900, distinct_event_types=40),
         "cart_purchase_anomaly": case(cart_count=900, purchase_count=900, purchase_value=5e6),
         "unusual_event_mix": case(type_counts={base["event_types"][0]: 0, model.detector.event_types[-1]: int(n)}),
-        "unusual_event_counts": case(event_types=[base["event_types"][0]] * 60, categories=[None] * 60, prices=[None] * 60, gaps_s=[None] + [30.0] * 59),
+        "unusual_event_counts": case(
+            event_types=[base["event_types"][0]] * 60, categories=[None] * 60, prices=[None] * 60, gaps_s=[None] + [30.0] * 59
+        ),
         "unseen_combination": case(**_unseen_pair_session(model, repeats=4)),
     }
     assert set(cases) == set(REASONS)
@@ -256,8 +264,8 @@ def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trai
 def test_evaluate_writes_the_stable_metrics_shape_real_plots_and_agrees_with_scikit_learn(spark, trained, tmp_path):
     from sklearn.metrics import roc_auc_score
 
-    from seqrisk.jobs.evaluate import run_evaluate
     from seqrisk.evaluation.labels import label_sessions, read_labels
+    from seqrisk.jobs.evaluate import run_evaluate
 
     lake, models, _ = trained
     config = _config(lake, models)
@@ -294,7 +302,9 @@ def test_evaluate_from_to_reads_and_scores_only_those_dates(spark, trained, tmp_
     span = dict(date_from=date.fromisoformat(days[0]), date_to=date.fromisoformat(days[-1]))
     labels = str(lake.parent / "raw" / "labels.csv")
     read = run_evaluate(config, labels=labels, report_dir=str(tmp_path / "read"), spark=spark, **span).metrics
-    scored = run_evaluate(config, labels=labels, report_dir=str(tmp_path / "scored"), model_ref=summary.model_dir, spark=spark, **span).metrics
+    scored = run_evaluate(
+        config, labels=labels, report_dir=str(tmp_path / "scored"), model_ref=summary.model_dir, spark=spark, **span
+    ).metrics
     assert read["sessions"] == scored["sessions"] == risk["day"].isin(days).sum() < len(risk)
     assert read["session_dates"] == scored["session_dates"] == days
     assert read["seqrisk"]["roc_auc"] == pytest.approx(scored["seqrisk"]["roc_auc"])
@@ -312,7 +322,9 @@ def test_train_with_labels_weights_the_detectors_sets_the_cutoff_and_evaluate_le
     known = labels[labels["anomaly_type"] == labels["anomaly_type"].value_counts().index[0]]  # analysts confirmed one kind
     known.to_csv(tmp_path / "known.csv", index=False)
     models = tmp_path / "models"
-    summary = run_train(make_config(lake, *SMALL_WINDOWS, *SMALL_TRAIN, f"model.dir={models}"), labels=str(tmp_path / "known.csv"), spark=spark)
+    summary = run_train(
+        make_config(lake, *SMALL_WINDOWS, *SMALL_TRAIN, f"model.dir={models}"), labels=str(tmp_path / "known.csv"), spark=spark
+    )
 
     report = summary.labels
     assert report.used and report.cases >= TrainConfig().label_min_cases and report.caught >= report.caught_default

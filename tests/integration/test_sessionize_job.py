@@ -1,9 +1,11 @@
 """The sessionize job on Delta tables: full and incremental runs agree, reruns change nothing."""
+
 import shutil
 from datetime import date
 
 import pytest
 from deltalake import DeltaTable
+from helpers import REPO, make_config, read_with_deltalake
 
 from seqrisk.cli import main
 from seqrisk.errors import SeqriskError
@@ -15,10 +17,20 @@ from seqrisk.lake.backends import open_tables
 from seqrisk.sessions.vocabulary import END, Vocabulary
 from seqrisk.sessions.vocabulary_store import SHA_KEY
 
-from conftest import REPO, make_config, read_with_deltalake
-
 SMALL = ["generate.users=150", "generate.days=4", "generate.anomaly_rate=0.2"]
-SESSION_COLUMNS = ["session_id", "user_id", "session_start", "n_events", "event_types", "gaps_s", "type_counts", "gap_cv", "purchase_value", "sequence_hash", "session_date"]
+SESSION_COLUMNS = [
+    "session_id",
+    "user_id",
+    "session_start",
+    "n_events",
+    "event_types",
+    "gaps_s",
+    "type_counts",
+    "gap_cv",
+    "purchase_value",
+    "sequence_hash",
+    "session_date",
+]
 WINDOW_COLUMNS = ["window_id", "session_id", "window_index", "start_pos", "n_valid", "tokens", "gap_buckets", "session_date"]
 
 

@@ -1,15 +1,15 @@
 """The delta-rs table backend: real Delta tables that Spark, deltalake and DuckDB read alike."""
+
 import datetime as dt
 
 import pytest
 from deltalake import DeltaTable
+from helpers import read_with_deltalake, read_with_duckdb, read_with_spark
 from pyspark.sql import functions as F
 
 from seqrisk.errors import SeqriskError
 from seqrisk.lake.delta_rs import DeltaRsTables
 from seqrisk.lake.tables import TableWrite
-
-from conftest import read_with_deltalake, read_with_duckdb, read_with_spark
 
 COLUMNS = ["id", "ts", "attrs", "steps", "price", "kind", "day"]
 SCHEMA = "id string, ts timestamp, attrs map<string,string>, steps array<int>, price double, kind string"
@@ -42,7 +42,7 @@ def expected(df):
 def test_append_reads_back_identically_with_spark_deltalake_and_duckdb(spark, tables, lake):
     path = str(lake / "t")
     df = sample(spark)
-    result, = tables.publish(TableWrite(path, df, "append", partition_by=("day", "kind")), run_id="r1")
+    (result,) = tables.publish(TableWrite(path, df, "append", partition_by=("day", "kind")), run_id="r1")
     assert (result.rows_added, result.version) == (3, 0)
 
     want = expected(df)
@@ -56,7 +56,7 @@ def test_second_append_adds_rows_in_a_new_version(spark, tables, lake):
     path = str(lake / "t")
     tables.publish(TableWrite(path, sample(spark), "append", partition_by=("day",)), run_id="r1")
     more = frame(spark, [("d", dt.datetime(2024, 5, 3), {}, [3], 1.0, "buy")])
-    result, = tables.publish(TableWrite(path, more, "append", partition_by=("day",)), run_id="r2")
+    (result,) = tables.publish(TableWrite(path, more, "append", partition_by=("day",)), run_id="r2")
     assert (result.rows_added, result.version) == (1, 1)
     assert sorted(r.id for r in tables.read(path).collect()) == ["a", "b", "c", "d"]
     assert DeltaTable(path).history(1)[0]["run_id"] == "r2"
@@ -91,9 +91,7 @@ def test_partition_overwrite_with_no_rows_deletes_those_partitions(spark, tables
     path = str(lake / "t")
     tables.publish(TableWrite(path, sample(spark), "append", partition_by=("day",)), run_id="r1")
     empty = sample(spark).limit(0)
-    tables.publish(
-        TableWrite(path, empty, "overwrite", partition_by=("day",), replace={"day": ["2024-05-02"]}), run_id="r2"
-    )
+    tables.publish(TableWrite(path, empty, "overwrite", partition_by=("day",), replace={"day": ["2024-05-02"]}), run_id="r2")
     assert sorted(r.id for r in tables.read(path).collect()) == ["a", "b"]
 
 
@@ -129,7 +127,7 @@ def test_a_write_that_fails_before_its_commit_leaves_every_table_unchanged(spark
 def test_appending_nothing_creates_no_version(spark, tables, lake):
     path = str(lake / "t")
     tables.publish(TableWrite(path, sample(spark), "append", partition_by=("day",)), run_id="r1")
-    result, = tables.publish(TableWrite(path, sample(spark).limit(0), "append", partition_by=("day",)), run_id="r2")
+    (result,) = tables.publish(TableWrite(path, sample(spark).limit(0), "append", partition_by=("day",)), run_id="r2")
     assert result.version is None
     assert DeltaTable(path).version() == 0
 

@@ -1,16 +1,16 @@
 """Training from a real windows table: two Horovod processes on local Spark, fed by Petastorm."""
+
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SMALL_WINDOWS, make_config, synthetic_lake
 
-from seqrisk.registry import model_store
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.train import run_train
 from seqrisk.model.model_dir import load_model
-
-from conftest import SMALL_WINDOWS, make_config, synthetic_lake
+from seqrisk.registry import model_store
 
 FAST = ["train.epochs=2", "train.steps_per_epoch=4", "train.val_steps=2", "train.batch_size=32", "model.d_model=32", "model.n_heads=2"]
 
@@ -31,7 +31,16 @@ def test_two_horovod_workers_train_and_publish_a_model_that_reloads_and_reproduc
     loaded = load_model(model_store.fetch(spark, summary.model_dir))  # checks every checksum and re-computes the probe's surprises
     assert loaded.version == summary.version and loaded.config.max_len == 16
     manifest = json.loads((tmp_path / "models" / summary.version / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"weights.pt", "vocabulary.json", "history.json", "probe.npz", "detector.skops", "count_detector.npz", "calibration.npz", "combination.json"}
+    assert set(manifest["files"]) == {
+        "weights.pt",
+        "vocabulary.json",
+        "history.json",
+        "probe.npz",
+        "detector.skops",
+        "count_detector.npz",
+        "calibration.npz",
+        "combination.json",
+    }
     assert manifest["run_id"] == summary.run_id and not manifest["dry_run"]
 
 

@@ -1,5 +1,6 @@
 """databricks.yml: every task of every job, in every target, calls an entry point the wheel has with
 arguments that seqrisk's own CLI and config accept; the tasks run in the order the jobs need."""
+
 from __future__ import annotations
 
 import re
@@ -7,11 +8,10 @@ from importlib.metadata import entry_points
 
 import pytest
 import yaml
+from helpers import REPO
 
 from seqrisk.cli import build_parser
 from seqrisk.config import load_config
-
-from conftest import REPO
 
 BUNDLE = yaml.safe_load((REPO / "databricks.yml").read_text())
 TARGETS = sorted(BUNDLE["targets"])
@@ -53,7 +53,7 @@ def test_targets_set_catalog_schema_volume_and_model_and_the_wheel_is_built():
 def test_every_task_parses_with_the_seqrisk_cli_and_its_config_loads(target):
     (console,) = [e for e in entry_points(group="console_scripts") if e.name == "seqrisk"]
     parser = build_parser()
-    for job_name, task in tasks():
+    for _job, task in tasks():
         wheel_task = task["python_wheel_task"]
         assert (wheel_task["package_name"], wheel_task["entry_point"]) == ("seqrisk", console.name), task["task_key"]
         assert any("whl" in library for library in task["libraries"])

@@ -5,6 +5,7 @@ The runtime's packages are metadata-only stand-ins (a name and a version: what p
 reads), so the test needs no GPU build of torch and no 300 MB PySpark download. The packages
 seqrisk itself brings (deltalake, skops, ...) come from the package index, as on a cluster.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from conftest import REPO
+from helpers import REPO
 
 RUNTIME = Path(__file__).with_name("databricks-15.4-lts-ml.txt")
 REPLACED_ON_PURPOSE = {"pydantic"}

@@ -1,4 +1,5 @@
 """Calibration: reference quantiles turn scores into percentiles; the reference comes out uniform."""
+
 import numpy as np
 import pytest
 
@@ -34,7 +35,9 @@ def test_scores_past_the_reference_keep_their_order_instead_of_tying_at_the_top(
     assert surprisal[1] - surprisal[0] == pytest.approx(4.5 / np.log(10), rel=0.1)
 
 
-@pytest.mark.parametrize("draw", [lambda rng, n: rng.exponential(1.0, n), lambda rng, n: rng.gamma(3.0, size=n), lambda rng, n: rng.pareto(3.0, n)])
+@pytest.mark.parametrize(
+    "draw", [lambda rng, n: rng.exponential(1.0, n), lambda rng, n: rng.gamma(3.0, size=n), lambda rng, n: rng.pareto(3.0, n)]
+)
 def test_the_fitted_tail_holds_on_the_reference_itself(draw):
     """Above the 98th percentile the surprisal is extrapolated; the reference's share above the 99th stays near 1 %."""
     rng = np.random.default_rng(2)

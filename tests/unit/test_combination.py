@@ -1,10 +1,11 @@
 """The combination of the detectors' surprisals, and what labels change about it."""
+
 import numpy as np
 
 from seqrisk.detectors.combination import DETECTORS, Combination, choose_weights, cutoff, sign_test
-from seqrisk.scoring.settings import RiskLevels
-from seqrisk.model.settings import TrainConfig
 from seqrisk.detectors.fitting import learn_from_labels
+from seqrisk.model.settings import TrainConfig
+from seqrisk.scoring.settings import RiskLevels
 
 
 def _population(rng, n):

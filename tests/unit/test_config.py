@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -77,7 +77,7 @@ def test_malformed_override_and_missing_file_are_clear():
 
 def test_a_time_without_a_zone_is_utc():
     config = load_config(LOCAL, ["ingest.min_event_time=2001-02-03 04:05:06"])
-    assert config.ingest.min_event_time == datetime(2001, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    assert config.ingest.min_event_time == datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
 
 
 def test_unknown_mapping_lists_the_known_ones():

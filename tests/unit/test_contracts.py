@@ -1,4 +1,5 @@
 """Table contracts: a writer's frame that departs from one is refused, naming every difference."""
+
 import pytest
 from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
 

@@ -1,4 +1,5 @@
 """The count detector: token counts per session, and distance from the normal sessions' counts."""
+
 import numpy as np
 import pandas as pd
 

@@ -1,5 +1,6 @@
 """`validate`: each raw record becomes an event or gets the first reason it must be rejected."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pyspark.sql import Row
@@ -9,7 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 from seqrisk.ingest.settings import ColumnMap, SourceMapping, TimeRange
 from seqrisk.ingest.validation import QUARANTINE_REASONS, Limits, events_of, parse_time, quarantine_of, validate
 
-UTC = timezone.utc
+UTC = UTC
 LIMITS = Limits(min_time=datetime(2000, 1, 1, tzinfo=UTC), max_future=timedelta(hours=24), max_price=1000.0, max_field_chars=30)
 WRITTEN = datetime(2029, 12, 31)  # every raw row's file time: the latest plausible event time is a day later
 MAPPING = SourceMapping(
@@ -40,8 +41,30 @@ def test_good_records_become_events_with_every_field_parsed(spark):
     events = events_of(validate(df, MAPPING, LIMITS, "src"), "run-1").drop("event_id", "source_file")
     expected = spark.createDataFrame(
         [
-            Row(user_id="u1", event_time=datetime(2024, 5, 1, 10), event_type="view", session_id=None, item_id="i9", category=None, price=12.5, attributes={"brand": "acme"}, run_id="run-1", event_date=datetime(2024, 5, 1).date()),
-            Row(user_id="u2", event_time=datetime(2024, 5, 2, 0, 0, 1), event_type="buy", session_id=None, item_id=None, category=None, price=None, attributes={}, run_id="run-1", event_date=datetime(2024, 5, 2).date()),
+            Row(
+                user_id="u1",
+                event_time=datetime(2024, 5, 1, 10),
+                event_type="view",
+                session_id=None,
+                item_id="i9",
+                category=None,
+                price=12.5,
+                attributes={"brand": "acme"},
+                run_id="run-1",
+                event_date=datetime(2024, 5, 1).date(),
+            ),
+            Row(
+                user_id="u2",
+                event_time=datetime(2024, 5, 2, 0, 0, 1),
+                event_type="buy",
+                session_id=None,
+                item_id=None,
+                category=None,
+                price=None,
+                attributes={},
+                run_id="run-1",
+                event_date=datetime(2024, 5, 2).date(),
+            ),
         ],
         events.schema,
     )
@@ -82,8 +105,16 @@ def test_every_reason_is_produced_by_its_own_case_and_checked_in_order(spark):
 
 
 def test_a_mapping_time_range_narrows_the_plausible_range(spark):
-    mapping = MAPPING.model_copy(update={"time_range": TimeRange(start=datetime(2024, 1, 1, tzinfo=UTC), end=datetime(2024, 2, 1, tzinfo=UTC))})
-    got = reasons(spark, ("u", "2023-12-31T23:59:59Z", "v", "i", "1", "b"), ("u", "2024-01-15", "v", "i", "1", "b"), ("u", "2024-02-01", "v", "i", "1", "b"), mapping=mapping)
+    mapping = MAPPING.model_copy(
+        update={"time_range": TimeRange(start=datetime(2024, 1, 1, tzinfo=UTC), end=datetime(2024, 2, 1, tzinfo=UTC))}
+    )
+    got = reasons(
+        spark,
+        ("u", "2023-12-31T23:59:59Z", "v", "i", "1", "b"),
+        ("u", "2024-01-15", "v", "i", "1", "b"),
+        ("u", "2024-02-01", "v", "i", "1", "b"),
+        mapping=mapping,
+    )
     assert [r for r, _ in got] == ["event_time_out_of_range", None, "event_time_out_of_range"]
 
 
@@ -124,7 +155,12 @@ def test_identical_records_are_repeats_within_a_file_and_duplicates_across_files
 
 def test_a_given_event_id_is_kept_within_its_source_namespace_and_placeholders_are_no_id(spark):
     mapping = MAPPING.model_copy(update={"columns": MAPPING.columns.model_copy(update={"event_id": "i"})})
-    df = raw(spark, ("u", "2024-05-01", "view", "evt-7", "1", "b"), ("u", "2024-05-01", "view", "N/A", "1", "b"), ("u", "2024-05-01", "buy", "0", "1", "b"))
+    df = raw(
+        spark,
+        ("u", "2024-05-01", "view", "evt-7", "1", "b"),
+        ("u", "2024-05-01", "view", "N/A", "1", "b"),
+        ("u", "2024-05-01", "buy", "0", "1", "b"),
+    )
     ids = [r.event_id for r in validate(df, mapping, LIMITS, "shop_a").orderBy("record").collect()]
     assert ids[0] == "shop_a:evt-7"
     assert len(ids[1]) == len(ids[2]) == 32 and ids[1] != ids[2]  # hashed from content, not merged into one "id"

@@ -1,4 +1,5 @@
 """Session features for the second detector, and the candidate detectors' direction."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,9 +7,24 @@ import pytest
 from seqrisk.sessions.features import detectors, feature_matrix, with_sequence_users
 
 ROW = dict(
-    n_events=4, duration_s=60.0, events_per_minute=4.0, distinct_event_types=2, distinct_items=3, distinct_categories=1,
-    cart_count=1, purchase_count=0, purchase_value=0.0, gap_mean_s=20.0, gap_std_s=5.0, gap_min_s=15.0, gap_median_s=20.0,
-    gap_max_s=25.0, users_with_sequence=1, gap_cv=0.25, start_hour=6, type_counts={"view": 3, "cart": 1},
+    n_events=4,
+    duration_s=60.0,
+    events_per_minute=4.0,
+    distinct_event_types=2,
+    distinct_items=3,
+    distinct_categories=1,
+    cart_count=1,
+    purchase_count=0,
+    purchase_value=0.0,
+    gap_mean_s=20.0,
+    gap_std_s=5.0,
+    gap_min_s=15.0,
+    gap_median_s=20.0,
+    gap_max_s=25.0,
+    users_with_sequence=1,
+    gap_cv=0.25,
+    start_hour=6,
+    type_counts={"view": 3, "cart": 1},
 )
 
 
@@ -35,7 +51,8 @@ def test_each_detector_ranks_an_obvious_outlier_riskiest(name):
 
 def test_sequence_users_count_distinct_users_replaying_a_sequence(spark):
     sessions = spark.createDataFrame(
-        [("s1", "u1", "h1"), ("s2", "u2", "h1"), ("s3", "u2", "h1"), ("s4", "u3", "h2")], "session_id string, user_id string, sequence_hash string"
+        [("s1", "u1", "h1"), ("s2", "u2", "h1"), ("s3", "u2", "h1"), ("s4", "u3", "h2")],
+        "session_id string, user_id string, sequence_hash string",
     )
     got = {r.session_id: r.users_with_sequence for r in with_sequence_users(sessions).collect()}
     assert got == {"s1": 2, "s2": 2, "s3": 2, "s4": 1}

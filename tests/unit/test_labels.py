@@ -1,4 +1,5 @@
 """Which sessions a labels file marks: by session id, or by user and time overlap."""
+
 from datetime import datetime
 
 import pytest

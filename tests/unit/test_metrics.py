@@ -1,4 +1,5 @@
 """Metrics from binned counts agree with scikit-learn on the same (tied) scores."""
+
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score

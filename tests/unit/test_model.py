@@ -1,4 +1,5 @@
 """The sequence model: shapes, masking, learning, and what a surprise means."""
+
 import pytest
 import torch
 

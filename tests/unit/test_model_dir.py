@@ -1,4 +1,5 @@
 """Model directories: assembled whole, verified before loading, refused when corrupt or foreign."""
+
 import json
 from importlib.metadata import version
 
@@ -6,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from seqrisk.model import model_dir
 from seqrisk.errors import SeqriskError
-from seqrisk.model.sequence_model import ModelConfig, SequenceModel, surprises
+from seqrisk.model import model_dir
 from seqrisk.model.model_dir import ModelDir
+from seqrisk.model.sequence_model import ModelConfig, SequenceModel, surprises
 from seqrisk.sessions.vocabulary import Vocabulary
 
 CONFIG = ModelConfig(vocab_size=7, gap_buckets=6, max_len=4, arch="transformer", d_model=16, n_layers=1, n_heads=2, dropout=0.0)
@@ -26,7 +27,7 @@ def assembled():
         model_dir.VOCABULARY: vocabulary.to_json().encode(),
         model_dir.PROBE: model_dir.probe_bytes(model, tokens, gaps),
         # checksummed like any file; scoring's tests read real ones
-        **{name: b"stand-in" for name in (model_dir.FEATURE_DETECTOR, model_dir.COUNT_DETECTOR, model_dir.CALIBRATION)},
+        **dict.fromkeys((model_dir.FEATURE_DETECTOR, model_dir.COUNT_DETECTOR, model_dir.CALIBRATION), b"stand-in"),
     }
     return ModelDir.assemble("m1", CONFIG, files, {"run_id": "r"}), model
 

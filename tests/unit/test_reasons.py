@@ -1,13 +1,13 @@
 """Reason codes from feature deviations, and the risk-action policy."""
+
 import numpy as np
 import pytest
+from helpers import REPO
 
 from seqrisk.config import load_config
-from seqrisk.errors import SeqriskError
 from seqrisk.detectors.reasons import REASONS, feature_reasons
+from seqrisk.errors import SeqriskError
 from seqrisk.scoring.risk_model import action_for
-
-from conftest import REPO
 
 
 def test_feature_reasons_take_the_strongest_deviations_and_twice_as_much_when_not_flagged():
@@ -31,4 +31,6 @@ def test_a_policy_must_end_with_a_catch_all_and_name_known_reasons():
     with pytest.raises(SeqriskError, match="last policy rule must have no conditions"):
         load_config(REPO / "conf" / "base.yaml", ["tables.root=x", "score.policy=[{level: high, action: block}]"])
     with pytest.raises(SeqriskError, match="unknown reason codes"):
-        load_config(REPO / "conf" / "base.yaml", ["tables.root=x", "score.policy=[{any_reason: [teleport], action: block}, {action: allow}]"])
+        load_config(
+            REPO / "conf" / "base.yaml", ["tables.root=x", "score.policy=[{any_reason: [teleport], action: block}, {action: allow}]"]
+        )

@@ -1,4 +1,5 @@
 """Sessions from hand-written events whose sessions, features and windows are known exactly."""
+
 from collections import Counter
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -7,9 +8,9 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
-from seqrisk.sessions.settings import VocabularyConfig
 from seqrisk.lake.contracts import EVENTS as EVENTS_SCHEMA
 from seqrisk.sessions.sessionize import SessionRules, assign_sessions, build_sessions, learn_vocabulary
+from seqrisk.sessions.settings import VocabularyConfig
 
 RULES = SessionRules(gap_s=1800, max_events=500, max_duration_s=4 * 3600, cart_events=("cart",), purchase_events=("buy",))
 
@@ -39,9 +40,7 @@ def events(spark, *rows):
 
 def sessions_of(df, rules):
     built = build_sessions(assign_sessions(df, rules), rules, "run-1")
-    return sorted(
-        (r.user_id, r.session_start, r.n_events, tuple(r.event_types)) for r in built.collect()
-    )
+    return sorted((r.user_id, r.session_start, r.n_events, tuple(r.event_types)) for r in built.collect())
 
 
 def test_a_gap_of_exactly_the_limit_continues_the_session_and_one_second_more_ends_it(spark, rules):
@@ -94,7 +93,9 @@ def test_given_sessions_are_cut_by_the_caps_too(spark, rules):
     df = events(spark, *[("u", 10 * k, "view", "big") for k in range(5)])
     built = build_sessions(assign_sessions(df, rules), rules, "run-1")
     assert sorted((r.session_id, r.source_session_id, r.n_events) for r in built.collect()) == [
-        ("big", "big", 2), ("big~0.1", "big", 2), ("big~0.2", "big", 1)
+        ("big", "big", 2),
+        ("big~0.1", "big", 2),
+        ("big~0.2", "big", 1),
     ]
 
 
@@ -120,9 +121,12 @@ def test_session_features_are_exact(spark, rules):
 def test_identical_sequences_of_different_users_share_a_sequence_hash(spark, rules):
     df = events(
         spark,
-        ("a", 0, "view", None, "a1", None, "x"), ("a", 5, "cart", None, "a2", None, "y"),
-        ("b", 100, "view", None, "b1", None, "x"), ("b", 109, "cart", None, "b2", None, "y"),  # same steps, other rhythm
-        ("c", 0, "view", None, "c1", None, "x"), ("c", 5, "cart", None, "c2", None, "z"),  # another item
+        ("a", 0, "view", None, "a1", None, "x"),
+        ("a", 5, "cart", None, "a2", None, "y"),
+        ("b", 100, "view", None, "b1", None, "x"),
+        ("b", 109, "cart", None, "b2", None, "y"),  # same steps, other rhythm
+        ("c", 0, "view", None, "c1", None, "x"),
+        ("c", 5, "cart", None, "c2", None, "z"),  # another item
     )
     hashes = {r.user_id: r.sequence_hash for r in build_sessions(assign_sessions(df, rules), rules, "run-1").collect()}
     assert hashes["a"] == hashes["b"] != hashes["c"]
@@ -131,18 +135,54 @@ def test_identical_sequences_of_different_users_share_a_sequence_hash(spark, rul
 def test_sessions_table_rows_compare_whole(spark, rules):
     df = events(spark, ("u", 0, "view"), ("u", 30, "buy", None, "e1", 9.0))
     built = build_sessions(assign_sessions(df, rules), rules, "run-1").select(
-        "user_id", "session_start", "session_end", "n_events", "event_types", "gaps_s", "item_ids", "categories", "prices", "run_id", "session_date"
+        "user_id",
+        "session_start",
+        "session_end",
+        "n_events",
+        "event_types",
+        "gaps_s",
+        "item_ids",
+        "categories",
+        "prices",
+        "run_id",
+        "session_date",
     )
     expected = spark.createDataFrame(
-        [Row(user_id="u", session_start=T0, session_end=T0 + timedelta(seconds=30), n_events=2, event_types=["view", "buy"], gaps_s=[None, 30.0], item_ids=["i0", "i1"], categories=["c1", "c1"], prices=[None, 9.0], run_id="run-1", session_date=date(2024, 5, 1))],
+        [
+            Row(
+                user_id="u",
+                session_start=T0,
+                session_end=T0 + timedelta(seconds=30),
+                n_events=2,
+                event_types=["view", "buy"],
+                gaps_s=[None, 30.0],
+                item_ids=["i0", "i1"],
+                categories=["c1", "c1"],
+                prices=[None, 9.0],
+                run_id="run-1",
+                session_date=date(2024, 5, 1),
+            )
+        ],
         built.schema,
     )
     assertDataFrameEqual(built, expected)
 
 
 def test_the_spark_composite_token_rules_agree_with_the_vocabulary_the_scorer_encodes_with(spark):
-    steps = [("view", "c1", 5.0), ("view", "c1", 5.0), ("buy", "c1", 0.5), ("view", "c2", 40.0), ("cart", "c2", 40.0), ("view", "c3", 900.0), ("view", None, 12.0), ("login", None, None)]
-    rows = [(f"e{n}", "u1", T0 + timedelta(seconds=n), kind, None, f"i{n}", cat, price, {}, "r", T0.date()) for n, (kind, cat, price) in enumerate(steps)]
+    steps = [
+        ("view", "c1", 5.0),
+        ("view", "c1", 5.0),
+        ("buy", "c1", 0.5),
+        ("view", "c2", 40.0),
+        ("cart", "c2", 40.0),
+        ("view", "c3", 900.0),
+        ("view", None, 12.0),
+        ("login", None, None),
+    ]
+    rows = [
+        (f"e{n}", "u1", T0 + timedelta(seconds=n), kind, None, f"i{n}", cat, price, {}, "r", T0.date())
+        for n, (kind, cat, price) in enumerate(steps)
+    ]
     frame = spark.createDataFrame(rows, EVENTS_SCHEMA)
     settings = VocabularyConfig(min_count=1, max_size=100, composite="category", top_categories=2)
     by_category = learn_vocabulary(frame, settings, (1, 10))

@@ -1,15 +1,15 @@
 """The generator's promises, checked on its direct output (no Spark)."""
+
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import REPO
 
 from seqrisk.config import load_config
-from seqrisk.synthetic.parallel import generator_params
 from seqrisk.synthetic.generator import ANOMALY_TYPES, SESSION_GAP_S, AnomalyKnobs, generate_frames
-
-from conftest import REPO
+from seqrisk.synthetic.parallel import generator_params
 
 PARAMS = replace(generator_params(load_config(REPO / "conf" / "local.yaml").generate), users=1500, days=10, anomaly_rate=0.2)
 

@@ -1,17 +1,17 @@
 """Tables by path under tables.root or by catalog name (Unity Catalog), and the clear refusal of
 catalog names where only the delta-rs path exists (no Delta jars: a laptop, CI)."""
+
 from __future__ import annotations
 
 import pytest
+from helpers import make_config
 
-from seqrisk.lake import uri_files
 from seqrisk.config import ConfigError
-from seqrisk.lake.settings import TableNames
 from seqrisk.errors import SeqriskError
+from seqrisk.lake import uri_files
 from seqrisk.lake.lake import Lake
+from seqrisk.lake.settings import TableNames
 from seqrisk.lake.tables import is_table_name
-
-from conftest import make_config
 
 
 def test_tables_are_paths_under_the_root_or_names_in_the_catalog(spark, tmp_path):
@@ -26,10 +26,17 @@ def test_tables_are_paths_under_the_root_or_names_in_the_catalog(spark, tmp_path
     assert one_named.path("user_risk") == "gold.risk.user_risk" and one_named.path("events") == "/Volumes/main/risk/files/events"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("main.risk.events", True), ("`my-catalog`.risk.events", True),
-    ("/Volumes/main/risk/lake/events", False), ("dbfs:/a.b.c", False), ("./lake/events", False), ("risk.events", False),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("main.risk.events", True),
+        ("`my-catalog`.risk.events", True),
+        ("/Volumes/main/risk/lake/events", False),
+        ("dbfs:/a.b.c", False),
+        ("./lake/events", False),
+        ("risk.events", False),
+    ],
+)
 def test_what_counts_as_a_catalog_name(text, expected):
     assert is_table_name(text) is expected
 

@@ -1,4 +1,5 @@
 """The training loop runs without any launcher (one process, in-memory batches)."""
+
 import itertools
 
 import numpy as np
@@ -12,8 +13,17 @@ MODEL = ModelConfig(vocab_size=10, gap_buckets=4, max_len=8, arch="gru", d_model
 
 def _plan(**changes) -> TrainPlan:
     settings = dict(
-        train_files=[], val_files=[], model=MODEL, batch_size=16, learning_rate=3e-3, epochs=3, steps_per_epoch=20,
-        val_steps=2, patience=5, seed=0, mixed_precision=False,
+        train_files=[],
+        val_files=[],
+        model=MODEL,
+        batch_size=16,
+        learning_rate=3e-3,
+        epochs=3,
+        steps_per_epoch=20,
+        val_steps=2,
+        patience=5,
+        seed=0,
+        mixed_precision=False,
     )
     return TrainPlan(**{**settings, **changes})
 

@@ -1,4 +1,5 @@
 """The windowing function and the vocabulary it encodes with (no Spark)."""
+
 import numpy as np
 import pytest
 
@@ -19,7 +20,7 @@ def test_window_starts_cover_every_event_and_end_at_the_last(n, length, stride, 
 
 
 def test_short_sessions_are_padded_on_the_right():
-    (start, valid, tokens, gaps), = cut(np.array([3, 4]), np.array([7, 2]), length=4, stride=2)
+    ((start, valid, tokens, gaps),) = cut(np.array([3, 4]), np.array([7, 2]), length=4, stride=2)
     assert (start, valid, tokens.tolist(), gaps.tolist()) == (0, 2, [3, 4, PAD, PAD], [7, 2, PAD, PAD])
 
 
@@ -40,19 +41,23 @@ def test_max_size_sends_the_least_frequent_tokens_to_rare():
 
 
 def test_composite_tokens_join_event_type_and_category_bucket():
-    vocab = Vocabulary.learn({"view|shoes": 9, "view|other": 9, "view|none": 9}, min_count=1, max_size=50, composite="category", top_categories=["shoes"])
+    vocab = Vocabulary.learn(
+        {"view|shoes": 9, "view|other": 9, "view|none": 9}, min_count=1, max_size=50, composite="category", top_categories=["shoes"]
+    )
     assert vocab.encode(["view", "view", "view"], ["shoes", "hats", None]).tolist() == [
-        vocab.tokens.index("view|shoes"), vocab.tokens.index("view|other"), vocab.tokens.index("view|none")
+        vocab.tokens.index("view|shoes"),
+        vocab.tokens.index("view|other"),
+        vocab.tokens.index("view|none"),
     ]
 
 
 def test_price_tokens_bucket_amounts_at_the_learned_edges():
-    vocab = Vocabulary.learn({"buy|p0": 9, "buy|p1": 9, "buy|p2": 9, "view|none": 9}, min_count=1, max_size=50, composite="price", price_edges=[3.0, 100.0])
+    vocab = Vocabulary.learn(
+        {"buy|p0": 9, "buy|p1": 9, "buy|p2": 9, "view|none": 9}, min_count=1, max_size=50, composite="price", price_edges=[3.0, 100.0]
+    )
     ids = vocab.encode(["buy", "buy", "buy", "buy", "view", "view"], None, [0.5, 3.0, 99.99, 100.0, None, float("nan")])
     assert [vocab.tokens[i] for i in ids] == ["buy|p0", "buy|p1", "buy|p1", "buy|p2", "view|none", "view|none"]
-    assert [vocab.describe(t) for t in ("buy|p0", "buy|p1", "buy|p2", "view|none")] == [
-        "buy (< 3)", "buy (3-100)", "buy (>= 100)", "view"
-    ]
+    assert [vocab.describe(t) for t in ("buy|p0", "buy|p1", "buy|p2", "view|none")] == ["buy (< 3)", "buy (3-100)", "buy (>= 100)", "view"]
 
 
 def test_gap_buckets_mark_the_session_start_and_bound_each_gap():
@@ -62,7 +67,7 @@ def test_gap_buckets_mark_the_session_start_and_bound_each_gap():
 
 
 def test_session_windows_encode_then_end_then_cut():
-    (_, valid, tokens, gaps), = session_windows(["view", "cart", "never-seen"], None, None, [None, 3.0, 100.0], VOCAB, length=5, stride=2)
+    ((_, valid, tokens, gaps),) = session_windows(["view", "cart", "never-seen"], None, None, [None, 3.0, 100.0], VOCAB, length=5, stride=2)
     assert (valid, tokens.tolist(), gaps.tolist()) == (4, [4, 5, UNK, END, PAD], [5, 2, 4, PAD, PAD])
     *_, (start, valid, tokens, _) = session_windows(["view", "cart", "buy"], None, None, [None, 1.0, 1.0], VOCAB, length=3, stride=2)
     assert (start, valid, tokens.tolist()) == (1, 3, [5, 6, END])  # the last window ends with the end

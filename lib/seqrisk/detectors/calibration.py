@@ -17,6 +17,7 @@ means 1 % of the reference), so its ranks hold up to the reference's largest sco
 tail only orders scores beyond it.
 The evidence for the fit range and the shape's bounds is in docs/detectors.md.
 """
+
 from __future__ import annotations
 
 import io
@@ -42,12 +43,14 @@ class Calibration:
     quantiles: dict[str, np.ndarray]  # score name -> sorted reference quantiles
 
     @classmethod
-    def fit(cls, scores: dict[str, np.ndarray], points: int = POINTS) -> "Calibration":
+    def fit(cls, scores: dict[str, np.ndarray], points: int = POINTS) -> Calibration:
         grid = np.linspace(0.0, 1.0, points)
-        return cls({name: np.quantile(np.asarray(values, dtype=np.float64), grid, method="inverted_cdf") for name, values in scores.items()})
+        return cls(
+            {name: np.quantile(np.asarray(values, dtype=np.float64), grid, method="inverted_cdf") for name, values in scores.items()}
+        )
 
     @cached_property
-    def tails(self) -> dict[str, "Tail"]:
+    def tails(self) -> dict[str, Tail]:
         return {name: Tail.fit(q, beyond_largest=name in EXACT) for name, q in self.quantiles.items()}
 
     def surprisal(self, name: str, values: np.ndarray) -> np.ndarray:
@@ -71,7 +74,7 @@ class Calibration:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Calibration":
+    def from_bytes(cls, data: bytes) -> Calibration:
         with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             return cls({name: stored[name] for name in stored.files})
 
@@ -95,7 +98,7 @@ class Tail:
     scale: float
 
     @classmethod
-    def fit(cls, q: np.ndarray, beyond_largest: bool = False) -> "Tail":
+    def fit(cls, q: np.ndarray, beyond_largest: bool = False) -> Tail:
         low, high = TAIL_FIT
         grid = np.linspace(0.0, 1.0, len(q))
         levels = np.linspace(low, high, FIT_POINTS)
@@ -114,6 +117,7 @@ class Tail:
             start, start_surprisal = float(q[-1]), float(-np.log10(0.5 / len(q)))
         else:
             start, start_surprisal = float(np.interp(high, grid, q)), float(-np.log10(1.0 - high))
+        assert best is not None  # the shape grid is never empty
         return cls(threshold, start, start_surprisal, best[1], best[2])
 
     def surprisal(self, values: np.ndarray) -> np.ndarray:

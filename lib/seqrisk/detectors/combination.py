@@ -15,13 +15,13 @@ unknown ones on every data set). Fewer than `label_min_cases` labeled sessions c
 Stored as combination.json in the model directory, with the labeled session ids, so that
 `evaluate` leaves out the cases the model was told about. The evidence: docs/detectors.md.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Optional
 
 import numpy as np
 
@@ -34,10 +34,10 @@ SECOND = 0.5  # the second-largest surprisal's share of the score
 
 @dataclass(frozen=True)
 class Combination:
-    weights: dict[str, float] = field(default_factory=lambda: {name: 1.0 for name in DETECTORS})
-    high_pct: Optional[float] = None  # the `high` cut-off the labels set (None: the config's)
+    weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(DETECTORS, 1.0))
+    high_pct: float | None = None  # the `high` cut-off the labels set (None: the config's)
     labeled_sessions: list[str] = field(default_factory=list)  # the sessions the labels marked in training
-    labels: Optional[dict] = None  # what the labels bought (LabelReport as a dict), for reports
+    labels: dict | None = None  # what the labels bought (LabelReport as a dict), for reports
 
     def score(self, surprisals: dict[str, np.ndarray]) -> np.ndarray:
         """The session score: the largest weighted surprisal plus SECOND times the second largest."""
@@ -52,7 +52,7 @@ class Combination:
         return json.dumps(asdict(self), indent=1).encode()
 
     @classmethod
-    def from_bytes(cls, data: Optional[bytes]) -> "Combination":
+    def from_bytes(cls, data: bytes | None) -> Combination:
         """The stored combination; the default where there is none."""
         return cls(**json.loads(data)) if data is not None else cls()
 
@@ -65,9 +65,9 @@ class LabelReport:
     caught_default: int  # labeled cases in the reference's riskiest 1 %, default weights
     caught: int  # the same with the chosen weights
     configured_high: float  # the config's `high` at training time
-    high_pct: Optional[float] = None
-    high_recall: Optional[float] = None  # share of labeled cases at or above high_pct
-    high_share: Optional[float] = None  # share of reference sessions at or above high_pct
+    high_pct: float | None = None
+    high_recall: float | None = None  # share of labeled cases at or above high_pct
+    high_share: float | None = None  # share of reference sessions at or above high_pct
 
     def lines(self) -> list[str]:
         if not self.used:

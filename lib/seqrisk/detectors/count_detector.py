@@ -24,11 +24,11 @@ ids count in the `<rare>` column, so the matrix stays narrow whatever the vocabu
 with scikit-learn's PCA on the reference sample, stored as plain arrays (`count_detector.npz`, no
 pickle).
 """
+
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,6 @@ from sklearn.decomposition import PCA
 
 from seqrisk.errors import SeqriskError
 from seqrisk.sessions.vocabulary import RARE, Vocabulary
-
 
 
 def token_counts(sessions: pd.DataFrame, vocabulary: Vocabulary, max_columns: int) -> np.ndarray:
@@ -58,7 +57,7 @@ class CountDetector:
     together: np.ndarray  # (columns, columns) bool: token pairs some reference session holds both of (diagonal: seen at all)
 
     @classmethod
-    def fit(cls, counts: np.ndarray, floor: float) -> "CountDetector":
+    def fit(cls, counts: np.ndarray, floor: float) -> CountDetector:
         if len(counts) < 2:
             raise SeqriskError(f"the count detector needs at least 2 reference sessions, got {len(counts)}")
         mean = counts.mean(axis=0)
@@ -67,7 +66,7 @@ class CountDetector:
         smallest = max(floor * largest, 1e-12)  # all-equal counts: any difference is far away
         return cls(mean, pca.components_.copy(), np.maximum(pca.explained_variance_, smallest), co_occurrence(counts))
 
-    def risk(self, counts: np.ndarray, unseen_pairs: Optional[np.ndarray] = None) -> np.ndarray:
+    def risk(self, counts: np.ndarray, unseen_pairs: np.ndarray | None = None) -> np.ndarray:
         """Higher means more anomalous: the variance-scaled squared distance from the reference mean.
 
         `unseen_pairs`: `self.unseen_pairs(counts)` when the caller has it already (scoring keeps it for the reasons).
@@ -92,7 +91,7 @@ class CountDetector:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "CountDetector":
+    def from_bytes(cls, data: bytes) -> CountDetector:
         with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             return cls(stored["mean"], stored["axes"], stored["variances"], stored["together"])
 

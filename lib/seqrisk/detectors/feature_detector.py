@@ -6,10 +6,11 @@ exactly the types an IsolationForest pipeline holds. Beside the forest it keeps 
 reference median and spread, so a session's most unusual features (robust z-scores) explain what
 drove its feature score.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ class FeatureDetector:
     spread: np.ndarray  # per-feature scaled MAD (falls back to std, then 1)
 
     @classmethod
-    def fit(cls, X: np.ndarray, names: list[str], event_types: Sequence[str], seed: int, n_estimators: int = 200) -> "FeatureDetector":
+    def fit(cls, X: np.ndarray, names: list[str], event_types: Sequence[str], seed: int, n_estimators: int = 200) -> FeatureDetector:
         """Fit on a feature matrix of reference sessions (`features.feature_matrix(sessions, event_types)`)."""
         if len(X) < 2:
             raise SeqriskError(f"the second detector needs at least 2 reference sessions, got {len(X)}")
@@ -68,6 +69,6 @@ class FeatureDetector:
         return sio.dumps(state)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "FeatureDetector":
+    def from_bytes(cls, data: bytes) -> FeatureDetector:
         state = sio.loads(data, trusted=TRUSTED_TYPES)
         return cls(state["pipeline"], list(state["event_types"]), list(state["feature_names"]), state["center"], state["spread"])

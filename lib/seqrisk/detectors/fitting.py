@@ -3,6 +3,7 @@
 Everything here works on a pandas sample of reference sessions on the driver; the train job draws
 the sample and stores what comes back in the model directory.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,13 @@ log = logging.getLogger("seqrisk")
 
 
 def fit_detectors(
-    reference: pd.DataFrame, model: SequenceModel, vocabulary: Vocabulary, settings: TrainConfig, stride: int, batch_windows: int, top_k: int
+    reference: pd.DataFrame,
+    model: SequenceModel,
+    vocabulary: Vocabulary,
+    settings: TrainConfig,
+    stride: int,
+    batch_windows: int,
+    top_k: int,
 ) -> tuple[FeatureDetector, CountDetector, dict[str, np.ndarray]]:
     """(feature detector, count detector, reference scores) from a pandas sample of reference sessions.
 
@@ -38,7 +45,9 @@ def fit_detectors(
     for scored, fitted in ((halves[0], halves[1]), (halves[1], halves[0])):
         feature_risk[scored] = FeatureDetector.fit(X[fitted], names, event_types, settings.seed, settings.detector_trees).risk(X[scored])
         count_risk[scored] = CountDetector.fit(C[fitted], settings.count_floor).risk(C[scored])
-    evidence = session_evidence(reference, model, vocabulary, length=model.config.max_len, stride=stride, batch_windows=batch_windows, top_k=top_k)
+    evidence = session_evidence(
+        reference, model, vocabulary, length=model.config.max_len, stride=stride, batch_windows=batch_windows, top_k=top_k
+    )
     detector = FeatureDetector.fit(X, names, event_types, settings.seed, settings.detector_trees)
     reference_raw = {"sequence": evidence.score, "feature": feature_risk, "count": count_risk}
     return detector, CountDetector.fit(C, settings.count_floor), reference_raw
@@ -61,8 +70,15 @@ def learn_from_labels(
     reference_pct = calibration.percentile("combined", combination.score(reference))
     learned_high = cutoff(case_pct, settings.label_recall, medium, high)
     report = LabelReport(
-        len(session_ids), True, weights, caught_default, caught, high, learned_high,
-        float(np.mean(case_pct >= learned_high)), float(np.mean(reference_pct >= learned_high)),
+        len(session_ids),
+        True,
+        weights,
+        caught_default,
+        caught,
+        high,
+        learned_high,
+        float(np.mean(case_pct >= learned_high)),
+        float(np.mean(reference_pct >= learned_high)),
     )
     log.info("train: labels: %s", "; ".join(report.lines()))
     return with_labels(combination, report, session_ids), report

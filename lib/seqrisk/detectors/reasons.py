@@ -2,6 +2,7 @@
 
 Codes never change meaning; new evidence gets a new code. docs/scoring.md documents each one.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -9,10 +9,11 @@ surprising step: one very unlikely step (a credential change, an unseen event, a
 marks a session however ordinary the rest (docs/detectors.md compares it with the mean of the top 3
 on three data sets). The `top_k` most surprising steps are kept as evidence for analysts.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,55 +46,23 @@ def session_evidence(
     device: str = "cpu",
 ) -> SequenceEvidence:
     """Score `sessions` (the `windows.TOKEN_INPUTS` columns) with `model`."""
-    owners, starts, valid, tokens, gaps = [], [], [], [], []
-    for row, session in enumerate(sessions[list(TOKEN_INPUTS)].itertuples(index=False)):
-        pieces = session_windows(*session, vocabulary, length, stride)
-        for start, n_valid, piece_tokens, piece_gaps in pieces:
-            owners.append(row)
-            starts.append(start)
-            valid.append(n_valid)
-            tokens.append(piece_tokens)
-            gaps.append(piece_gaps)
-    n_windows = len(tokens)
-    nll = np.zeros((n_windows, length), dtype=np.float32)
-    expected = np.zeros((n_windows, length, expected_k), dtype=np.int64)
-    if n_windows:
-        token_array, gap_array = np.stack(tokens).astype(np.int64), np.stack(gaps).astype(np.int64)
-        model = model.to(device)
-        for first in range(0, n_windows, batch_windows):
-            part = slice(first, first + batch_windows)
-            batch_tokens, batch_gaps = _padded(token_array[part]), _padded(gap_array[part])
-            out = surprises(model, torch.from_numpy(batch_tokens).to(device), torch.from_numpy(batch_gaps).to(device), top_k=expected_k)
-            rows = len(token_array[part])
-            nll[part] = out["nll"][:rows].cpu().numpy()
-            expected[part] = out["expected"][:rows].cpu().numpy()
-    else:
-        token_array = np.zeros((0, length), dtype=np.int64)
-
+    cut = _cut(sessions, vocabulary, length, stride)
+    nll, expected = _window_surprises(cut, model, length, batch_windows, expected_k, device)
     n_sessions = len(sessions)
     score = np.zeros(n_sessions)
     unseen = np.zeros(n_sessions, dtype=np.int64)
     top_events: list[list[dict]] = [[] for _ in range(n_sessions)]
     by_session: dict[int, list[int]] = {}
-    for window, owner in enumerate(owners):
+    for window, owner in enumerate(cut.owners):
         by_session.setdefault(owner, []).append(window)
-    event_types = sessions["event_types"].tolist()
-
-    def observed(row: int, position: int) -> str:
-        """The event as the model saw it (its raw name when the vocabulary has never seen it)."""
-        if position == len(event_types[row]):
-            return vocabulary.describe(SPECIAL[END])
-        token = vocabulary.token_text(*(sessions[c].iat[row][position] for c in ("event_types", "categories", "prices")))
-        return vocabulary.describe(token) if token in vocabulary.counts else str(event_types[row][position])
-
     for row, windows in by_session.items():
-        n_steps = len(event_types[row]) + 1  # the end is a step too
+        n_steps = len(sessions["event_types"].iat[row]) + 1  # the end is a step too
         event_nll = np.full(n_steps, np.nan)
         event_expected = np.zeros((n_steps, expected_k), dtype=np.int64)
         event_tokens = np.zeros(n_steps, dtype=np.int64)
         for window in reversed(windows):  # the earliest window holding an event writes last: most context
-            start, n_valid = starts[window], valid[window]
-            event_tokens[start : start + n_valid] = token_array[window, :n_valid]
+            start, n_valid = cut.starts[window], cut.valid[window]
+            event_tokens[start : start + n_valid] = cut.tokens[window, :n_valid]
             predicted = np.arange(1, n_valid)  # step 0 of a window has nothing before it
             event_nll[start + predicted] = nll[window, predicted]
             event_expected[start + predicted] = expected[window, predicted]
@@ -106,13 +75,69 @@ def session_evidence(
         top_events[row] = [
             {
                 "position": int(p),
-                "event": observed(row, p),
+                "event": _observed(sessions, vocabulary, row, p),
                 "expected": [vocabulary.describe(vocabulary.tokens[t]) for t in event_expected[p]],
                 "surprise": round(float(event_nll[p]), 4),
             }
             for p in order
         ]
     return SequenceEvidence(score, unseen, top_events)
+
+
+@dataclass
+class _Windows:
+    """The windows of a batch of sessions: which session each came from, where it starts, its valid steps, its arrays."""
+
+    owners: list[int]
+    starts: list[int]
+    valid: list[int]
+    tokens: np.ndarray  # (W, T) int64
+    gaps: np.ndarray  # (W, T) int64
+
+
+def _cut(sessions: pd.DataFrame, vocabulary: Vocabulary, length: int, stride: int) -> _Windows:
+    owners, starts, valid, tokens, gaps = [], [], [], [], []
+    for row, session in enumerate(sessions[list(TOKEN_INPUTS)].itertuples(index=False)):
+        pieces = session_windows(session.event_types, session.categories, session.prices, session.gaps_s, vocabulary, length, stride)
+        for start, n_valid, piece_tokens, piece_gaps in pieces:
+            owners.append(row)
+            starts.append(start)
+            valid.append(n_valid)
+            tokens.append(piece_tokens)
+            gaps.append(piece_gaps)
+    if not tokens:
+        empty = np.zeros((0, length), dtype=np.int64)
+        return _Windows(owners, starts, valid, empty, empty)
+    return _Windows(owners, starts, valid, np.stack(tokens).astype(np.int64), np.stack(gaps).astype(np.int64))
+
+
+def _window_surprises(
+    cut: _Windows, model: SequenceModel, length: int, batch_windows: int, expected_k: int, device: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's per-step surprise (W, T) and the `expected_k` tokens the model expected (W, T, k), in large batches."""
+    n_windows = len(cut.tokens)
+    nll = np.zeros((n_windows, length), dtype=np.float32)
+    expected = np.zeros((n_windows, length, expected_k), dtype=np.int64)
+    if not n_windows:
+        return nll, expected
+    model = model.to(device)
+    for first in range(0, n_windows, batch_windows):
+        part = slice(first, first + batch_windows)
+        batch_tokens, batch_gaps = _padded(cut.tokens[part]), _padded(cut.gaps[part])
+        out = surprises(model, torch.from_numpy(batch_tokens).to(device), torch.from_numpy(batch_gaps).to(device), top_k=expected_k)
+        rows = len(cut.tokens[part])
+        nll[part] = out["nll"][:rows].cpu().numpy()
+        expected[part] = out["expected"][:rows].cpu().numpy()
+    return nll, expected
+
+
+def _observed(sessions: pd.DataFrame, vocabulary: Vocabulary, row: int, position: int) -> str:
+    """The event as the model saw it (its raw name when the vocabulary has never seen it)."""
+    event_types = sessions["event_types"].iat[row]
+    if position == len(event_types):
+        return vocabulary.describe(SPECIAL[END])
+    token = vocabulary.token_text(*(sessions[c].iat[row][position] for c in ("event_types", "categories", "prices")))
+    return vocabulary.describe(token) if token in vocabulary.counts else str(event_types[position])
 
 
 def _padded(batch: np.ndarray, multiple: int = 8) -> np.ndarray:
@@ -132,6 +157,7 @@ def event_types_of(vocabulary: Vocabulary, limit: int) -> Sequence[str]:
     The feature detector gets a share column for each: a source with 100,000 event types
     gives it `limit` columns, not 100,000 (rarer types still count in the count detector).
     """
+
     def kind(token: str) -> str:
         return token.split("|", 1)[0] if vocabulary.composite != "none" else token
 
@@ -140,7 +166,7 @@ def event_types_of(vocabulary: Vocabulary, limit: int) -> Sequence[str]:
         totals[kind(token)] = totals.get(kind(token), 0) + count
     kept = set(sorted(totals, key=lambda k: (-totals[k], k))[:limit])
     seen: dict[str, None] = {}
-    for token in list(vocabulary.tokens[len(SPECIAL):]) + sorted(vocabulary.counts):
+    for token in list(vocabulary.tokens[len(SPECIAL) :]) + sorted(vocabulary.counts):
         if kind(token) in kept:
             seen.setdefault(kind(token), None)
     return list(seen)

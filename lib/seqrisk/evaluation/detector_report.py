@@ -8,13 +8,12 @@ wide on the surprisal scale (-log10 of 1 - percentile/100), so the riskiest sess
 alerting happens, stay apart instead of tying at a percentile of 100.00. Metrics and plots come
 from those counts (`metrics.py`).
 """
+
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 from pyspark.sql import DataFrame
@@ -44,7 +43,7 @@ def surprisal_bin(pct: float) -> float:
     return math.floor(-math.log10(max(1.0 - pct / 100.0, 10.0**-MAX_SURPRISAL)) * BIN_WIDTH + 1e-9) / BIN_WIDTH
 
 
-def _binned(counts: dict[tuple[float, str], int], positive: Optional[str]) -> Binned:
+def _binned(counts: dict[tuple[float, str], int], positive: str | None) -> Binned:
     """Bins with `positive` (None: any anomaly) against normal sessions; other anomalies left out."""
     bins = sorted({b for b, _ in counts})
     index = {b: i for i, b in enumerate(bins)}
@@ -80,11 +79,11 @@ def detector_metrics(counts: dict[tuple[float, str], int], cutoff: float, budget
     }
 
 
-def _clean(value: float) -> Optional[float]:
+def _clean(value: float) -> float | None:
     return None if value is None or math.isnan(value) else round(float(value), 6)
 
 
-def write_plots(out: Path, counts: dict[str, dict], history: Optional[dict]) -> dict[str, str]:
+def write_plots(out: Path, counts: dict[str, dict], history: dict | None) -> dict[str, str]:
     """PNG plots, by name -> file name."""
     import matplotlib
 
@@ -101,7 +100,9 @@ def write_plots(out: Path, counts: dict[str, dict], history: Optional[dict]) -> 
                 if lab == label:
                     hist[min(int(to_percentile(b)), 99)] += n
             if hist.sum():
-                ax.step(np.arange(100), hist / hist.sum(), where="post", label=f"{label} ({int(hist.sum()):,})", lw=2 if label == NORMAL else 1)
+                ax.step(
+                    np.arange(100), hist / hist.sum(), where="post", label=f"{label} ({int(hist.sum()):,})", lw=2 if label == NORMAL else 1
+                )
         ax.set_yscale("log")
         ax.set_title(f"{name}: percentile by class")
         ax.set_xlabel("percentile (0-100)")
@@ -162,7 +163,7 @@ def _dates(metrics: dict) -> str:
     return f" of {dates[0]} to {dates[1]}" if dates else ""
 
 
-def report_markdown(metrics: dict, plots: dict[str, str], history: Optional[dict]) -> str:
+def report_markdown(metrics: dict, plots: dict[str, str], history: dict | None) -> str:
     s, b = metrics["seqrisk"], metrics["baseline"]
     lines = [
         "# seqrisk evaluation",
@@ -179,7 +180,9 @@ def report_markdown(metrics: dict, plots: dict[str, str], history: Optional[dict
     for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct", "recall_at_budget"):
         lines.append(f"| {key} | " + " | ".join(_fmt(metrics[name][key]) for name in DETECTORS) + " |")
     lines += [
-        "", "## Per anomaly type", "",
+        "",
+        "## Per anomaly type",
+        "",
         "ROC AUC of the type's sessions against normal ones; recall at the `high` cut-off; recall when alerting on the riskiest 1 % of all sessions.",
         "",
         "| type | sessions | " + " | ".join(f"{name} ROC AUC | {name} recall | {name} recall at 1 %" for name in DETECTORS) + " |",
@@ -198,14 +201,19 @@ def report_markdown(metrics: dict, plots: dict[str, str], history: Optional[dict
     ]
     weak = [k for k, m in s["per_type"].items() if m["roc_auc"] is not None and m["roc_auc"] < 0.95]
     findings.append(
-        "ROC AUC is at least 0.95 for every anomaly type." if not weak else f"ROC AUC is below 0.95 for: {', '.join(weak)} (see docs/scoring.md for why)."
+        "ROC AUC is at least 0.95 for every anomaly type."
+        if not weak
+        else f"ROC AUC is below 0.95 for: {', '.join(weak)} (see docs/scoring.md for why)."
     )
     lines += [f"- {f}" for f in findings]
     if history:
-        lines += ["", f"Training: {len(history['history'])} epochs on {history['workers']} worker(s) ({history['device']}), best validation loss {history['best_val_loss']:.4f} at epoch {history['best_epoch']}."]
+        lines += [
+            "",
+            f"Training: {len(history['history'])} epochs on {history['workers']} worker(s) ({history['device']}), best validation loss {history['best_val_loss']:.4f} at epoch {history['best_epoch']}.",
+        ]
     lines += ["", "## Plots", ""] + [f"### {title}\n\n![{title}]({file})\n" for title, file in plots.items()]
     return "\n".join(lines) + "\n"
 
 
-def _fmt(value: Optional[float]) -> str:
+def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"

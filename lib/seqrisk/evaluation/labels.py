@@ -4,6 +4,7 @@ A labels file is CSV with a header: `user_id` (required), `session_id` (optional
 session), `anomaly_type`, and optional `start` and `end` (ISO times bounding the anomalous span).
 Sessions and users absent from it are normal.
 """
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
@@ -56,9 +57,8 @@ def label_sessions(sessions: DataFrame, labels: DataFrame) -> DataFrame:
     by_span = labels.filter(F.col("session_id").isNull())
     keys = sessions.select("session_id", "user_id", "session_start", "session_end")
     session_matches = keys.join(F.broadcast(by_session.select("session_id", "anomaly_type")), on="session_id", how="inner")
-    overlaps = (
-        (F.col("start").isNull() | (F.col("start") <= F.col("session_end")))
-        & (F.col("end").isNull() | (F.col("end") >= F.col("session_start")))
+    overlaps = (F.col("start").isNull() | (F.col("start") <= F.col("session_end"))) & (
+        F.col("end").isNull() | (F.col("end") >= F.col("session_start"))
     )
     span_matches = keys.join(F.broadcast(by_span.drop("session_id")), on="user_id", how="inner").filter(overlaps)
     matched = (

@@ -4,6 +4,7 @@ Spark counts sessions per (percentile bin, label); everything here works on thos
 counts. Sessions in one bin are tied: ROC AUC counts a tie as half, and precision-recall moves
 through a tied bin in one step (as scikit-learn does for tied scores).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ class Binned:
     negatives: np.ndarray
 
     @classmethod
-    def of(cls, bins: np.ndarray, positives: np.ndarray, negatives: np.ndarray) -> "Binned":
+    def of(cls, bins: np.ndarray, positives: np.ndarray, negatives: np.ndarray) -> Binned:
         order = np.argsort(-np.asarray(bins, dtype=float), kind="stable")
         return cls(np.asarray(bins, dtype=float)[order], np.asarray(positives, float)[order], np.asarray(negatives, float)[order])
 

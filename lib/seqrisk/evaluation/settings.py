@@ -1,4 +1,5 @@
 """Settings of evaluation (`evaluate.*`)."""
+
 from __future__ import annotations
 
 from pydantic import Field

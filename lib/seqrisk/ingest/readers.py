@@ -1,115 +1,22 @@
-"""Reading raw event files (CSV, JSON lines, Parquet) by a mapping, and the events' table layout (the ingest job's work)."""
+"""Reading raw event files (CSV, JSON lines, Parquet) by a mapping: each record verbatim, with its file and fields."""
+
 from __future__ import annotations
 
 import csv
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from functools import reduce
-from typing import Optional
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
-from seqrisk.lake import uri_files
-from seqrisk.ingest.settings import SourceMapping
 from seqrisk.errors import SeqriskError
+from seqrisk.ingest.settings import SourceMapping
 from seqrisk.ingest.validation import FILE_TIME, MALFORMED, RECORD, SOURCE, SOURCE_FILE
-from seqrisk.lake.contracts import INGEST_RUNS
+from seqrisk.lake import uri_files
 
 log = logging.getLogger("seqrisk")
 
-
-def new_events(tables, events_path: str, events: DataFrame, check_days: Optional[int] = None) -> DataFrame:
-    """Events with duplicates dropped: one row per `event_id`, and none already in the table.
-
-    The table's ids are read whole (`check_days` None: exactly once, whatever the dates), or
-    only for the input's dates and `check_days` days on either side (a bounded read at scale;
-    a given id that comes back with a time further away is then written twice).
-
-    Shuffle: by `event_id` (dedupe and anti-join share it). Of the copies of one id, the one
-    with the earliest content (then source file) is kept, so the choice does not depend on
-    partitioning or on the order files are listed in. Columns beyond the events schema (the
-    `source_file`) come along.
-    """
-    order = F.struct(
-        "event_time", "user_id", "event_type", "session_id", "item_id", "category", "price",
-        F.to_json("attributes"), "source_file",
-    )
-    unique = (
-        events.groupBy("event_id")
-        .agg(F.min_by(F.struct(*events.columns), order).alias("event"))
-        .select("event.*")
-    )
-    if not tables.exists(events_path):
-        return unique
-    where = None
-    if check_days is not None:
-        dates = {row["event_date"] for row in events.select("event_date").distinct().collect()}  # a row per day
-        near = {d + timedelta(days=k) for d in dates for k in range(-check_days, check_days + 1)}
-        where = {"event_date": sorted(d.isoformat() for d in near)}
-    known = tables.read(events_path, where=where).select("event_id")
-    return unique.join(known, on="event_id", how="left_anti")
-
-
-@dataclass
-class FileTally:
-    """One source file's records: how many, how many good, how many quarantined for each reason."""
-
-    records: int = 0
-    good: int = 0
-    quarantined: dict[str, int] = field(default_factory=dict)
-
-
-def tally_files(validated: DataFrame) -> dict[str, FileTally]:
-    """Per source file, `validate`'s outcome counted (a row per file and reason reaches the driver)."""
-    tallies: dict[str, FileTally] = {}
-    for row in validated.groupBy("source_file", "reason").count().collect():
-        tally = tallies.setdefault(row["source_file"], FileTally())
-        tally.records += row["count"]
-        if row["reason"] is None:
-            tally.good += row["count"]
-        else:
-            tally.quarantined[row["reason"]] = row["count"]
-    return tallies
-
-
-def ingest_runs(
-    spark: SparkSession,
-    tallies: dict[str, FileTally],
-    written: Optional[dict[str, int]],
-    *,
-    run_id: str,
-    mapping: str,
-    at: datetime,
-    refused: Optional[str] = None,
-) -> DataFrame:
-    """The run's rows of `ingest_runs`: one per source file; `written` is None for a refused run."""
-    rows = []
-    for source_file, tally in sorted(tallies.items()):
-        events_written = 0 if written is None else written.get(source_file, 0)
-        rows.append(
-            (
-                run_id, source_file, mapping, tally.records, events_written,
-                0 if written is None else tally.good - events_written,
-                tally.good if written is None else 0,
-                sum(tally.quarantined.values()), tally.quarantined,
-                "ok" if refused is None else f"refused: {refused}", at,
-            )
-        )
-    return spark.createDataFrame(rows, INGEST_RUNS)
-
-
-def layout_for_write(events: DataFrame) -> DataFrame:
-    """Files per date, with each user's events together and in time order (what sessionize reads).
-
-    Shuffle: by (`event_date`, `user_id`).
-    """
-    return events.repartition("event_date", "user_id").sortWithinPartitions("event_date", "user_id", "event_time")
-
-
-# -- reading raw files --------------------------------------------------------------------------
 
 HEADER_BYTES = 1 << 20  # a CSV header longer than this is not a header
 _FILE_URI = "_file_uri"  # a line's file as Spark's `_metadata.file_path` spells it
@@ -135,16 +42,20 @@ def list_input_files(spark: SparkSession, pattern: str, success_marker: str = "a
         for found in uri_files.list_files(spark, uri):
             folder, _, name = found.rpartition("/")
             folders.setdefault(folder, []).append(name)
-        below = {folder: folder[len(root):].split("/") for folder in folders}  # the folder's parts under the input folder
+        below = {folder: folder[len(root) :].split("/") for folder in folders}  # the folder's parts under the input folder
         working = [f for f, parts in below.items() if "_temporary" in parts]
         if working:
-            raise SeqriskError(f"--input {pattern}: {working[0]} is in a job's _temporary work folder: its output is still being written; ingest it once the job has finished")
+            raise SeqriskError(
+                f"--input {pattern}: {working[0]} is in a job's _temporary work folder: its output is still being written; ingest it once the job has finished"
+            )
         for folder, names in sorted(folders.items()):
             if any(part.startswith(("_", ".")) for part in below[folder]):
                 continue
             visible = [n for n in names if not n.startswith(("_", "."))]
-            unfinished = "_SUCCESS" not in names and visible and (
-                success_marker == "required" or (success_marker == "auto" and any(n.startswith("part-") for n in visible))
+            unfinished = (
+                "_SUCCESS" not in names
+                and visible
+                and (success_marker == "required" or (success_marker == "auto" and any(n.startswith("part-") for n in visible)))
             )
             if unfinished:
                 raise SeqriskError(
@@ -208,7 +119,7 @@ def _split_csv(spark: SparkSession, lines: DataFrame, files: list[str], mapping:
     for header, group in by_header.items():
         names = next(csv.reader([header.lstrip("\ufeff")], delimiter=mapping.delimiter))
         _require_columns(mapping, names, f"the CSV header of {', '.join(group[:3])}{' and more' if len(group) > 3 else ''}")
-        uris = [str(spark._jvm.org.apache.hadoop.fs.Path(path).toUri().toString()) for path in group]  # type: ignore[attr-defined]
+        uris = [str(uri_files.jvm(spark).org.apache.hadoop.fs.Path(path).toUri().toString()) for path in group]
         mine = lines.filter(F.col(_FILE_URI).isin(uris) & (F.col(RECORD) != header))
         parts.append(_parse_csv(mine, mapping, names))
     return reduce(DataFrame.unionByName, parts)
@@ -226,12 +137,8 @@ def _parse_csv(lines: DataFrame, mapping: SourceMapping, names: list[str]) -> Da
 
 
 def _split_json(lines: DataFrame, mapping: SourceMapping) -> DataFrame:
-    schema = StructType(
-        [StructField(n, StringType()) for n in mapping.source_columns()] + [StructField("_corrupt", StringType())]
-    )
-    parsed = F.from_json(
-        RECORD, schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
-    ).alias("p")
+    schema = StructType([StructField(n, StringType()) for n in mapping.source_columns()] + [StructField("_corrupt", StringType())])
+    parsed = F.from_json(RECORD, schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}).alias("p")
     return _raw_frame(lines.select("*", parsed), mapping, "not a JSON object")
 
 
@@ -269,7 +176,7 @@ def _read_parquet(spark: SparkSession, files: list[str], mapping: SourceMapping)
     )
 
 
-def _first_line(spark: SparkSession, path: str, encoding: str) -> Optional[str]:
+def _first_line(spark: SparkSession, path: str, encoding: str) -> str | None:
     """A file's first line (its CSV header), read from its first bytes; None for an empty file."""
     head = uri_files.read_head(spark, path, HEADER_BYTES).decode(encoding, errors="replace")
     return head.splitlines()[0] if head else None
@@ -292,6 +199,4 @@ def _no_records(spark: SparkSession, mapping: SourceMapping) -> DataFrame:
 def _require_columns(mapping: SourceMapping, available: list[str], where: str) -> None:
     missing = [c for c in mapping.source_columns() if c not in available]
     if missing:
-        raise SeqriskError(
-            f"the mapping reads column(s) {missing} that {where} lack; available: {list(available)}"
-        )
+        raise SeqriskError(f"the mapping reads column(s) {missing} that {where} lack; available: {list(available)}")

@@ -1,9 +1,10 @@
 """Settings of ingest: source mappings and the limits records are checked against (`ingest.*`)."""
+
 from __future__ import annotations
 
 import codecs
-from datetime import datetime, timezone
-from typing import Literal, Optional
+from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -15,7 +16,7 @@ class TimeRange(Settings):
     end: UtcDatetime
 
     @model_validator(mode="after")
-    def _ordered(self) -> "TimeRange":
+    def _ordered(self) -> TimeRange:
         if self.start >= self.end:
             raise ValueError(f"start ({self.start}) must be before end ({self.end})")
         return self
@@ -27,11 +28,11 @@ class ColumnMap(Settings):
     user_id: str
     event_time: str
     event_type: str
-    event_id: Optional[str] = None
-    session_id: Optional[str] = None
-    item_id: Optional[str] = None
-    category: Optional[str] = None
-    price: Optional[str] = None
+    event_id: str | None = None
+    session_id: str | None = None
+    item_id: str | None = None
+    category: str | None = None
+    price: str | None = None
 
 
 TIME_FORMATS = ("epoch_s", "epoch_ms", "iso")
@@ -43,17 +44,17 @@ class SourceMapping(Settings):
     format: Literal["csv", "json", "parquet"]
     header: bool = True
     delimiter: str = Field(",", min_length=1, max_length=1)
-    names: Optional[list[str]] = None  # source column names of a CSV without a header
+    names: list[str] | None = None  # source column names of a CSV without a header
     columns: ColumnMap
     time_format: str = "iso"  # epoch_s, epoch_ms, iso, or a Spark datetime pattern
     attributes: list[str] = []
-    time_range: Optional[TimeRange] = None  # narrows ingest's plausible range for this source
+    time_range: TimeRange | None = None  # narrows ingest's plausible range for this source
     encoding: str = "utf-8"  # the files' text encoding (CSV, JSON); others are decoded whole per file
-    id_namespace: Optional[str] = None  # given event ids are unique within it; default: the mapping's name
+    id_namespace: str | None = None  # given event ids are unique within it; default: the mapping's name
     placeholder_ids: list[str] = ["0", "-", "null", "none", "nan", "n/a", "undefined"]  # event ids that are no id (any case)
 
     @model_validator(mode="after")
-    def _csv_names(self) -> "SourceMapping":
+    def _csv_names(self) -> SourceMapping:
         if self.format == "csv" and not self.header and not self.names:
             raise ValueError("a CSV without a header needs `names`, its columns in order")
         if self.names and self.format != "csv":
@@ -82,11 +83,11 @@ class SourceMapping(Settings):
 
 
 class IngestConfig(Settings):
-    min_event_time: UtcDatetime = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    min_event_time: UtcDatetime = datetime(2000, 1, 1, tzinfo=UTC)
     max_future_hours: float = Field(24, ge=0)
     max_price: float = Field(1e7, gt=0)
-    max_quarantine_share: Optional[float] = Field(None, ge=0, le=1)  # refuse a run that quarantines more (null: never)
+    max_quarantine_share: float | None = Field(None, ge=0, le=1)  # refuse a run that quarantines more (null: never)
     max_field_chars: int = Field(4096, ge=1)  # a longer value in any mapped column quarantines the record
-    duplicate_check_days: Optional[int] = Field(None, ge=0)  # null: against the whole events table; N: the input's dates +- N days
+    duplicate_check_days: int | None = Field(None, ge=0)  # null: against the whole events table; N: the input's dates +- N days
     success_marker: Literal["auto", "required", "ignored"] = "auto"  # auto: folders of part-* files need _SUCCESS
     mappings: dict[str, SourceMapping] = {}

@@ -4,6 +4,7 @@
 source columns by the reader, all as strings) and returns, for every record, either the parsed
 event or the reason it was rejected. It reads no files, so it is tested with hand-made rows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,80 +62,19 @@ def validate(raw: DataFrame, mapping: SourceMapping, limits: Limits, id_namespac
     the record's occurrence among identical ones in its file (see `_with_event_id`).
     """
     columns = mapping.columns
-    src = F.col(SOURCE)
-
-    def field(name: str | None) -> Column:
-        return _blank_to_null(src[name]) if name else F.lit(None).cast("string")
-
-    user_id = field(columns.user_id)
-    event_type = field(columns.event_type)
-    time_text = field(columns.event_time)
-    event_time = parse_time(time_text, mapping.time_format)
-    price_text = field(columns.price)
-    price = price_text.cast("double")
-
-    low = limits.min_time
-    high = (F.col(FILE_TIME).cast("double") + limits.max_future.total_seconds()).cast("timestamp")
-    if mapping.time_range is not None:
-        low, high = max(low, mapping.time_range.start), F.least(high, F.lit(mapping.time_range.end))
-    longest = F.greatest(*[F.length(src[c]) for c in mapping.source_columns()], F.lit(0))
-    too_long = F.coalesce(*[F.when(F.length(src[c]) > limits.max_field_chars, F.lit(c)) for c in mapping.source_columns()], F.lit(None).cast("string"))
-
-    bad_price = price_text.isNotNull() & (
-        price.isNull() | F.isnan(price) | (price < 0) | (price > F.lit(limits.max_price))
-    )
-    checks: list[tuple[Column, str, Column]] = [
-        (F.col(MALFORMED).isNotNull(), "malformed_record", F.col(MALFORMED)),
-        (
-            longest > limits.max_field_chars,
-            "field_too_long",
-            F.concat(F.lit("column "), F.to_json(F.array(too_long)), F.lit(" holds "), longest.cast("string"), F.lit(f" characters, over ingest.max_field_chars ({limits.max_field_chars})")),
-        ),
-        (user_id.isNull(), "missing_user_id", F.lit(f"column {columns.user_id!r} is empty")),
-        (event_type.isNull(), "missing_event_type", F.lit(f"column {columns.event_type!r} is empty")),
-        (time_text.isNull(), "missing_event_time", F.lit(f"column {columns.event_time!r} is empty")),
-        (
-            event_time.isNull(),
-            "bad_event_time",
-            F.concat(F.lit("cannot parse "), F.to_json(F.array(time_text)), F.lit(f" as {mapping.time_format}")),
-        ),
-        (
-            (event_time < F.lit(low)) | (event_time >= high),
-            "event_time_out_of_range",
-            F.concat(
-                F.lit("event time "),
-                F.date_format(event_time, ISO_FORMAT),
-                F.lit(f" is outside [{_iso(low)}, "),
-                F.date_format(high, ISO_FORMAT),
-                F.lit(")"),
-            ),
-        ),
-        (bad_price, "bad_price", F.concat(F.lit("price "), F.to_json(F.array(price_text)), F.lit(" is not a valid amount"))),
-    ]
-    reason = F.lit(None).cast("string")
-    detail = F.lit(None).cast("string")
-    for condition, code, message in reversed(checks):
-        reason = F.when(condition, F.lit(code)).otherwise(reason)
-        detail = F.when(condition, message).otherwise(detail)
-
-    attributes = F.map_filter(
-        F.create_map(*[part for name in mapping.attributes for part in (F.lit(name), field(name))])
-        if mapping.attributes
-        else F.create_map().cast("map<string,string>"),
-        lambda _, value: value.isNotNull(),
-    )
-    given_id = field(columns.event_id)
+    reason, detail = _first_failure(_checks(mapping, limits))
+    given_id = _field(columns.event_id)
     placeholders = [p.lower() for p in mapping.placeholder_ids]
     parsed = raw.select(
         F.when(~F.lower(given_id).isin(placeholders), F.concat(F.lit(id_namespace + ":"), given_id)).alias("given_event_id"),
-        user_id.alias("user_id"),
-        event_time.alias("event_time"),
-        event_type.alias("event_type"),
-        field(columns.session_id).alias("session_id"),
-        field(columns.item_id).alias("item_id"),
-        field(columns.category).alias("category"),
-        price.alias("price"),
-        attributes.alias("attributes"),
+        _field(columns.user_id).alias("user_id"),
+        parse_time(_field(columns.event_time), mapping.time_format).alias("event_time"),
+        _field(columns.event_type).alias("event_type"),
+        _field(columns.session_id).alias("session_id"),
+        _field(columns.item_id).alias("item_id"),
+        _field(columns.category).alias("category"),
+        _field(columns.price).cast("double").alias("price"),
+        _attributes(mapping.attributes).alias("attributes"),
         reason.alias("reason"),
         detail.alias("detail"),
         F.col(RECORD).alias("record"),
@@ -143,11 +83,78 @@ def validate(raw: DataFrame, mapping: SourceMapping, limits: Limits, id_namespac
     return _with_event_id(parsed).withColumn("event_date", F.to_date("event_time"))
 
 
+def _field(name: str | None) -> Column:
+    """A mapped source column as text, blank as null; null where the mapping maps nothing."""
+    return _blank_to_null(F.col(SOURCE)[name]) if name else F.lit(None).cast("string")
+
+
+def _checks(mapping: SourceMapping, limits: Limits) -> list[tuple[Column, str, Column]]:
+    """(failed, reason code, detail) of every check a record must pass, in the order they are reported."""
+    columns, src = mapping.columns, F.col(SOURCE)
+    time_text, price_text = _field(columns.event_time), _field(columns.price)
+    event_time, price = parse_time(time_text, mapping.time_format), price_text.cast("double")
+    low = limits.min_time
+    high = (F.col(FILE_TIME).cast("double") + limits.max_future.total_seconds()).cast("timestamp")
+    if mapping.time_range is not None:
+        low, high = max(low, mapping.time_range.start), F.least(high, F.lit(mapping.time_range.end))
+    longest = F.greatest(*[F.length(src[c]) for c in mapping.source_columns()], F.lit(0))
+    too_long = F.coalesce(
+        *[F.when(F.length(src[c]) > limits.max_field_chars, F.lit(c)) for c in mapping.source_columns()], F.lit(None).cast("string")
+    )
+    bad_price = price_text.isNotNull() & (price.isNull() | F.isnan(price) | (price < 0) | (price > F.lit(limits.max_price)))
+    too_long_detail = F.concat(
+        F.lit("column "),
+        F.to_json(F.array(too_long)),
+        F.lit(" holds "),
+        longest.cast("string"),
+        F.lit(f" characters, over ingest.max_field_chars ({limits.max_field_chars})"),
+    )
+    out_of_range_detail = F.concat(
+        F.lit("event time "),
+        F.date_format(event_time, ISO_FORMAT),
+        F.lit(f" is outside [{_iso(low)}, "),
+        F.date_format(high, ISO_FORMAT),
+        F.lit(")"),
+    )
+    return [
+        (F.col(MALFORMED).isNotNull(), "malformed_record", F.col(MALFORMED)),
+        (longest > limits.max_field_chars, "field_too_long", too_long_detail),
+        (_field(columns.user_id).isNull(), "missing_user_id", F.lit(f"column {columns.user_id!r} is empty")),
+        (_field(columns.event_type).isNull(), "missing_event_type", F.lit(f"column {columns.event_type!r} is empty")),
+        (time_text.isNull(), "missing_event_time", F.lit(f"column {columns.event_time!r} is empty")),
+        (
+            event_time.isNull(),
+            "bad_event_time",
+            F.concat(F.lit("cannot parse "), F.to_json(F.array(time_text)), F.lit(f" as {mapping.time_format}")),
+        ),
+        ((event_time < F.lit(low)) | (event_time >= high), "event_time_out_of_range", out_of_range_detail),
+        (bad_price, "bad_price", F.concat(F.lit("price "), F.to_json(F.array(price_text)), F.lit(" is not a valid amount"))),
+    ]
+
+
+def _first_failure(checks: list[tuple[Column, str, Column]]) -> tuple[Column, Column]:
+    """The reason code and detail of the first check a record fails; null for a good record."""
+    reason = F.lit(None).cast("string")
+    detail = F.lit(None).cast("string")
+    for condition, code, message in reversed(checks):
+        reason = F.when(condition, F.lit(code)).otherwise(reason)
+        detail = F.when(condition, message).otherwise(detail)
+    return reason, detail
+
+
+def _attributes(names: list[str]) -> Column:
+    """The source columns the mapping keeps as attributes, as a string map without nulls."""
+    pairs = (
+        F.create_map(*[part for name in names for part in (F.lit(name), _field(name))])
+        if names
+        else F.create_map().cast("map<string,string>")
+    )
+    return F.map_filter(pairs, lambda _, value: value.isNotNull())
+
+
 def events_of(validated: DataFrame, run_id: str) -> DataFrame:
     """The good records of `validate`'s output, as rows of the events table with their `source_file`."""
-    return validated.filter(F.col("reason").isNull()).withColumn("run_id", F.lit(run_id)).select(
-        *EVENTS.fieldNames(), "source_file"
-    )
+    return validated.filter(F.col("reason").isNull()).withColumn("run_id", F.lit(run_id)).select(*EVENTS.fieldNames(), "source_file")
 
 
 def quarantine_of(validated: DataFrame, run_id: str, at: datetime) -> DataFrame:

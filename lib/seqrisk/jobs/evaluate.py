@@ -8,6 +8,7 @@ candidate is judged before it scores anything. `--from/--to` bound the session d
 with `--model`, scored). With MLflow on, the metrics and the report go to the run that trained the
 model.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,27 +17,31 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Optional
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk.registry import model_store
-
-from seqrisk.registry import tracking
-
-from seqrisk.lake import uri_files
-from seqrisk.detectors.combination import Combination
 from seqrisk.config import Config
+from seqrisk.detectors.combination import Combination
 from seqrisk.errors import SeqriskError
-from seqrisk.evaluation.detector_report import DETECTORS, NORMAL, binned_counts, detector_metrics, report_markdown, surprisal_bin, write_plots
+from seqrisk.evaluation.detector_report import (
+    DETECTORS,
+    NORMAL,
+    binned_counts,
+    detector_metrics,
+    report_markdown,
+    surprisal_bin,
+    write_plots,
+)
+from seqrisk.evaluation.labels import label_sessions, open_labels
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import Job, date_range, start_job
-from seqrisk.evaluation.labels import label_sessions, open_labels
+from seqrisk.lake import uri_files
 from seqrisk.model.model_dir import COMBINATION, HISTORY, ModelDir
-from seqrisk.scoring.session_risk import score_sessions
+from seqrisk.registry import model_store, tracking
 from seqrisk.scoring.risk_model import load_risk_model
+from seqrisk.scoring.session_risk import score_sessions
 
 log = logging.getLogger("seqrisk")
 
@@ -53,7 +58,10 @@ class EvaluateSummary:
             f"evaluate {self.run_id}: {m['sessions']:,} sessions, {m['anomalous_sessions']:,} anomalous, model {m['model_version']}",
             line("report", f"{self.report_dir}/report.md"),
             line("", "".join(f"{name:>15}" for name in DETECTORS)),
-            *(line(key, "".join(f"{m[name][key]:>15.3f}" for name in DETECTORS)) for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct")),
+            *(
+                line(key, "".join(f"{m[name][key]:>15.3f}" for name in DETECTORS))
+                for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct")
+            ),
         )
 
 
@@ -61,11 +69,11 @@ def run_evaluate(
     config: Config,
     *,
     labels: str,
-    report_dir: Optional[str] = None,
-    model_ref: Optional[str] = None,
-    date_from: Optional[date] = None,
-    date_to: Optional[date] = None,
-    spark: Optional[SparkSession] = None,
+    report_dir: str | None = None,
+    model_ref: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    spark: SparkSession | None = None,
 ) -> EvaluateSummary:
     """Join session_risk (or, with `model_ref`, the sessions scored by that model) with `labels` (a
     CSV file or a Delta table) and write the report; only the sessions of `date_from`..`date_to` when given."""
@@ -92,7 +100,7 @@ def run_evaluate(
 
 
 def _evaluate(
-    job: Job, config: Config, risk: DataFrame, versions: list[str], model: Optional[ModelDir], labels: str, out: str, dates: Optional[list[str]]
+    job: Job, config: Config, risk: DataFrame, versions: list[str], model: ModelDir | None, labels: str, out: str, dates: list[str] | None
 ) -> dict:
     combination = Combination.from_bytes(model.files.get(COMBINATION)) if model else Combination()
     if combination.labeled_sessions:  # the cases the model was trained with do not count
@@ -136,7 +144,7 @@ def _evaluate(
     return metrics
 
 
-def _model_dir(spark: SparkSession, config: Config, versions: list[str]) -> Optional[ModelDir]:
+def _model_dir(spark: SparkSession, config: Config, versions: list[str]) -> ModelDir | None:
     """The newest scoring model's directory, when it is at hand (under model.dir, beside score.model, or in the registry)."""
     if tracking.is_registry_reference(config.score.model):
         registered = tracking.fetch_model(spark, config.mlflow, config.model.dir, config.score.model)

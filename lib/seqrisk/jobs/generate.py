@@ -3,22 +3,22 @@
 Output: `OUT/events/` (CSV without a header, for the `generated` mapping) and `OUT/labels.csv` (one
 row per anomalous span).
 """
+
 from __future__ import annotations
 
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seqrisk.config import Config
-from seqrisk.synthetic.parallel import USERS_PER_TASK, generated_rows, write_single_csv
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import start_job
 from seqrisk.synthetic.generator import ANOMALY_TYPES
+from seqrisk.synthetic.parallel import USERS_PER_TASK, generated_rows, write_single_csv
 
 log = logging.getLogger("seqrisk")
 
@@ -38,7 +38,13 @@ class GenerateSummary:
         anomalous_users = sum(self.users_by_type.values())
         malformed = f"  (+{self.malformed:,} malformed lines)" if self.malformed else ""
         mix = [
-            line(f"  {kind}", " ".join(f"{n:>11,}" for n in (self.users_by_type.get(kind, 0), self.spans_by_type.get(kind, 0), self.events_by_type.get(kind, 0))))
+            line(
+                f"  {kind}",
+                " ".join(
+                    f"{n:>11,}"
+                    for n in (self.users_by_type.get(kind, 0), self.spans_by_type.get(kind, 0), self.events_by_type.get(kind, 0))
+                ),
+            )
             for kind in ANOMALY_TYPES
         ]
         return report(
@@ -50,7 +56,7 @@ class GenerateSummary:
         )
 
 
-def run_generate(config: Config, *, out: Optional[str] = None, spark: Optional[SparkSession] = None) -> GenerateSummary:
+def run_generate(config: Config, *, out: str | None = None, spark: SparkSession | None = None) -> GenerateSummary:
     """Write `generate.users` users' events and labels under `out` (default `generate.out`)."""
     job = start_job("generate", config, spark)
     settings = config.generate
@@ -59,8 +65,9 @@ def run_generate(config: Config, *, out: Optional[str] = None, spark: Optional[S
     log.info("generate: %d users over %d days in %d tasks, into %s", settings.users, settings.days, tasks, out)
 
     rows = (
-        generated_rows(job.spark, settings, tasks)
-        .persist(StorageLevel.DISK_ONLY)  # events, labels and the summary read it; on disk, any size fits
+        generated_rows(job.spark, settings, tasks).persist(
+            StorageLevel.DISK_ONLY
+        )  # events, labels and the summary read it; on disk, any size fits
     )
     try:
         rows.filter(F.col("kind") == "event").select("line").write.mode("overwrite").text(f"{out}/events")

@@ -5,20 +5,21 @@ in the input or of an event already in the table), or `quarantine` with its reas
 the same input changes no table but `ingest_runs`, which keeps every run's reconciliation per
 source file (records = events written + duplicates + refused + quarantined).
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Optional
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
+from seqrisk.ingest.readers import list_input_files, read_raw
+from seqrisk.ingest.reconciliation import FileTally, ingest_runs, layout_for_write, new_events, tally_files
 from seqrisk.ingest.validation import Limits, events_of, quarantine_of, validate
-from seqrisk.ingest.readers import FileTally, ingest_runs, layout_for_write, list_input_files, new_events, read_raw, tally_files
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import Job, start_job
 from seqrisk.lake.contracts import conform
@@ -54,9 +55,7 @@ class IngestSummary:
         )
 
 
-def run_ingest(
-    config: Config, *, input_path: str, mapping_name: str, spark: Optional[SparkSession] = None
-) -> IngestSummary:
+def run_ingest(config: Config, *, input_path: str, mapping_name: str, spark: SparkSession | None = None) -> IngestSummary:
     """Ingest the files at `input_path` (a file, a folder or a glob) with the named mapping."""
     mapping = config.mapping(mapping_name)
     job = start_job("ingest", config, spark)
@@ -92,7 +91,7 @@ def run_ingest(
                 "Fix the input or the mapping and rerun"
             )
 
-        added = {name: 0 for name in PUBLISHED}
+        added = dict.fromkeys(PUBLISHED, 0)
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
                 results = _publish(job, validated, tallies, mapping_name)
@@ -126,7 +125,12 @@ def _publish(job: Job, validated: DataFrame, tallies: dict[str, FileTally], mapp
         log.info("ingest: writing events, quarantine and ingest_runs")
         return job.lake.tables.publish(
             TableWrite(job.lake.path("quarantine"), conform(_new_quarantine(job, validated), "quarantine").coalesce(1), "append"),
-            TableWrite(job.lake.path("events"), layout_for_write(conform(events.drop("source_file"), "events")), "append", partition_by=("event_date",)),
+            TableWrite(
+                job.lake.path("events"),
+                layout_for_write(conform(events.drop("source_file"), "events")),
+                "append",
+                partition_by=("event_date",),
+            ),
             TableWrite(job.lake.path("ingest_runs"), conform(runs, "ingest_runs").coalesce(1), "append"),
             run_id=job.run_id,
         )

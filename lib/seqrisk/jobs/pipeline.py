@@ -5,18 +5,17 @@ With MLflow on and labels at hand, `promote` runs after `train`, and `score` use
 `make demo` does); with `--input` and `--mapping` it ingests your files, and evaluates only when
 `--labels` is given. It ends with where everything is, the headline metrics and the riskiest users.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, TypeVar
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk.registry import tracking
-
-from seqrisk.lake import uri_files
 from seqrisk.config import Config
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.evaluate import run_evaluate
@@ -27,10 +26,13 @@ from seqrisk.jobs.report import line, report
 from seqrisk.jobs.score import run_score
 from seqrisk.jobs.sessionize import run_sessionize
 from seqrisk.jobs.train import run_train
+from seqrisk.lake import uri_files
 from seqrisk.lake.lake import Lake
+from seqrisk.registry import tracking
 from seqrisk.spark import get_spark
 
 TOP_USERS = 10
+Summary = TypeVar("Summary", bound=Any)  # a job's summary (each has `report()`)
 
 
 @dataclass
@@ -38,9 +40,9 @@ class PipelineSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     tables_root: str = ""
     model_dir: str = ""
-    promotion: Optional[str] = None
-    report_dir: Optional[str] = None
-    headline: Optional[str] = None
+    promotion: str | None = None
+    report_dir: str | None = None
+    headline: str | None = None
     riskiest: list[dict] = field(default_factory=list)
 
     def report(self) -> str:
@@ -68,10 +70,10 @@ class PipelineSummary:
 def run_pipeline(
     config: Config,
     *,
-    input_path: Optional[str] = None,
-    mapping: Optional[str] = None,
-    labels: Optional[str] = None,
-    spark: Optional[SparkSession] = None,
+    input_path: str | None = None,
+    mapping: str | None = None,
+    labels: str | None = None,
+    spark: SparkSession | None = None,
 ) -> PipelineSummary:
 
     if (input_path is None) != (mapping is None):
@@ -79,7 +81,7 @@ def run_pipeline(
     spark = spark or get_spark(config.spark)
     summary = PipelineSummary(tables_root=config.tables.root)
 
-    def step(name: str, run, echo: bool = True) -> object:
+    def step(name: str, run: Callable[[], Summary], echo: bool = True) -> Summary:
         started = time.perf_counter()
         result = run()
         summary.seconds[name] = time.perf_counter() - started
@@ -87,7 +89,7 @@ def run_pipeline(
             print(result.report() + "\n", flush=True)
         return result
 
-    if input_path is None:
+    if input_path is None or mapping is None:  # neither (checked above): the synthetic data
         generated = step("generate", lambda: run_generate(config, spark=spark))
         input_path, mapping = uri_files.join(generated.out, "events"), "generated"
         labels = labels or uri_files.join(generated.out, "labels.csv")
@@ -113,4 +115,6 @@ def riskiest_users(spark: SparkSession, config: Config, as_of) -> list[dict]:
     """The top users of the run's user_risk partition (a `limit`: bounded)."""
     users = Lake.open(spark, config.tables).read("user_risk", where={"as_of_date": [as_of.isoformat()]})
     top = users.orderBy(F.desc("max_risk_pct"), F.desc("high_risk_sessions"), "user_id").limit(TOP_USERS)
-    return [r.asDict() for r in top.select("user_id", "n_sessions", "high_risk_sessions", "max_risk_pct", "action", "top_reasons").collect()]
+    return [
+        r.asDict() for r in top.select("user_id", "n_sessions", "high_risk_sessions", "max_risk_pct", "action", "top_reasons").collect()
+    ]

@@ -9,23 +9,22 @@ model format this version of seqrisk cannot read (after an upgrade: the champion
 any more); `--force` moves the alias without evaluating. A refusal is an outcome, not an error: the
 job says why and exits 0, and the champion keeps scoring.
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import date
-from typing import Optional
 
 from pyspark.sql import SparkSession
 
-from seqrisk.registry import tracking
-
-from seqrisk.lake import uri_files
 from seqrisk.config import Config
 from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.jobs.evaluate import run_evaluate
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import date_range
+from seqrisk.lake import uri_files
+from seqrisk.registry import tracking
 
 log = logging.getLogger("seqrisk")
 COMPARED = ("roc_auc", "pr_auc")
@@ -35,14 +34,14 @@ COMPARED = ("roc_auc", "pr_auc")
 class PromoteSummary:
     alias: str
     candidate: tracking.RegisteredVersion
-    champion: Optional[tracking.RegisteredVersion]
+    champion: tracking.RegisteredVersion | None
     promoted: bool
     reason: str
-    candidate_metrics: Optional[dict] = None
-    champion_metrics: Optional[dict] = None
+    candidate_metrics: dict | None = None
+    champion_metrics: dict | None = None
 
     def report(self) -> str:
-        def shown(metrics: Optional[dict]) -> str:
+        def shown(metrics: dict | None) -> str:
             return ", ".join(f"{k} {metrics[k]:.4f}" for k in COMPARED) if metrics else "not evaluated"
 
         champion = f"{self.champion.uri}: {shown(self.champion_metrics)}" if self.champion else "none"
@@ -62,19 +61,21 @@ def decide(candidate: dict, champion: dict, tolerance: float) -> tuple[bool, str
     worse = [f"{k} {candidate[k]:.4f} < champion's {champion[k]:.4f}" for k in COMPARED if candidate[k] < champion[k] - tolerance]
     if worse:
         return False, "worse than the champion on the same labels: " + "; ".join(worse) + f" (tolerance {tolerance})"
-    return True, "not worse than the champion on the same labels: " + ", ".join(f"{k} {candidate[k]:.4f} vs {champion[k]:.4f}" for k in COMPARED)
+    return True, "not worse than the champion on the same labels: " + ", ".join(
+        f"{k} {candidate[k]:.4f} vs {champion[k]:.4f}" for k in COMPARED
+    )
 
 
 def run_promote(
     config: Config,
     *,
     alias: str = "champion",
-    labels: Optional[str] = None,
-    candidate: Optional[str] = None,
+    labels: str | None = None,
+    candidate: str | None = None,
     force: bool = False,
-    date_from: Optional[date] = None,
-    date_to: Optional[date] = None,
-    spark: Optional[SparkSession] = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    spark: SparkSession | None = None,
 ) -> PromoteSummary:
     """Move `alias` to `candidate` (default: the version the candidate alias points at) when it is not worse.
 
@@ -113,7 +114,7 @@ def run_promote(
     return summary
 
 
-def _evaluated(config: Config, registered: tracking.RegisteredVersion, labels: str, span: dict, spark: Optional[SparkSession]) -> dict:
+def _evaluated(config: Config, registered: tracking.RegisteredVersion, labels: str, span: dict, spark: SparkSession | None) -> dict:
     """The combined score's metrics for one registered version (its report beside evaluate.report)."""
     report_dir = uri_files.join(uri_files.local_uri(config.evaluate.report), f"promote-{registered.name}-v{registered.version}")
     return run_evaluate(config, labels=labels, report_dir=report_dir, model_ref=registered.uri, spark=spark, **span).metrics["seqrisk"]

@@ -1,4 +1,5 @@
 """One format for every job's summary: a title line, then aligned `label  value` lines."""
+
 from __future__ import annotations
 
 LABEL_WIDTH = 20

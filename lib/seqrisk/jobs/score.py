@@ -7,26 +7,26 @@ read; `score.score_sessions` broadcasts it to the executors. `session_risk` is p
 `as_of_date` (the run's last session date): one row per user and daily run, aggregating the
 `score.user_window_days` days of session_risk up to that date.
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Optional
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk.registry import tracking
 from seqrisk.config import Config
+from seqrisk.detectors.reasons import ACTIONS
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import date_range, start_job
-from seqrisk.detectors.reasons import ACTIONS
-from seqrisk.scoring.session_risk import score_sessions, user_risk
-from seqrisk.scoring.risk_model import load_risk_model
 from seqrisk.lake.contracts import conform
 from seqrisk.lake.tables import TableWrite
+from seqrisk.registry import tracking
+from seqrisk.scoring.risk_model import load_risk_model
+from seqrisk.scoring.session_risk import score_sessions, user_risk
 
 log = logging.getLogger("seqrisk")
 IGNORED_ON_RERUN = ("run_id", "scored_at")  # a rerun that would change nothing else writes nothing
@@ -38,7 +38,7 @@ class ScoreSummary:
     model_version: str
     model_path: str
     dates: str
-    as_of_date: Optional[date] = None
+    as_of_date: date | None = None
     sessions: int = 0
     users: int = 0
     levels: dict = field(default_factory=dict)
@@ -58,7 +58,7 @@ class ScoreSummary:
 
 
 def run_score(
-    config: Config, *, date_from: Optional[date] = None, date_to: Optional[date] = None, spark: Optional[SparkSession] = None
+    config: Config, *, date_from: date | None = None, date_to: date | None = None, spark: SparkSession | None = None
 ) -> ScoreSummary:
     """Score all sessions, or only those of `date_from`..`date_to`, and publish both risk tables."""
     dates = date_range(date_from, date_to, "score every session")
@@ -67,27 +67,34 @@ def run_score(
     model = load_risk_model(directory)  # a bad model directory fails here, before any Spark work
     ranged = date_from is not None
     summary = ScoreSummary(job.run_id, model.version, directory.location, f"{date_from} to {date_to}" if ranged else "all dates")
-    where = {"session_date": dates} if ranged else None
+    where = {"session_date": dates} if dates is not None else None
 
     sessions = job.lake.read("sessions", where)
     log.info("score: scoring sessions with model %s", model.version)
     risk = score_sessions(sessions, directory, config.score, job.run_id, job.started_at).persist()
     try:
-        counts = risk.groupBy("risk_level", "action").agg(F.count("*").alias("n"), F.max("session_date").alias("last")).collect()  # at most 12 rows
+        counts = (
+            risk.groupBy("risk_level", "action").agg(F.count("*").alias("n"), F.max("session_date").alias("last")).collect()
+        )  # at most 12 rows
         summary.sessions = sum(r["n"] for r in counts)
         if not summary.sessions:
-            raise SeqriskError("no sessions to score" + (f" between {date_from} and {date_to}" if ranged else "") + "; run `seqrisk sessionize` first")
+            raise SeqriskError(
+                "no sessions to score" + (f" between {date_from} and {date_to}" if ranged else "") + "; run `seqrisk sessionize` first"
+            )
         for r in counts:
             summary.levels[r["risk_level"]] = summary.levels.get(r["risk_level"], 0) + r["n"]
             summary.actions[r["action"]] = summary.actions.get(r["action"], 0) + r["n"]
-        summary.as_of_date = date_to if ranged else max(r["last"] for r in counts)
+        as_of_date: date = date_to if date_to is not None else max(r["last"] for r in counts)
+        summary.as_of_date = as_of_date
 
         session_risk_path, user_risk_path = job.lake.path("session_risk"), job.lake.path("user_risk")
-        window = _user_window(job.lake.tables, session_risk_path, risk, summary.as_of_date, config.score.user_window_days, dates)
-        users = user_risk(window, summary.as_of_date, model.version, job.started_at, job.run_id).persist()
+        window = _user_window(job.lake.tables, session_risk_path, risk, as_of_date, config.score.user_window_days, dates)
+        users = user_risk(window, as_of_date, model.version, job.started_at, job.run_id).persist()
         summary.users = users.count()
-        as_of = {"as_of_date": [summary.as_of_date.isoformat()]}
-        if job.lake.tables.holds(session_risk_path, risk, where, IGNORED_ON_RERUN) and job.lake.tables.holds(user_risk_path, users, as_of, IGNORED_ON_RERUN):
+        as_of = {"as_of_date": [as_of_date.isoformat()]}
+        if job.lake.tables.holds(session_risk_path, risk, where, IGNORED_ON_RERUN) and job.lake.tables.holds(
+            user_risk_path, users, as_of, IGNORED_ON_RERUN
+        ):
             summary.unchanged = True
         else:
             log.info("score: writing session_risk and user_risk")
@@ -102,7 +109,7 @@ def run_score(
         risk.unpersist()
 
 
-def _user_window(tables, session_risk_path: str, risk: DataFrame, as_of: date, days: int, replaced: Optional[list[str]]) -> DataFrame:
+def _user_window(tables, session_risk_path: str, risk: DataFrame, as_of: date, days: int, replaced: list[str] | None) -> DataFrame:
     """session_risk as it will be after this run, for the `days` days up to `as_of`."""
     first = as_of - timedelta(days=days - 1)
     in_window = F.col("session_date").between(F.lit(first), F.lit(as_of))

@@ -4,24 +4,24 @@ A full run learns the vocabulary from all events; `--from/--to` recomputes only 
 in that range (reading `sessionize.lookback_days` back and a day ahead) with the saved vocabulary.
 How sessions and windows are built, and the shuffles by name: `seqrisk.sessions.sessionize`.
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Optional
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from seqrisk.sessions import vocabulary_store
 from seqrisk.config import Config
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import Job, date_range, start_job
-from seqrisk.lake.lake import Lake
-from seqrisk.sessions.sessionize import SessionRules, assign_sessions, build_sessions, cut_windows, learn_vocabulary
 from seqrisk.lake.contracts import conform
+from seqrisk.lake.lake import Lake
 from seqrisk.lake.tables import TableWrite
+from seqrisk.sessions import vocabulary_store
+from seqrisk.sessions.sessionize import SessionRules, assign_sessions, build_sessions, cut_windows, learn_vocabulary
 from seqrisk.sessions.vocabulary import Vocabulary
 
 log = logging.getLogger("seqrisk")
@@ -64,9 +64,9 @@ class SessionizeSummary:
 def run_sessionize(
     config: Config,
     *,
-    date_from: Optional[date] = None,
-    date_to: Optional[date] = None,
-    spark: Optional[SparkSession] = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    spark: SparkSession | None = None,
 ) -> SessionizeSummary:
     """Build sessions and windows for all dates, or recompute only `date_from`..`date_to`."""
     dates = date_range(date_from, date_to, "a full run")
@@ -77,7 +77,7 @@ def run_sessionize(
     summary = SessionizeSummary(job.run_id, f"{date_from} to {date_to}" if ranged else "all dates")
 
     all_events = job.lake.read("events")
-    if ranged:
+    if date_from is not None and date_to is not None:
         first_read = date_from - timedelta(days=settings.lookback_days)
         last_read = date_to + timedelta(days=1)  # sessions starting on --to may run past midnight
         events = all_events.filter(F.col("event_date").between(F.lit(first_read), F.lit(last_read)))
@@ -114,17 +114,28 @@ def run_sessionize(
         sessions.unpersist()
 
 
-def _publish(job: Job, config: Config, sessions: DataFrame, windows: DataFrame, vocabulary: Vocabulary, dates: Optional[list[str]]) -> int:
+def _publish(job: Job, config: Config, sessions: DataFrame, windows: DataFrame, vocabulary: Vocabulary, dates: list[str] | None) -> int:
     """Overwrite sessions and windows (only `dates` when given); returns the windows written."""
     sessions_path, windows_path = job.lake.path("sessions"), job.lake.path("windows")
     replace = {"session_date": dates} if dates is not None else None
     row_group = str(config.windows.row_group_mb * 1024 * 1024)
     log.info("sessionize: writing sessions and windows")
     _, windows_result = job.lake.tables.publish(
-        TableWrite(sessions_path, conform(sessions, "sessions").sortWithinPartitions("user_id", "session_start"), "overwrite", ("session_date",), replace),
         TableWrite(
-            windows_path, conform(windows, "windows"), "overwrite", ("session_date",), replace,
-            options={"parquet.block.size": row_group}, metadata={vocabulary_store.SHA_KEY: vocabulary.sha256},
+            sessions_path,
+            conform(sessions, "sessions").sortWithinPartitions("user_id", "session_start"),
+            "overwrite",
+            ("session_date",),
+            replace,
+        ),
+        TableWrite(
+            windows_path,
+            conform(windows, "windows"),
+            "overwrite",
+            ("session_date",),
+            replace,
+            options={"parquet.block.size": row_group},
+            metadata={vocabulary_store.SHA_KEY: vocabulary.sha256},
         ),
         run_id=job.run_id,
     )
@@ -142,6 +153,7 @@ def _describe(sessions: DataFrame, summary: SessionizeSummary) -> None:
         F.max("duration_s"),
         F.percentile_approx("gap_median_s", 0.5),
     ).first()
+    assert stats is not None  # an aggregate has one row
     summary.sessions, summary.events = stats[0], int(stats[1] or 0)
     if summary.sessions:
         summary.events_per_session = (*stats[2], stats[3])

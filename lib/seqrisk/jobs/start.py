@@ -1,12 +1,12 @@
 """What every job starts with: a run id, the effective config printed, a Spark session, the lake;
 and the `--from/--to` dates every ranged job reads the same way."""
+
 from __future__ import annotations
 
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Optional
+from datetime import UTC, date, datetime, timedelta
 
 from pyspark.sql import SparkSession
 
@@ -29,10 +29,10 @@ class Job:
     lake: Lake
 
 
-def start_job(name: str, config: Config, spark: Optional[SparkSession] = None) -> Job:
+def start_job(name: str, config: Config, spark: SparkSession | None = None) -> Job:
     """Open a job run: every row it writes carries the returned `run_id`."""
     enable_progress_logging()
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     run_id = f"{name}-{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     log.info("%s: run %s, effective config:\n%s", name, run_id, config.to_yaml().rstrip())
     spark = spark or get_spark(config.spark)
@@ -42,12 +42,12 @@ def start_job(name: str, config: Config, spark: Optional[SparkSession] = None) -
     return Job(name, run_id, started_at, config, spark, lake)
 
 
-def date_range(date_from: Optional[date], date_to: Optional[date], everything: str) -> Optional[list[str]]:
+def date_range(date_from: date | None, date_to: date | None, everything: str) -> list[str] | None:
     """The ISO dates of `--from`..`--to`, or None when neither is given (the job does `everything`)."""
-    if (date_from is None) != (date_to is None):
-        raise SeqriskError(f"give both --from and --to, or neither ({everything})")
-    if date_from is None:
+    if date_from is None and date_to is None:
         return None
+    if date_from is None or date_to is None:
+        raise SeqriskError(f"give both --from and --to, or neither ({everything})")
     if date_from > date_to:
         raise SeqriskError(f"--from {date_from} is after --to {date_to}")
     return [(date_from + timedelta(days=i)).isoformat() for i in range((date_to - date_from).days + 1)]

@@ -7,12 +7,12 @@ tasks (one in the driver for a single worker or `--dry-run`); rank 0 hands its w
 feature and count detectors, the combination and the calibration, assembles the directory and
 publishes it.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 from dataclasses import dataclass
-from typing import Optional
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -51,9 +51,9 @@ class TrainSummary:
     windows_val_files: int
     reference_sessions: int
     result: dict
-    labels: Optional[LabelReport] = None
-    mlflow_run_id: Optional[str] = None
-    registered: Optional[tracking.RegisteredVersion] = None
+    labels: LabelReport | None = None
+    mlflow_run_id: str | None = None
+    registered: tracking.RegisteredVersion | None = None
     registered_alias: str = ""
 
     def report(self) -> str:
@@ -74,9 +74,7 @@ class TrainSummary:
         )
 
 
-def run_train(
-    config: Config, *, dry_run: bool = False, labels: Optional[str] = None, spark: Optional[SparkSession] = None
-) -> TrainSummary:
+def run_train(config: Config, *, dry_run: bool = False, labels: str | None = None, spark: SparkSession | None = None) -> TrainSummary:
     """Train on the `windows` table and publish a new versioned model directory.
 
     With `labels` (a labels file or table), the labeled sessions are kept out of the sequence
@@ -95,7 +93,7 @@ def run_train(
 
 
 def _train(
-    job: Job, config: Config, dry_run: bool, labels: Optional[str], mlflow_run_id: Optional[str]
+    job: Job, config: Config, dry_run: bool, labels: str | None, mlflow_run_id: str | None
 ) -> tuple[TrainSummary, model_dir.ModelDir]:
     """Train and publish; the summary and the published directory's files."""
     windows_path = job.lake.path("windows")
@@ -108,14 +106,17 @@ def _train(
     plan = _plan(job, config, vocabulary, train_dates, val_dates, workers, dry_run, left_out)
     log.info(
         "train: %d train and %d validation files, %d worker(s)%s",
-        len(plan.train_files), len(plan.val_files), workers, " (dry run)" if dry_run else "",
+        len(plan.train_files),
+        len(plan.val_files),
+        workers,
+        " (dry run)" if dry_run else "",
     )
-    ranked = _trained(run_horovod(plan, workers))
+    ranked, weights = _trained(run_horovod(plan, workers))
     model = SequenceModel(plan.model)
-    model.load_state_dict(model_dir.weights_from_bytes(ranked.weights))
+    model.load_state_dict(model_dir.weights_from_bytes(weights))
     model.eval()
     files = {
-        model_dir.WEIGHTS: ranked.weights,
+        model_dir.WEIGHTS: weights,
         model_dir.HISTORY: json.dumps(ranked.result.to_json(), indent=1).encode(),
         model_dir.PROBE: model_dir.probe_bytes(model, ranked.probe_tokens, ranked.probe_gaps),
         model_dir.VOCABULARY: vocabulary.to_json().encode(),
@@ -128,8 +129,16 @@ def _train(
         version,
         plan.model,
         {**files, **detector_files},
-        {"run_id": job.run_id, "dry_run": dry_run, "train": config.train.model_dump(), "windows": config.windows.model_dump(),
-         "trained_on": windows_path, "reference_sessions": reference_sessions, "labels": labels, "mlflow_run_id": mlflow_run_id},
+        {
+            "run_id": job.run_id,
+            "dry_run": dry_run,
+            "train": config.train.model_dump(),
+            "windows": config.windows.model_dump(),
+            "trained_on": windows_path,
+            "reference_sessions": reference_sessions,
+            "labels": labels,
+            "mlflow_run_id": mlflow_run_id,
+        },
     )
     uri = model_store.publish(job.spark, config.model.dir, directory)
     log.info("train: model %s published at %s", version, uri)
@@ -139,7 +148,14 @@ def _train(
 
 
 def _plan(
-    job: Job, config: Config, vocabulary: Vocabulary, train_dates: list[str], val_dates: list[str], workers: int, dry_run: bool, left_out: frozenset
+    job: Job,
+    config: Config,
+    vocabulary: Vocabulary,
+    train_dates: list[str],
+    val_dates: list[str],
+    workers: int,
+    dry_run: bool,
+    left_out: frozenset,
 ) -> TrainPlan:
     """What every rank is given: the windows files of each split, the model's shape, the settings (smaller for a dry run)."""
     windows_path = job.lake.path("windows")
@@ -150,8 +166,14 @@ def _plan(
         train_files=train_files,
         val_files=val_files,
         model=ModelConfig(
-            vocab_size=vocabulary.size, gap_buckets=vocabulary.gap_bucket_count, max_len=window_length(job.lake.tables, windows_path),
-            arch=shape.arch, d_model=shape.d_model, n_layers=shape.n_layers, n_heads=shape.n_heads, dropout=shape.dropout,
+            vocab_size=vocabulary.size,
+            gap_buckets=vocabulary.gap_bucket_count,
+            max_len=window_length(job.lake.tables, windows_path),
+            arch=shape.arch,
+            d_model=shape.d_model,
+            n_layers=shape.n_layers,
+            n_heads=shape.n_heads,
+            dropout=shape.dropout,
         ),
         batch_size=min(settings.batch_size, 64) if dry_run else settings.batch_size,
         learning_rate=settings.learning_rate,
@@ -167,8 +189,8 @@ def _plan(
     )
 
 
-def _trained(ranked: Optional[RankResult]) -> RankResult:
-    """Rank 0's result, once it holds weights; a clear error when training produced none."""
+def _trained(ranked: RankResult | None) -> tuple[RankResult, bytes]:
+    """Rank 0's result and its best weights; a clear error when training produced none."""
     if ranked is None:
         raise SeqriskError("training produced no result; see the worker logs above")
     if ranked.weights is None:
@@ -178,11 +200,13 @@ def _trained(ranked: Optional[RankResult]) -> RankResult:
             "train.learning_rate, or look for windows the model cannot read (vocabulary, gap buckets)"
         )
     if ranked.result.diverged_epoch is not None:
-        log.warning("train: the loss diverged at epoch %d; the model of epoch %d is kept", ranked.result.diverged_epoch, ranked.result.best_epoch)
-    return ranked
+        log.warning(
+            "train: the loss diverged at epoch %d; the model of epoch %d is kept", ranked.result.diverged_epoch, ranked.result.best_epoch
+        )
+    return ranked, ranked.weights
 
 
-def _params(config: Config, dry_run: bool, labels: Optional[str]) -> dict:
+def _params(config: Config, dry_run: bool, labels: str | None) -> dict:
     """The settings that shape a model, flat (`model.d_model`, `train.epochs`, ...), for MLflow."""
     sections = {"model": config.model, "train": config.train, "windows": config.windows, "vocabulary": config.vocabulary}
     flat = {f"{name}.{key}": value for name, section in sections.items() for key, value in section.model_dump(mode="json").items()}
@@ -202,7 +226,7 @@ def _tags(job: Job, summary: TrainSummary) -> dict:
 
 def _example_sessions(job: Job):
     """A few sessions as the scorer reads them: the registered model's input example for its signature."""
-    first = job.lake.read("sessions").select(F.min("session_date")).first()[0]
+    first = job.lake.read("sessions").select(F.min("session_date")).collect()[0][0]
     return scorer_input(job.lake.read("sessions", where={"session_date": [str(first)]})).limit(5).toPandas()
 
 
@@ -215,15 +239,17 @@ def labeled_session_ids(job: Job, labels: str) -> frozenset:
     marked = label_sessions(job.lake.read("sessions"), open_labels(job.lake.tables, job.spark, labels))
     rows = marked.filter(F.col("anomaly_type").isNotNull()).select("session_id").limit(MAX_LEFT_OUT + 1).collect()
     if len(rows) > MAX_LEFT_OUT:
-        log.warning("train: more than %d labeled sessions; the windows of the first %d are left out of training", MAX_LEFT_OUT, MAX_LEFT_OUT)
+        log.warning(
+            "train: more than %d labeled sessions; the windows of the first %d are left out of training", MAX_LEFT_OUT, MAX_LEFT_OUT
+        )
     ids = frozenset(r["session_id"] for r in rows[:MAX_LEFT_OUT])
     log.info("train: the windows of %d labeled session(s) are left out of the sequence model's training", len(ids))
     return ids
 
 
 def fit_reference(
-    job: Job, config: Config, model: SequenceModel, vocabulary, dates: list[str], sample_size: int, labels: Optional[str] = None
-) -> tuple[int, Optional[LabelReport], dict[str, bytes]]:
+    job: Job, config: Config, model: SequenceModel, vocabulary, dates: list[str], sample_size: int, labels: str | None = None
+) -> tuple[int, LabelReport | None, dict[str, bytes]]:
     """Fit the feature and count detectors, the combination and the calibration on a sample of the training dates' sessions.
 
     The calibration must hold for sessions the detectors were not fitted on, so it is cross-fitted:
@@ -255,7 +281,9 @@ def fit_reference(
     combination, label_report = Combination(), None
     if cases is not None:
         enough = len(cases) >= config.train.label_min_cases
-        cases_raw = raw_scores(cases, model, vocabulary, detector, counts, config.windows.stride, config.score).by_detector() if enough else {}
+        cases_raw = (
+            raw_scores(cases, model, vocabulary, detector, counts, config.windows.stride, config.score).by_detector() if enough else {}
+        )
         combination, label_report = learn_from_labels(
             reference_raw, cases_raw, list(cases["session_id"]), config.train, config.score.levels.medium, config.score.levels.high
         )

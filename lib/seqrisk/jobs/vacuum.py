@@ -7,19 +7,18 @@ killed runs and a table folder whose first commit never came. The retention is w
 still in progress: its files are younger. Time travel to versions older than the retention stops
 working, as with Delta's own VACUUM.
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Optional
 
 from pyspark.sql import SparkSession
 
 from seqrisk.config import Config
-
-from seqrisk.lake.settings import TableNames
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import start_job
+from seqrisk.lake.settings import TableNames
 
 log = logging.getLogger("seqrisk")
 
@@ -39,7 +38,7 @@ class VacuumSummary:
         )
 
 
-def run_vacuum(config: Config, *, retain_hours: Optional[int] = None, spark: Optional[SparkSession] = None) -> VacuumSummary:
+def run_vacuum(config: Config, *, retain_hours: int | None = None, spark: SparkSession | None = None) -> VacuumSummary:
     job = start_job("vacuum", config, spark)
     hours = config.tables.vacuum_retain_hours if retain_hours is None else retain_hours
     summary = VacuumSummary(job.run_id, hours)

@@ -185,4 +185,5 @@ def fingerprint(df: DataFrame, ignore: Sequence[str]) -> tuple:
     columns = [F.to_json(f.name) if f.dataType.typeName() == "map" else F.col(f.name) for f in df.schema.fields if f.name not in ignore]
     row_hash = F.xxhash64(*columns)
     first = df.agg(F.count("*"), F.sum(row_hash.cast("decimal(38,0)")), F.sum((row_hash % 1000003).cast("long") ** 2)).first()
+    assert first is not None  # an aggregate has one row
     return tuple(first)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from typing import Any
 
 from pyspark.sql import SparkSession
+
+from seqrisk.errors import SeqriskError
 
 
 def join(root: str, *names: str) -> str:
@@ -31,22 +34,30 @@ def local_uri(path: str) -> str:
     return "file://" + os.path.abspath(path)  # as Hadoop writes it: unescaped
 
 
+def jvm(spark: SparkSession) -> Any:
+    """Spark's JVM gateway (py4j): Hadoop's and Delta's classes by name. Only `seqrisk.lake` reaches into it."""
+    gateway = spark._jvm
+    if gateway is None:
+        raise SeqriskError("this Spark session has no JVM gateway (Spark Connect?); seqrisk needs a classic Spark session")
+    return gateway
+
+
 def _filesystem(spark: SparkSession, uri: str):
     """Hadoop's FileSystem for `uri`, and the Path.
 
     On a local disk, the raw filesystem: Hadoop's checksummed one keeps a `.crc` file beside each
     file it writes and refuses to read a file that anything else has rewritten since.
     """
-    jvm = spark._jvm  # type: ignore[attr-defined]
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
-    if jvm.java.lang.Class.forName("org.apache.hadoop.fs.ChecksumFileSystem").isInstance(fs):
+    gateway = jvm(spark)
+    path = gateway.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if gateway.java.lang.Class.forName("org.apache.hadoop.fs.ChecksumFileSystem").isInstance(fs):
         fs = fs.getRawFileSystem()
     return fs, path
 
 
 def _path(spark: SparkSession, uri: str):
-    return spark._jvm.org.apache.hadoop.fs.Path(uri)  # type: ignore[attr-defined]
+    return jvm(spark).org.apache.hadoop.fs.Path(uri)
 
 
 def exists(spark: SparkSession, uri: str) -> bool:
@@ -61,7 +72,7 @@ def read_bytes(spark: SparkSession, uri: str) -> bytes:
         raise FileNotFoundError(uri)
     stream = fs.open(path)
     try:
-        return bytes(spark._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))  # type: ignore[attr-defined]
+        return bytes(jvm(spark).org.apache.commons.io.IOUtils.toByteArray(stream))
     finally:
         stream.close()
 
@@ -69,10 +80,10 @@ def read_bytes(spark: SparkSession, uri: str) -> bytes:
 def read_head(spark: SparkSession, uri: str, limit: int) -> bytes:
     """The file's first `limit` bytes (all of a shorter file)."""
     fs, path = _filesystem(spark, uri)
-    jvm = spark._jvm  # type: ignore[attr-defined]
-    stream = jvm.org.apache.commons.io.input.BoundedInputStream(fs.open(path), limit)
+    gateway = jvm(spark)
+    stream = gateway.org.apache.commons.io.input.BoundedInputStream(fs.open(path), limit)
     try:
-        return bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        return bytes(gateway.org.apache.commons.io.IOUtils.toByteArray(stream))
     finally:
         stream.close()
 

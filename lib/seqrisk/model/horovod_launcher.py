@@ -4,9 +4,8 @@
 only makes sense with several workers is marked `# hvd`. Rank 0 alone logs (in the loop) and
 returns its best weights through the run's result, so no executor writes to a shared disk.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import numpy as np
 import torch
@@ -35,7 +34,7 @@ class HorovodCollective:
         self.hvd.broadcast_optimizer_state(optimizer, root_rank=0)  # hvd
 
 
-def run_horovod(plan: TrainPlan, workers: int) -> Optional[RankResult]:
+def run_horovod(plan: TrainPlan, workers: int) -> RankResult | None:
     """Train with `workers` Horovod ranks on Spark barrier tasks (gloo), or in this process for one; rank 0's result."""
     if workers == 1:
         return train_worker(plan)
@@ -45,7 +44,7 @@ def run_horovod(plan: TrainPlan, workers: int) -> Optional[RankResult]:
     return next((r for r in results if r is not None), None)  # rank 0's
 
 
-def train_worker(plan: TrainPlan) -> Optional[RankResult]:
+def train_worker(plan: TrainPlan) -> RankResult | None:
     """One rank: its shard of the windows through Petastorm, the shared loop; rank 0 returns the result."""
     import horovod.torch as hvd  # on the executor: the rank's own process
 
@@ -61,9 +60,10 @@ def train_worker(plan: TrainPlan) -> Optional[RankResult]:
     device = torch.device("cuda" if cuda else "cpu")
     shard = dict(cur_shard=collective.rank, shard_count=collective.size) if plan.shard else {}  # hvd
     seed = plan.seed + collective.rank
-    with open_windows(plan.train_files, plan.left_out, seed=seed, num_epochs=None, **shard) as train_reader, open_windows(
-        plan.val_files, plan.left_out, seed=plan.seed, num_epochs=None, shuffle_row_groups=False, **shard
-    ) as val_reader:
+    with (
+        open_windows(plan.train_files, plan.left_out, seed=seed, num_epochs=None, **shard) as train_reader,
+        open_windows(plan.val_files, plan.left_out, seed=plan.seed, num_epochs=None, shuffle_row_groups=False, **shard) as val_reader,
+    ):
         train_batches = fixed_batches(train_reader, plan.batch_size, np.random.default_rng(seed))
         val_batches = fixed_batches(val_reader, plan.batch_size, None)
         return train_loop(plan, collective, train_batches, val_batches, device)

@@ -11,15 +11,17 @@ with, and a SHA-256 checksum of every other file. This module owns those file na
 every executor, which verifies them again before loading (`load_model`). No executor reads a
 shared disk.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,12 +53,12 @@ class ModelDir:
     location: str = ""
 
     @classmethod
-    def assemble(cls, version: str, config: ModelConfig, files: Mapping[str, bytes], extra: Mapping[str, Any]) -> "ModelDir":
+    def assemble(cls, version: str, config: ModelConfig, files: Mapping[str, bytes], extra: Mapping[str, Any]) -> ModelDir:
         """Add the manifest: format, version, config, package versions, every file's checksum."""
         manifest = {
             "format": FORMAT,
             "version": version,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "model": config.to_dict(),
             "versions": {name: _package_version(name) for name in PACKAGES},
             "files": {name: _sha256(data) for name, data in sorted(files.items())},
@@ -85,7 +87,7 @@ class ModelDir:
     def read(self, name: str) -> bytes:
         return self.files[name]
 
-    def json(self, name: str) -> Optional[dict]:
+    def json(self, name: str) -> dict | None:
         """A JSON file of the directory, or None when it has none."""
         return json.loads(self.files[name]) if name in self.files else None
 
@@ -117,8 +119,8 @@ class LoadedModel:
     manifest: dict
 
 
-def new_version(now: Optional[datetime] = None) -> str:
-    now = now or datetime.now(timezone.utc)
+def new_version(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
     return f"m{now:%Y%m%dT%H%M%SZ}"
 
 
@@ -166,7 +168,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _package_version(name: str) -> Optional[str]:
+def _package_version(name: str) -> str | None:
     try:
         return version(name)
     except PackageNotFoundError:

@@ -3,6 +3,7 @@
 No copy of the training data: each rank reads its shard of row groups (`cur_shard`/`shard_count`).
 With `train --labels`, a predicate on `session_id` skips the labeled sessions' windows.
 """
+
 from __future__ import annotations
 
 import pandas as pd

@@ -5,6 +5,7 @@ predicts the token at t+1. A step's *surprise* is the negative log-likelihood th
 observed event, and its *rank* among all tokens (1: the model's top guess). Padding (token 0) never
 influences a real step: attention is causal and padded keys are masked.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,6 +35,9 @@ class ModelConfig:
 
 
 class SequenceModel(nn.Module):
+    body: nn.Module
+    causal: torch.Tensor  # (max_len, max_len) bool, True above the diagonal (transformer only)
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
@@ -47,7 +51,9 @@ class SequenceModel(nn.Module):
             self.body = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
             self.register_buffer("causal", torch.ones(config.max_len, config.max_len, dtype=torch.bool).triu(1), persistent=False)
         elif config.arch == "gru":
-            self.body = nn.GRU(config.d_model, config.d_model, config.n_layers, batch_first=True, dropout=config.dropout if config.n_layers > 1 else 0.0)
+            self.body = nn.GRU(
+                config.d_model, config.d_model, config.n_layers, batch_first=True, dropout=config.dropout if config.n_layers > 1 else 0.0
+            )
         else:
             raise ValueError(f"arch must be 'transformer' or 'gru', got {config.arch!r}")
         self.norm = nn.LayerNorm(config.d_model)

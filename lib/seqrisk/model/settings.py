@@ -1,4 +1,5 @@
 """Settings of the sequence model and its training (`model.*`, `train.*`)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -17,7 +18,7 @@ class ModelSettings(Settings):
     dropout: float = Field(0.1, ge=0, lt=1)
 
     @model_validator(mode="after")
-    def _heads(self) -> "ModelSettings":
+    def _heads(self) -> ModelSettings:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
         return self

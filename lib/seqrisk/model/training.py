@@ -7,6 +7,7 @@ rank from rank 0's weights. `SingleProcess` is the collective of one process (a 
 `train.workers: 1`); `horovod_launcher.HorovodCollective` is Horovod's. Rank 0's best weights come
 back in the `RankResult`; no rank writes a file.
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Optional, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -63,7 +64,7 @@ class TrainResult:
     workers: int = 1
     device: str = "cpu"
     stopped_early: bool = False
-    diverged_epoch: Optional[int] = None  # the epoch whose loss was not finite (NaN, inf): training stopped there
+    diverged_epoch: int | None = None  # the epoch whose loss was not finite (NaN, inf): training stopped there
 
     def to_json(self) -> dict:
         return {**asdict(self), "history": [asdict(h) for h in self.history]}
@@ -74,7 +75,7 @@ class RankResult:
     """What rank 0 hands back to the driver: the history, the best weights, windows for the probe."""
 
     result: TrainResult
-    weights: Optional[bytes]  # None when no epoch ended with a finite validation loss
+    weights: bytes | None  # None when no epoch ended with a finite validation loss
     probe_tokens: np.ndarray
     probe_gaps: np.ndarray
 
@@ -107,12 +108,16 @@ class SingleProcess:
         return None
 
 
-def train_loop(plan: TrainPlan, collective: Collective, train_batches: Batches, val_batches: Batches, device: torch.device) -> Optional[RankResult]:
+def train_loop(
+    plan: TrainPlan, collective: Collective, train_batches: Batches, val_batches: Batches, device: torch.device
+) -> RankResult | None:
     """Train `plan.model`; rank 0 returns the result with the best weights, the other ranks None."""
     rank, size = collective.rank, collective.size
     amp = device.type == "cuda" and plan.mixed_precision
     model = SequenceModel(plan.model).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=plan.learning_rate * size, weight_decay=0.01)  # lr x workers
+    optimizer: torch.optim.Optimizer = torch.optim.AdamW(
+        model.parameters(), lr=plan.learning_rate * size, weight_decay=0.01
+    )  # lr x workers
     optimizer = collective.distributed(optimizer, model)
     collective.start_together(model, optimizer)
     total_steps = plan.epochs * plan.steps_per_epoch
@@ -133,7 +138,9 @@ def train_loop(plan: TrainPlan, collective: Collective, train_batches: Batches, 
         record = EpochRecord(epoch, train_loss, val_loss, plan.steps_per_epoch * plan.batch_size * size / seconds, seconds)
         result.history.append(record)
         if rank == 0:
-            log.info("train: epoch %d  loss %.4f  val %.4f  %.0f windows/s (%d workers)", epoch, train_loss, val_loss, record.windows_per_s, size)
+            log.info(
+                "train: epoch %d  loss %.4f  val %.4f  %.0f windows/s (%d workers)", epoch, train_loss, val_loss, record.windows_per_s, size
+            )
         if val_loss < result.best_val_loss - 1e-4:
             result.best_epoch, result.best_val_loss, bad_epochs = epoch, val_loss, 0
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -149,7 +156,9 @@ def train_loop(plan: TrainPlan, collective: Collective, train_batches: Batches, 
     return RankResult(result, weights, probe_tokens[: model_dir.PROBE_WINDOWS], probe_gaps[: model_dir.PROBE_WINDOWS])
 
 
-def _train_epoch(model: SequenceModel, optimizer, scheduler, batches: Batches, plan: TrainPlan, device: torch.device, amp: bool) -> list[float]:
+def _train_epoch(
+    model: SequenceModel, optimizer, scheduler, batches: Batches, plan: TrainPlan, device: torch.device, amp: bool
+) -> list[float]:
     model.train()
     losses = []
     for _ in range(plan.steps_per_epoch):
@@ -176,7 +185,7 @@ def _validate(model: SequenceModel, batches: Batches, plan: TrainPlan, device: t
     return float(np.mean(losses))
 
 
-def fixed_batches(chunks, batch_size: int, rng: Optional[np.random.Generator]) -> Batches:
+def fixed_batches(chunks, batch_size: int, rng: np.random.Generator | None) -> Batches:
     """Readers yield one row group at a time (with `tokens` and `gap_buckets`); hand out batches of one fixed size.
 
     With `rng`, rows are shuffled within a buffer of a few row groups.

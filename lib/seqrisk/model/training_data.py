@@ -1,4 +1,5 @@
 """What training needs to know of the windows table before it starts: the split, the window length, row groups."""
+
 from __future__ import annotations
 
 import os

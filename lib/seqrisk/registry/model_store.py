@@ -6,12 +6,13 @@ that is still being copied: `fetch` then fails its checksums, never loads half a
 reads a directory's files to the driver. A `model.dir` or `score.model` without a scheme is a
 local folder (a POSIX mount), not the cluster's default filesystem.
 """
+
 from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
-from seqrisk.lake import uri_files
 from seqrisk.errors import SeqriskError
+from seqrisk.lake import uri_files
 from seqrisk.model.model_dir import MANIFEST, ModelDir
 
 LATEST = "latest"

@@ -4,20 +4,20 @@ Input: sessions with the columns the scorer reads (`scoring.scorer_input`); outp
 session_risk columns, with the default `score` settings. `load_context` verifies the directory as
 `score` does (every checksum, then the probe), so a registered model that loads is one that scores.
 """
+
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
 
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from seqrisk.scoring.settings import ScoreConfig
 from seqrisk.model.model_dir import ModelDir
-from seqrisk.scoring.risk_model import RiskModel, load_risk_model, risk_frame
 from seqrisk.registry.tracking import DIRECTORY_ARTIFACT
+from seqrisk.scoring.risk_model import RiskModel, load_risk_model, risk_frame
+from seqrisk.scoring.settings import ScoreConfig
 
 log = logging.getLogger("seqrisk")
 
@@ -26,7 +26,7 @@ class SeqriskModel(PythonModel):
     def load_context(self, context) -> None:
         self._model = load_risk_model(read_directory(Path(context.artifacts[DIRECTORY_ARTIFACT])))
 
-    def predict(self, context, model_input: pd.DataFrame, params: Optional[dict] = None) -> pd.DataFrame:
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         return _score(self._model, model_input)
 
 
@@ -43,10 +43,12 @@ def signature_for(mlflow, directory: ModelDir, example: pd.DataFrame):
     """
     try:
         from mlflow.models import ModelSignature
-        from mlflow.types.schema import ColSpec, DataType, Map, Schema
+        from mlflow.types.schema import ColSpec, DataType, Map, Schema, TensorSpec
 
         inferred = mlflow.models.infer_signature(example, _score(load_risk_model(directory), example))
-        inputs = [ColSpec(Map(DataType.long) if c.name == "type_counts" else c.type, c.name, required=False) for c in inferred.inputs.inputs]
+        inputs: list[ColSpec | TensorSpec] = [
+            ColSpec(Map(DataType.long) if c.name == "type_counts" else c.type, c.name, required=False) for c in inferred.inputs.inputs
+        ]
         return ModelSignature(Schema(inputs), inferred.outputs)
     except Exception as err:  # an MLflow without a type seqrisk's columns need: log the model without a signature
         log.warning("train: no MLflow signature for the model (%s); registries that require one will refuse it", err)
@@ -54,5 +56,5 @@ def signature_for(mlflow, directory: ModelDir, example: pd.DataFrame):
 
 
 def _score(model: RiskModel, sessions: pd.DataFrame) -> pd.DataFrame:
-    now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as Spark hands times to pandas
+    now = datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as Spark hands times to pandas
     return risk_frame(sessions, model, ScoreConfig(), run_id=f"pyfunc-{model.version}", scored_at=now)

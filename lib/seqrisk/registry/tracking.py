@@ -6,23 +6,24 @@ Jobs reach MLflow only through this module. With `mlflow.tracking_uri` null noth
 `_log_model` picks. A registered version is a pyfunc (`seqrisk.registry.pyfunc`) whose artifacts hold the
 seqrisk model directory unchanged, so `score` loads it exactly as it loads a folder.
 """
+
 from __future__ import annotations
 
 import logging
 import re
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Iterator, Optional
 
 import pandas as pd
 
-from seqrisk.registry import model_store
-from seqrisk.registry.settings import MlflowConfig
 from seqrisk.errors import SeqriskError
 from seqrisk.model.model_dir import ModelDir
+from seqrisk.registry import model_store
+from seqrisk.registry.settings import MlflowConfig
 
 log = logging.getLogger("seqrisk")
 REGISTRY_SCHEME = "models:/"
@@ -37,7 +38,7 @@ _REFERENCE = re.compile(r"^models:/(?P<name>[^@/]+)(?:@(?P<alias>[^/]+)|/(?P<ver
 class RegisteredVersion:
     name: str
     version: str
-    run_id: Optional[str]
+    run_id: str | None
 
     @property
     def uri(self) -> str:
@@ -60,9 +61,10 @@ def _mlflow(settings: MlflowConfig):
         import mlflow
     except ImportError:
         raise SeqriskError("mlflow.tracking_uri is set but MLflow is not installed: pip install 'seqrisk[runtime]' (or mlflow)") from None
-    if settings.tracking_uri.startswith(SQLITE):  # the embedded store: its folder may not exist yet
-        Path(settings.tracking_uri[len(SQLITE):]).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.tracking_uri)
+    uri = str(settings.tracking_uri)  # set: `enabled` said so
+    if uri.startswith(SQLITE):  # the embedded store: its folder may not exist yet
+        Path(uri[len(SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
     if settings.registry_uri:
         mlflow.set_registry_uri(settings.registry_uri)
     return mlflow
@@ -89,15 +91,15 @@ class TrainingRun:
             self._mlflow.log_metrics({k: float(v) for k, v in epoch.items() if k != "epoch" and v is not None}, step=step)
         self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
 
-    def log_model(self, directory: ModelDir, example: pd.DataFrame) -> Optional[RegisteredVersion]:
+    def log_model(self, directory: ModelDir, example: pd.DataFrame) -> RegisteredVersion | None:
         """Log the directory as a pyfunc, register it, and point the candidate alias at the new version."""
         from seqrisk.registry.pyfunc import SeqriskModel, signature_for
 
         with tempfile.TemporaryDirectory(prefix="seqrisk-mlflow-") as tmp:
             folder = Path(tmp) / DIRECTORY_ARTIFACT
             folder.mkdir()
-            for name, data in directory.files.items():
-                (folder / name).write_bytes(data)
+            for file_name, data in directory.files.items():
+                (folder / file_name).write_bytes(data)
             self._mlflow.log_artifacts(str(folder), DIRECTORY_ARTIFACT)  # the files themselves, beside the run's metrics
             logged = _log_model(
                 self._mlflow,
@@ -124,7 +126,7 @@ def _log_model(mlflow, **kwargs):
 
 
 @contextmanager
-def training_run(settings: MlflowConfig, run_name: str) -> Iterator[Optional[TrainingRun]]:
+def training_run(settings: MlflowConfig, run_name: str) -> Iterator[TrainingRun | None]:
     """An MLflow run around a training (FAILED in MLflow when training raises); None when tracking is off."""
     if not enabled(settings):
         yield None
@@ -137,7 +139,7 @@ def training_run(settings: MlflowConfig, run_name: str) -> Iterator[Optional[Tra
         yield TrainingRun(mlflow, run.info.run_id, settings)
 
 
-def _artifact_location(settings: MlflowConfig) -> Optional[str]:
+def _artifact_location(settings: MlflowConfig) -> str | None:
     """`mlflow.artifact_location` as MLflow needs it: a local folder becomes an absolute file URI."""
     location = settings.artifact_location
     if location is None or ":" in location:
@@ -170,11 +172,13 @@ def resolve(settings: MlflowConfig, reference: str) -> RegisteredVersion:
     try:
         found = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, match["version"])
     except Exception as err:  # MlflowException: the registry says which (no such model, alias or version)
-        raise SeqriskError(f"{reference}: not in the model registry ({settings.registry_uri or settings.tracking_uri}): {_first_line(err)}") from None
+        raise SeqriskError(
+            f"{reference}: not in the model registry ({settings.registry_uri or settings.tracking_uri}): {_first_line(err)}"
+        ) from None
     return RegisteredVersion(name, str(found.version), found.run_id)
 
 
-def alias_holder(settings: MlflowConfig, name: str, alias: str) -> Optional[RegisteredVersion]:
+def alias_holder(settings: MlflowConfig, name: str, alias: str) -> RegisteredVersion | None:
     """The version `alias` points at, or None when no version has it."""
     try:
         return resolve(settings, f"{REGISTRY_SCHEME}{name}@{alias}")

@@ -9,11 +9,12 @@ trained with labels), and `risk_pct` is that score's percentile among the refere
 scores. Reasons come from the evidence (docs/scoring.md), and the
 risk-action policy of the config turns level and reasons into an action.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -23,17 +24,17 @@ from pyspark.sql import DataFrame
 
 from seqrisk.detectors.calibration import Calibration, to_percentile
 from seqrisk.detectors.combination import DETECTORS, Combination
-from seqrisk.scoring.settings import ScoreConfig
 from seqrisk.detectors.count_detector import CountDetector, token_counts
 from seqrisk.detectors.feature_detector import FeatureDetector
 from seqrisk.detectors.fitting import surprisals
-from seqrisk.errors import SeqriskError
-from seqrisk.lake.contracts import SESSION_RISK
-from seqrisk.sessions.features import FEATURE_COLUMNS, with_sequence_users
-from seqrisk.model.sequence_model import SequenceModel
-from seqrisk.model.model_dir import CALIBRATION, COMBINATION, COUNT_DETECTOR, FEATURE_DETECTOR, LoadedModel, ModelDir, load_model
 from seqrisk.detectors.reasons import feature_reasons
 from seqrisk.detectors.sequence_evidence import SequenceEvidence, session_evidence
+from seqrisk.errors import SeqriskError
+from seqrisk.lake.contracts import SESSION_RISK
+from seqrisk.model.model_dir import CALIBRATION, COMBINATION, COUNT_DETECTOR, FEATURE_DETECTOR, LoadedModel, ModelDir, load_model
+from seqrisk.model.sequence_model import SequenceModel
+from seqrisk.scoring.settings import ScoreConfig
+from seqrisk.sessions.features import FEATURE_COLUMNS, with_sequence_users
 from seqrisk.sessions.vocabulary import Vocabulary
 from seqrisk.sessions.windows import TOKEN_INPUTS
 
@@ -104,8 +105,14 @@ def raw_scores(
     """The three detectors' raw scores for a pandas batch of sessions (GPU for the model when there is one)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     evidence = session_evidence(
-        sessions, model, vocabulary, length=model.config.max_len, stride=stride,
-        batch_windows=settings.batch_windows, top_k=settings.top_events, device=device,
+        sessions,
+        model,
+        vocabulary,
+        length=model.config.max_len,
+        stride=stride,
+        batch_windows=settings.batch_windows,
+        top_k=settings.top_events,
+        device=device,
     )
     X = detector.matrix(sessions)
     C = token_counts(sessions, vocabulary, len(counts.mean))
@@ -210,4 +217,3 @@ def score_batches(
         risk_model = _LOADED[directory.fingerprint] = load_risk_model(directory)
     for batch in batches:
         yield risk_frame(batch, risk_model, settings, run_id, scored_at)
-

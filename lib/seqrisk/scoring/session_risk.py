@@ -5,26 +5,27 @@ model directory's bytes; each Python worker verifies them against the manifest a
 once, then scores windows in large tensor batches. Shuffles: by sequence hash (users per sequence,
 before scoring) and by user (the user aggregate).
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import partial
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from seqrisk.scoring.settings import ScoreConfig
-from seqrisk.model.model_dir import ModelDir
 from seqrisk.detectors.reasons import ACTIONS
 from seqrisk.lake.contracts import SESSION_RISK
+from seqrisk.model.model_dir import ModelDir
 from seqrisk.scoring.risk_model import score_batches, scorer_input
+from seqrisk.scoring.settings import ScoreConfig
 
 TOP_USER_REASONS = 3
 
 
 def score_sessions(sessions: DataFrame, model: ModelDir, settings: ScoreConfig, run_id: str, scored_at: datetime) -> DataFrame:
     """session_risk rows for a DataFrame of sessions (lazy); the model directory goes to the executors as a broadcast."""
-    naive_utc = scored_at.astimezone(timezone.utc).replace(tzinfo=None)  # as the UTC Spark session hands times to pandas
+    naive_utc = scored_at.astimezone(UTC).replace(tzinfo=None)  # as the UTC Spark session hands times to pandas
     shipped = sessions.sparkSession.sparkContext.broadcast(model)
     score = partial(score_batches, model=shipped, settings=settings, run_id=run_id, scored_at=naive_utc)
     return scorer_input(sessions).mapInPandas(score, SESSION_RISK)

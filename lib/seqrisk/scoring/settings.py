@@ -1,7 +1,8 @@
 """Settings of scoring: risk levels, reason thresholds, the risk-action policy (`score.*`)."""
+
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -16,7 +17,7 @@ class RiskLevels(Settings):
     high: float = Field(99.0, gt=0, lt=100)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "RiskLevels":
+    def _ordered(self) -> RiskLevels:
         if self.medium >= self.high:
             raise ValueError(f"medium ({self.medium}) must be below high ({self.high})")
         return self
@@ -25,7 +26,7 @@ class RiskLevels(Settings):
 class PolicyRule(Settings):
     """A rule of the risk-action policy; a rule without conditions matches every session."""
 
-    level: Optional[Literal["low", "medium", "high"]] = None
+    level: Literal["low", "medium", "high"] | None = None
     any_reason: list[str] = []
     action: Literal["allow", "review", "step_up_auth", "block"]
 

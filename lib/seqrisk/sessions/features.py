@@ -1,13 +1,15 @@
-"""Session features for the second detector, and the detectors compared for it.
+"""Session features: computed in Spark when sessions are built, and the feature detector's matrix of them.
 
-`feature_matrix` turns rows of the `sessions` table (pandas) into numbers: log-scaled volumes and
+`with_session_features` adds the `sessions` table's numeric features to the ordered arrays of each
+session (volumes, rates, timing statistics, a sequence hash). `feature_matrix` turns rows of the `sessions` table (pandas) into numbers: log-scaled volumes and
 timings, the share of each event type in the vocabulary, the hour as a point on a circle, and how
 many users replayed the same sequence. Every detector here follows scikit-learn's conventions and
 `risk` returns higher-means-riskier scores.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,12 +22,94 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 VOLUMES = (
-    "n_events", "duration_s", "events_per_minute", "distinct_event_types", "distinct_items", "distinct_categories",
-    "cart_count", "purchase_count", "purchase_value", "gap_mean_s", "gap_std_s", "gap_min_s", "gap_median_s",
-    "gap_max_s", "users_with_sequence",
+    "n_events",
+    "duration_s",
+    "events_per_minute",
+    "distinct_event_types",
+    "distinct_items",
+    "distinct_categories",
+    "cart_count",
+    "purchase_count",
+    "purchase_value",
+    "gap_mean_s",
+    "gap_std_s",
+    "gap_min_s",
+    "gap_median_s",
+    "gap_max_s",
+    "users_with_sequence",
 )
 RATIOS = ("gap_cv",)
 FEATURE_COLUMNS = (*VOLUMES, *RATIOS, "start_hour", "type_counts")
+
+
+SESSION_ARRAYS = ("event_types", "gaps_s", "event_times", "item_ids", "categories", "prices")
+SESSION_FEATURES = (
+    "duration_s",
+    "events_per_minute",
+    "type_counts",
+    "distinct_event_types",
+    "distinct_items",
+    "distinct_categories",
+    "cart_count",
+    "purchase_count",
+    "purchase_value",
+    "gap_mean_s",
+    "gap_std_s",
+    "gap_cv",
+    "gap_min_s",
+    "gap_median_s",
+    "gap_max_s",
+    "start_hour",
+    "start_weekday",
+    "sequence_hash",
+)
+
+
+def with_session_features(sessions: DataFrame, cart_events: Sequence[str], purchase_events: Sequence[str]) -> DataFrame:
+    """The `sessions` table's features from the ordered arrays (Spark), in stages so each intermediate is computed once."""
+    types = F.col("event_types")
+    staged = sessions.select(
+        "*",
+        F.filter("gaps_s", lambda g: g.isNotNull()).alias("_gaps"),
+        F.array_sort(F.array_distinct(types)).alias("_types"),
+        F.filter(F.arrays_zip(types.alias("t"), F.col("prices").alias("p")), lambda s: s["t"].isin(list(purchase_events))).alias(
+            "_purchases"
+        ),
+        ((F.call_function("unix_micros", F.col("session_end")) - F.call_function("unix_micros", F.col("session_start"))) / 1e6).alias(
+            "duration_s"
+        ),
+    )
+    staged = staged.select(
+        "*",
+        F.size("_gaps").alias("_n_gaps"),
+        F.array_sort("_gaps").alias("_sorted_gaps"),
+        F.aggregate("_gaps", F.lit(0.0), lambda acc, g: acc + g).alias("_gap_sum"),
+    )
+    staged = staged.select("*", F.when(F.col("_n_gaps") > 0, F.col("_gap_sum") / F.col("_n_gaps")).alias("gap_mean_s"))
+    squares = F.aggregate("_gaps", F.lit(0.0), lambda acc, g: acc + (g - F.col("gap_mean_s")) * (g - F.col("gap_mean_s")))
+    staged = staged.select("*", F.when(F.col("_n_gaps") > 1, F.sqrt(squares / (F.col("_n_gaps") - 1))).alias("gap_std_s"))
+    n_gaps, sorted_gaps = F.col("_n_gaps"), F.col("_sorted_gaps")
+    middle = (
+        F.element_at(sorted_gaps, F.floor((n_gaps + 1) / 2).cast("int")) + F.element_at(sorted_gaps, F.ceil((n_gaps + 1) / 2).cast("int"))
+    ) / 2
+    return staged.select(
+        "*",
+        (F.col("n_events") * 60.0 / F.greatest("duration_s", F.lit(1.0))).alias("events_per_minute"),
+        F.map_from_arrays("_types", F.transform("_types", lambda t: F.size(F.filter(types, lambda x: x == t)))).alias("type_counts"),
+        F.size("_types").alias("distinct_event_types"),
+        F.size(F.array_distinct(F.filter("item_ids", lambda x: x.isNotNull()))).alias("distinct_items"),
+        F.size(F.array_distinct(F.filter("categories", lambda x: x.isNotNull()))).alias("distinct_categories"),
+        F.size(F.filter(types, lambda t: t.isin(list(cart_events)))).alias("cart_count"),
+        F.size("_purchases").alias("purchase_count"),
+        F.aggregate("_purchases", F.lit(0.0), lambda acc, s: acc + F.coalesce(s["p"], F.lit(0.0))).alias("purchase_value"),
+        F.when(n_gaps > 1, F.col("gap_std_s") / F.col("gap_mean_s")).alias("gap_cv"),
+        F.element_at(sorted_gaps, 1).alias("gap_min_s"),
+        F.when(n_gaps > 0, middle).alias("gap_median_s"),
+        F.element_at(sorted_gaps, -1).alias("gap_max_s"),
+        F.hour("session_start").alias("start_hour"),
+        F.dayofweek("session_start").alias("start_weekday"),
+        F.sha2(F.to_json(F.arrays_zip(types, F.col("item_ids"))), 256).substr(1, 32).alias("sequence_hash"),
+    )
 
 
 def with_sequence_users(sessions: DataFrame) -> DataFrame:
@@ -66,7 +150,7 @@ class PCAReconstruction:
     def __init__(self, variance: float = 0.9):
         self.variance = variance
 
-    def fit(self, X: np.ndarray) -> "PCAReconstruction":
+    def fit(self, X: np.ndarray) -> PCAReconstruction:
         self.scaler_ = StandardScaler().fit(X)
         self.pca_ = PCA(n_components=self.variance, svd_solver="full").fit(self.scaler_.transform(X))
         return self
@@ -82,7 +166,7 @@ class SklearnDensity:
     def __init__(self, estimator):
         self.estimator = estimator
 
-    def fit(self, X: np.ndarray) -> "SklearnDensity":
+    def fit(self, X: np.ndarray) -> SklearnDensity:
         self.pipeline_ = make_pipeline(StandardScaler(), self.estimator).fit(X)
         return self
 

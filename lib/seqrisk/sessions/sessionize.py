@@ -10,20 +10,22 @@ each user's history; users with more than `skewed_user_events` events (bots) ins
 that cross midnight are stitched through a small per-user-day table; (2) events by `session_id` to
 build each session's ordered arrays and features. Windows are cut from sessions without a shuffle.
 """
+
 from __future__ import annotations
 
 import logging
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
-from typing import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from seqrisk.lake import contracts
+from seqrisk.sessions.features import SESSION_ARRAYS, SESSION_FEATURES, with_session_features
 from seqrisk.sessions.settings import SessionizeConfig, VocabularyConfig
 from seqrisk.sessions.vocabulary import NONE, OTHER_CATEGORY, Vocabulary
-from seqrisk.lake import contracts
 from seqrisk.sessions.windows import TOKEN_INPUTS, WINDOW_COLUMNS, windows_mapper
 
 log = logging.getLogger("seqrisk")
@@ -42,7 +44,7 @@ class SessionRules:
     skewed_user_events: int = 1_000_000  # users above this go through the per-day path
 
     @classmethod
-    def from_config(cls, settings: SessionizeConfig) -> "SessionRules":
+    def from_config(cls, settings: SessionizeConfig) -> SessionRules:
         return cls(
             gap_s=settings.gap_minutes * 60,
             max_events=settings.max_events,
@@ -72,7 +74,11 @@ def learn_vocabulary(events: DataFrame, settings: VocabularyConfig, gap_buckets_
         token = F.concat_ws("|", "event_type", bucket)
     elif settings.composite == "price":
         has_price = F.col("price").isNotNull() & ~F.isnan("price")  # Spark orders NaN above every number
-        found = events.filter(has_price).select(F.percentile_approx("price", list(settings.price_quantiles), 10_000).alias("q")).first()["q"]
+        found = (
+            events.filter(has_price)
+            .select(F.percentile_approx("price", list(settings.price_quantiles), 10_000).alias("q"))
+            .collect()[0]["q"]
+        )
         edges = sorted(set(found or []))
         at_or_above = reduce(operator.add, [F.when(F.col("price") >= F.lit(edge), 1).otherwise(0) for edge in edges], F.lit(0))
         bucket = F.when(has_price, F.concat(F.lit("p"), at_or_above.cast("string"))).otherwise(F.lit(NONE))
@@ -239,7 +245,7 @@ def build_sessions(events: DataFrame, rules: SessionRules, run_id: str) -> DataF
         F.col("steps.category").alias("categories"),
         F.col("steps.price").alias("prices"),
     )
-    return _with_features(arrays, rules).select(
+    return with_session_features(arrays, rules.cart_events, rules.purchase_events).select(
         "session_id",
         "user_id",
         "source_session_id",
@@ -253,59 +259,12 @@ def build_sessions(events: DataFrame, rules: SessionRules, run_id: str) -> DataF
     )
 
 
-SESSION_ARRAYS = ("event_types", "gaps_s", "event_times", "item_ids", "categories", "prices")
-SESSION_FEATURES = (
-    "duration_s", "events_per_minute", "type_counts", "distinct_event_types", "distinct_items", "distinct_categories",
-    "cart_count", "purchase_count", "purchase_value", "gap_mean_s", "gap_std_s", "gap_cv", "gap_min_s", "gap_median_s",
-    "gap_max_s", "start_hour", "start_weekday", "sequence_hash",
-)
-
-
-def _with_features(sessions: DataFrame, rules: SessionRules) -> DataFrame:
-    """Session features from the ordered arrays, in stages so each intermediate is computed once."""
-    types = F.col("event_types")
-    staged = sessions.select(
-        "*",
-        F.filter("gaps_s", lambda g: g.isNotNull()).alias("_gaps"),
-        F.array_sort(F.array_distinct(types)).alias("_types"),
-        F.filter(F.arrays_zip(types.alias("t"), F.col("prices").alias("p")), lambda s: s["t"].isin(list(rules.purchase_events))).alias("_purchases"),
-        ((F.call_function("unix_micros", F.col("session_end")) - F.call_function("unix_micros", F.col("session_start"))) / 1e6).alias("duration_s"),
-    )
-    staged = staged.select(
-        "*",
-        F.size("_gaps").alias("_n_gaps"),
-        F.array_sort("_gaps").alias("_sorted_gaps"),
-        F.aggregate("_gaps", F.lit(0.0), lambda acc, g: acc + g).alias("_gap_sum"),
-    )
-    staged = staged.select("*", F.when(F.col("_n_gaps") > 0, F.col("_gap_sum") / F.col("_n_gaps")).alias("gap_mean_s"))
-    squares = F.aggregate("_gaps", F.lit(0.0), lambda acc, g: acc + (g - F.col("gap_mean_s")) * (g - F.col("gap_mean_s")))
-    staged = staged.select("*", F.when(F.col("_n_gaps") > 1, F.sqrt(squares / (F.col("_n_gaps") - 1))).alias("gap_std_s"))
-    n_gaps, sorted_gaps = F.col("_n_gaps"), F.col("_sorted_gaps")
-    middle = (F.element_at(sorted_gaps, F.floor((n_gaps + 1) / 2).cast("int")) + F.element_at(sorted_gaps, F.ceil((n_gaps + 1) / 2).cast("int"))) / 2
-    return staged.select(
-        "*",
-        (F.col("n_events") * 60.0 / F.greatest("duration_s", F.lit(1.0))).alias("events_per_minute"),
-        F.map_from_arrays("_types", F.transform("_types", lambda t: F.size(F.filter(types, lambda x: x == t)))).alias("type_counts"),
-        F.size("_types").alias("distinct_event_types"),
-        F.size(F.array_distinct(F.filter("item_ids", lambda x: x.isNotNull()))).alias("distinct_items"),
-        F.size(F.array_distinct(F.filter("categories", lambda x: x.isNotNull()))).alias("distinct_categories"),
-        F.size(F.filter(types, lambda t: t.isin(list(rules.cart_events)))).alias("cart_count"),
-        F.size("_purchases").alias("purchase_count"),
-        F.aggregate("_purchases", F.lit(0.0), lambda acc, s: acc + F.coalesce(s["p"], F.lit(0.0))).alias("purchase_value"),
-        F.when(n_gaps > 1, F.col("gap_std_s") / F.col("gap_mean_s")).alias("gap_cv"),
-        F.element_at(sorted_gaps, 1).alias("gap_min_s"),
-        F.when(n_gaps > 0, middle).alias("gap_median_s"),
-        F.element_at(sorted_gaps, -1).alias("gap_max_s"),
-        F.hour("session_start").alias("start_hour"),
-        F.dayofweek("session_start").alias("start_weekday"),
-        F.sha2(F.to_json(F.arrays_zip(types, F.col("item_ids"))), 256).substr(1, 32).alias("sequence_hash"),
-    )
-
-
 def cut_windows(sessions: DataFrame, vocabulary: Vocabulary, length: int, stride: int, run_id: str) -> DataFrame:
     """Windows for each session, cut by `windows.cut` in Python workers (no shuffle)."""
     columns = sessions.select(*WINDOW_KEEP, *TOKEN_INPUTS)
     mapper = windows_mapper(vocabulary, length, stride, WINDOW_KEEP)
     windows = columns.mapInPandas(mapper, contracts.columns("windows", [*WINDOW_KEEP, *WINDOW_COLUMNS]))
     window_id = F.concat_ws(":", "session_id", F.col("window_index").cast("string"))
-    return windows.select(window_id.alias("window_id"), *[c for c in windows.columns if c != "session_date"], F.lit(run_id).alias("run_id"), "session_date")
+    return windows.select(
+        window_id.alias("window_id"), *[c for c in windows.columns if c != "session_date"], F.lit(run_id).alias("run_id"), "session_date"
+    )

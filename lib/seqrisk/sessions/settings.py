@@ -1,4 +1,5 @@
 """Settings of sessionization, the vocabulary and the windows (`sessionize.*`, `vocabulary.*`, `windows.*`)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -41,7 +42,7 @@ class WindowsConfig(Settings):
     row_group_mb: int = Field(32, ge=1)  # Parquet row groups: what Petastorm reads at a time
 
     @model_validator(mode="after")
-    def _shape(self) -> "WindowsConfig":
+    def _shape(self) -> WindowsConfig:
         if self.stride > self.length:
             raise ValueError(f"stride ({self.stride}) must not exceed length ({self.length}): events would be skipped")
         if any(b >= a for b, a in zip(self.gap_buckets_s, self.gap_buckets_s[1:])) or not self.gap_buckets_s:

@@ -8,13 +8,14 @@ event, so a session that stops early, a checkout without its payment, is surpris
 object holds how time gaps are bucketed, so a scorer cuts windows exactly as the trainer's windows
 were cut.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -27,6 +28,7 @@ NONE, OTHER_CATEGORY = "none", "other"  # the bucket of an event without a categ
 def _price_bucket(edges: Sequence[float], price: float) -> str:
     """`p<k>`: k = how many edges are at or below `price` (p0 below the first edge)."""
     return f"p{sum(1 for edge in edges if price >= edge)}"
+
 
 GAP_BUCKETS_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)  # upper bounds (seconds) of the time-gap buckets: the one default
 
@@ -57,7 +59,7 @@ class Vocabulary:
         top_categories: Sequence[str] = (),
         price_edges: Sequence[float] = (),
         gap_buckets_s: Sequence[float] = GAP_BUCKETS_S,
-    ) -> "Vocabulary":
+    ) -> Vocabulary:
         """Keep tokens seen at least `min_count` times, most frequent first (ties by name)."""
         frequent = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
         kept = frequent[: max_size - len(SPECIAL)]
@@ -81,12 +83,13 @@ class Vocabulary:
         """Padding (0), one bucket per boundary plus one past the last, and the session start."""
         return len(self.gap_buckets_s) + 3
 
-    def token_text(self, event_type: str, category: Optional[str], price: Optional[float] = None) -> str:
+    def token_text(self, event_type: str, category: str | None, price: float | None = None) -> str:
         if self.composite == "none":
             return event_type
         if self.composite == "price":
-            missing = price is None or math.isnan(price)
-            return f"{event_type}|{NONE if missing else _price_bucket(self.price_edges, price)}"
+            if price is None or math.isnan(price):
+                return f"{event_type}|{NONE}"
+            return f"{event_type}|{_price_bucket(self.price_edges, price)}"
         bucket = NONE if category is None else category if category in self.top_categories else OTHER_CATEGORY
         return f"{event_type}|{bucket}"
 
@@ -111,8 +114,8 @@ class Vocabulary:
     def encode(
         self,
         event_types: Sequence[str],
-        categories: Optional[Sequence[Optional[str]]] = None,
-        prices: Optional[Sequence[Optional[float]]] = None,
+        categories: Sequence[str | None] | None = None,
+        prices: Sequence[float | None] | None = None,
     ) -> np.ndarray:
         """Token ids for one session's events; unseen tokens give UNK, rare ones RARE."""
         cats = categories if categories is not None else [None] * len(event_types)
@@ -123,7 +126,7 @@ class Vocabulary:
             ids[i] = self._ids.get(text, RARE if text in self.counts else UNK)
         return ids
 
-    def encode_gaps(self, gaps_s: Sequence[Optional[float]]) -> np.ndarray:
+    def encode_gaps(self, gaps_s: Sequence[float | None]) -> np.ndarray:
         """Gap bucket ids: the first event (no gap) gets the session-start bucket."""
         gaps = np.array([np.nan if g is None else g for g in gaps_s], dtype=np.float64)
         buckets = 1 + np.searchsorted(np.asarray(self.gap_buckets_s), gaps, side="left")
@@ -154,7 +157,7 @@ class Vocabulary:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "Vocabulary":
+    def from_json(cls, text: str) -> Vocabulary:
         data = json.loads(text)
         if data.get("format") != FORMAT:
             raise ValueError(f"vocabulary format {data.get('format')!r} is not {FORMAT}; re-run sessionize over every date, then train")
@@ -166,4 +169,3 @@ class Vocabulary:
             price_edges=tuple(data.get("price_edges", ())),  # absent in files written before price tokens
             gap_buckets_s=tuple(data["gap_buckets_s"]),
         )
-

@@ -6,12 +6,13 @@ ranged `sessionize` accept the saved vocabulary only when its SHA-256 is the one
 latest commit: a lost or replaced vocabulary would shift token ids under the windows (and under a
 model trained on them), so it stops the job instead.
 """
+
 from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
-from seqrisk.lake import uri_files
 from seqrisk.errors import SeqriskError
+from seqrisk.lake import uri_files
 from seqrisk.lake.lake import Lake
 from seqrisk.sessions.vocabulary import Vocabulary
 

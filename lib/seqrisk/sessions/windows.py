@@ -5,10 +5,11 @@ with the model's vocabulary, so training and scoring cut sessions identically. A
 end with the end-of-session token, so the model learns where sessions stop (a block whose last
 replica never reported, a checkout without its payment: docs/detectors.md).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from functools import partial
-from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -61,7 +62,9 @@ def session_windows(
     The tokens are the events' and then END (its gap bucket is PAD: END is never an input that
     predicts anything, only a target).
     """
-    tokens = vocabulary.encode(list(event_types), None if categories is None else list(categories), None if prices is None else list(prices))
+    tokens = vocabulary.encode(
+        list(event_types), None if categories is None else list(categories), None if prices is None else list(prices)
+    )
     gaps = vocabulary.encode_gaps(list(gaps_s))
     return cut(np.append(tokens, np.int32(END)), np.append(gaps, np.int32(PAD)), length, stride)
 
@@ -82,7 +85,9 @@ def windows_frame(sessions: pd.DataFrame, vocabulary: Vocabulary, length: int, s
     return pd.DataFrame(rows)
 
 
-def windows_batches(batches: Iterator[pd.DataFrame], vocabulary: Vocabulary, length: int, stride: int, keep: Sequence[str]) -> Iterator[pd.DataFrame]:
+def windows_batches(
+    batches: Iterator[pd.DataFrame], vocabulary: Vocabulary, length: int, stride: int, keep: Sequence[str]
+) -> Iterator[pd.DataFrame]:
     """`mapInPandas` body: sessions in, windows out."""
     for batch in batches:
         yield windows_frame(batch, vocabulary, length, stride, keep)

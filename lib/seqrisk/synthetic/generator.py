@@ -6,12 +6,13 @@ cart, checkout, purchase, with drop-offs) over a catalog with skewed popularity,
 activity level and hours. Anomalous users keep a normal history and get anomalous spans mixed in;
 docs/generator.md describes each type and its signature.
 """
+
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -49,8 +50,17 @@ FUNNEL = {
 _FUNNEL_CDF = {state: (list(nxt), np.cumsum(list(nxt.values())).tolist()) for state, nxt in FUNNEL.items()}
 # Median seconds a person spends after each event type before the next one.
 DWELL_S = {
-    "login": 8, "search": 18, "view": 45, "add_to_cart": 15, "remove_from_cart": 10, "checkout": 40,
-    "apply_coupon": 20, "purchase": 25, "logout": 1, "password_change": 25, "address_change": 30,
+    "login": 8,
+    "search": 18,
+    "view": 45,
+    "add_to_cart": 15,
+    "remove_from_cart": 10,
+    "checkout": 40,
+    "apply_coupon": 20,
+    "purchase": 25,
+    "logout": 1,
+    "password_change": 25,
+    "address_change": 30,
 }
 MAX_NORMAL_EVENTS = 80
 SESSION_GAP_S = 35 * 60  # normal sessions are kept this far from anomalous spans: labels stay unambiguous
@@ -182,7 +192,8 @@ def _session_start(rng: np.random.Generator, profile: dict, days: int) -> float:
 def _normal_session(rng, catalog: Catalog, profile: dict, start: float, pace: float = 1.0) -> list[_Event]:
     device = profile["devices"][int(rng.random() < 0.3)]
     category = _uniform_pick(profile["categories"], rng)
-    events, state, t, item, carted = [], "start", start, -1, -1
+    events: list[_Event] = []
+    state, t, item, carted = "start", start, -1, -1
     while len(events) < MAX_NORMAL_EVENTS:
         names, cdf = _FUNNEL_CDF[state]
         state = names[_draw(cdf, rng)]
@@ -360,7 +371,8 @@ def generate_frames(indices: Iterator[int], params: GeneratorParams) -> pd.DataF
     for index in indices:
         events, spans, _ = generate_user(int(index), params)
         user = f"u{int(index):08d}"
-        tagged = [(e, None) for e in events] + [(e, sp.anomaly_type) for sp in spans for e in sp.events]
+        tagged: list[tuple[_Event, str | None]] = [(e, None) for e in events]
+        tagged += [(e, sp.anomaly_type) for sp in spans for e in sp.events]
         tagged = [(e, a) for e, a in tagged if e.t < params.days * 86400.0]
         user_lines = _csv_lines(user, [e for e, _ in tagged], catalog, params)
         lines.extend(user_lines)

@@ -4,19 +4,20 @@ Users are spread over tasks with `spark.range`; each task runs `synthetic.genera
 users (executor side, in the installed package). Output: `OUT/events/` (CSV without a header, for
 the `generated` mapping) and `OUT/labels.csv` (one row per anomalous span).
 """
+
 from __future__ import annotations
 
 import logging
 from calendar import timegm
+from collections.abc import Iterator
 from functools import partial
-from typing import Iterator
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from seqrisk.lake import uri_files
-from seqrisk.synthetic.settings import GenerateConfig
 from seqrisk.synthetic.generator import ANOMALY_TYPES, AnomalyKnobs, GeneratorParams, generate_frames
+from seqrisk.synthetic.settings import GenerateConfig
 
 log = logging.getLogger("seqrisk")
 

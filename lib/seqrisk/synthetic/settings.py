@@ -1,8 +1,8 @@
 """Settings of the synthetic generator (`generate.*`)."""
+
 from __future__ import annotations
 
 from datetime import date
-from typing import Optional
 
 from pydantic import Field, model_validator
 
@@ -32,12 +32,12 @@ class GenerateConfig(Settings):
     malformed_rate: float = Field(0.0, ge=0, le=1)  # corrupted extra copies of lines, for quarantine
     items: int = Field(5000, ge=10)
     categories: int = Field(40, ge=1)
-    partitions: Optional[int] = Field(None, ge=1)  # Spark tasks; default: from users and cores
+    partitions: int | None = Field(None, ge=1)  # Spark tasks; default: from users and cores
     out: str = "./data/generated"
     anomalies: AnomaliesConfig = AnomaliesConfig()
 
     @model_validator(mode="after")
-    def _catalog(self) -> "GenerateConfig":
+    def _catalog(self) -> GenerateConfig:
         if self.items < self.categories:
             raise ValueError(f"items ({self.items}) must be at least categories ({self.categories})")
         return self
