@@ -38,34 +38,48 @@ def events(spark, *rows):
     return spark.createDataFrame(out, EVENTS_SCHEMA)
 
 
+SESSION_SHAPE = "user_id string, session_start timestamp, n_events int, event_types array<string>"
+
+
 def sessions_of(df, rules):
-    built = build_sessions(assign_sessions(df, rules), rules, "run-1")
-    return sorted((r.user_id, r.session_start, r.n_events, tuple(r.event_types)) for r in built.collect())
+    """The built sessions' users, starts, sizes and event types (a DataFrame)."""
+    return build_sessions(assign_sessions(df, rules), rules, "run-1").select("user_id", "session_start", "n_events", "event_types")
+
+
+def expected_sessions(spark, *rows):
+    return spark.createDataFrame([(u, start, n, list(types)) for u, start, n, types in rows], SESSION_SHAPE)
+
+
+def sizes(df, rules) -> list[int]:
+    return [r.n_events for r in sessions_of(df, rules).orderBy("session_start").collect()]
 
 
 def test_a_gap_of_exactly_the_limit_continues_the_session_and_one_second_more_ends_it(spark, rules):
     df = events(spark, ("u", 0, "view"), ("u", 1800, "view"), ("u", 3601, "buy"))
-    assert sessions_of(df, rules) == [
-        ("u", T0, 2, ("view", "view")),
-        ("u", T0 + timedelta(seconds=3601), 1, ("buy",)),
-    ]
+    assertDataFrameEqual(
+        sessions_of(df, rules),
+        expected_sessions(spark, ("u", T0, 2, ("view", "view")), ("u", T0 + timedelta(seconds=3601), 1, ("buy",))),
+    )
 
 
 def test_ties_in_time_break_by_event_id(spark, rules):
     df = events(spark, ("u", 0, "second", None, "e2"), ("u", 0, "first", None, "e1"), ("u", 5, "third", None, "e3"))
-    assert sessions_of(df, rules) == [("u", T0, 3, ("first", "second", "third"))]
+    assertDataFrameEqual(sessions_of(df, rules), expected_sessions(spark, ("u", T0, 3, ("first", "second", "third"))))
 
 
 def test_users_are_sessionized_independently(spark, rules):
     df = events(spark, ("a", 0, "view"), ("b", 60, "view"), ("a", 120, "cart"))
-    assert sessions_of(df, rules) == [("a", T0, 2, ("view", "cart")), ("b", T0 + timedelta(seconds=60), 1, ("view",))]
+    assertDataFrameEqual(
+        sessions_of(df, rules),
+        expected_sessions(spark, ("a", T0, 2, ("view", "cart")), ("b", T0 + timedelta(seconds=60), 1, ("view",))),
+    )
 
 
 def test_a_given_session_id_is_followed_whatever_the_gaps(spark, rules):
     df = events(spark, ("u", 0, "view", "s1"), ("u", 7200, "view", "s1"), ("u", 7260, "view", "s2"))
     built = build_sessions(assign_sessions(df, rules), rules, "run-1")
-    got = sorted((r.session_id, r.source_session_id, r.n_events) for r in built.collect())
-    assert got == [("s1", "s1", 2), ("s2", "s2", 1)]
+    expected = spark.createDataFrame([("s1", "s1", 2), ("s2", "s2", 1)], "session_id string, source_session_id string, n_events int")
+    assertDataFrameEqual(built.select("session_id", "source_session_id", "n_events"), expected)
 
 
 def test_a_session_crossing_midnight_stays_whole_and_is_dated_by_its_start(spark, rules):
@@ -79,24 +93,23 @@ def test_long_sessions_are_cut_by_event_count_even_across_midnight(spark, rules)
     rules = replace(rules, max_events=10, max_duration_s=24 * 3600)
     start = 12 * 3600  # 22:00, an event every 10 minutes for four hours: the count carries over midnight
     df = events(spark, *[("u", start + 600 * k, "view") for k in range(25)])
-    assert [n for _, _, n, _ in sessions_of(df, rules)] == [10, 10, 5]
+    assert sizes(df, rules) == [10, 10, 5]
 
 
 def test_long_sessions_are_cut_by_duration(spark, rules):
     rules = replace(rules, max_duration_s=3600)
     df = events(spark, *[("u", 1200 * k, "view") for k in range(8)])  # every 20 minutes for 2h20
-    assert [n for _, _, n, _ in sessions_of(df, rules)] == [3, 3, 2]
+    assert sizes(df, rules) == [3, 3, 2]
 
 
 def test_given_sessions_are_cut_by_the_caps_too(spark, rules):
     rules = replace(rules, max_events=2, max_duration_s=3600)
     df = events(spark, *[("u", 10 * k, "view", "big") for k in range(5)])
     built = build_sessions(assign_sessions(df, rules), rules, "run-1")
-    assert sorted((r.session_id, r.source_session_id, r.n_events) for r in built.collect()) == [
-        ("big", "big", 2),
-        ("big~0.1", "big", 2),
-        ("big~0.2", "big", 1),
-    ]
+    expected = spark.createDataFrame(
+        [("big", "big", 2), ("big~0.1", "big", 2), ("big~0.2", "big", 1)], "session_id string, source_session_id string, n_events int"
+    )
+    assertDataFrameEqual(built.select("session_id", "source_session_id", "n_events"), expected)
 
 
 def test_session_features_are_exact(spark, rules):
