@@ -24,6 +24,16 @@ SMALL_TRAIN = (
 LOCAL_SPARK = ("spark.master=local[2]", "spark.shuffle_partitions=2", "mlflow.tracking_uri=null")  # MLflow: only where a test asks for it
 
 
+BACKENDS = ("native", "delta-rs")  # the table I/O tests run on both
+
+
+def open_backend(spark, backend: str, max_records_per_file: int = 5_000_000):
+    """The table I/O of one backend (`tables.delta`)."""
+    from seqrisk.lake.backends import open_tables
+
+    return open_tables(spark, delta=backend, max_records_per_file=max_records_per_file)
+
+
 def make_config(root: Path, *overrides: str):
     from seqrisk.config import load_config
 

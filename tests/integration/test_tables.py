@@ -1,24 +1,24 @@
-"""The delta-rs table backend: real Delta tables that Spark, deltalake and DuckDB read alike."""
+"""Both table backends: real Delta tables that Spark, deltalake and DuckDB read alike."""
 
 import datetime as dt
 
 import pytest
 from deltalake import DeltaTable
-from helpers import read_with_deltalake, read_with_duckdb, read_with_spark
+from helpers import BACKENDS, open_backend, read_with_deltalake, read_with_duckdb, read_with_spark
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from seqrisk import faults
 from seqrisk.errors import SeqriskError
-from seqrisk.lake.delta_rs import DeltaRsTables
 from seqrisk.lake.tables import TableWrite
 
 COLUMNS = ["id", "ts", "attrs", "steps", "price", "kind", "day"]
 SCHEMA = "id string, ts timestamp, attrs map<string,string>, steps array<int>, price double, kind string"
 
 
-@pytest.fixture
-def tables(spark):
-    return DeltaRsTables(spark, max_records_per_file=1000)
+@pytest.fixture(params=BACKENDS)
+def tables(spark, request):
+    return open_backend(spark, request.param, max_records_per_file=1000)
 
 
 def frame(spark, rows):
@@ -60,7 +60,7 @@ def test_second_append_adds_rows_in_a_new_version(spark, tables, lake):
     (result,) = tables.publish(TableWrite(path, more, "append", partition_by=("day",)), run_id="r2")
     assert (result.rows_added, result.version) == (1, 1)
     assertDataFrameEqual(tables.read(path), sample(spark).unionByName(more))
-    assert DeltaTable(path).history(1)[0]["run_id"] == "r2"
+    assert tables.commit_metadata(path)["run_id"] == "r2"
 
 
 def test_overwrite_replaces_the_whole_table(spark, tables, lake):
@@ -109,10 +109,11 @@ def test_a_write_that_fails_before_its_commit_leaves_every_table_unchanged(spark
     first, second = str(lake / "first"), str(lake / "second")
     tables.publish(TableWrite(first, sample(spark), "append", partition_by=("day",)), run_id="r1")
 
-    def killed(*args, **kwargs):
-        raise KeyboardInterrupt("killed before the commit")
+    def killed(point: str) -> None:
+        if point == "before_commit":
+            raise KeyboardInterrupt("killed before the commit")
 
-    monkeypatch.setattr(DeltaRsTables, "_commit", killed)
+    monkeypatch.setattr(faults, "point", killed)
     more = frame(spark, [("d", dt.datetime(2024, 5, 3), {}, [3], 1.0, "buy")])
     with pytest.raises(KeyboardInterrupt):
         tables.publish(

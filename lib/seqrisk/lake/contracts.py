@@ -4,6 +4,7 @@ Writers conform their frames to these schemas before publishing (`conform`: a co
 or of another type is an error naming it, before any file is written), and the tests compare the
 tables they read back against them. Nullability is not part of a contract: Delta readers differ on it.
 """
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
@@ -76,38 +77,102 @@ INGEST_RUNS = StructType(  # one row per ingest run and source file
 
 
 SESSIONS = _fields(
-    ("session_id", _TEXT), ("user_id", _TEXT), ("source_session_id", _TEXT), ("session_start", _TIME), ("session_end", _TIME),
-    ("n_events", _INT), ("event_types", ArrayType(_TEXT)), ("gaps_s", ArrayType(_REAL)), ("event_times", ArrayType(_TIME)),
-    ("item_ids", ArrayType(_TEXT)), ("categories", ArrayType(_TEXT)), ("prices", ArrayType(_REAL)),
-    ("duration_s", _REAL), ("events_per_minute", _REAL), ("type_counts", MapType(_TEXT, _INT)), ("distinct_event_types", _INT),
-    ("distinct_items", _INT), ("distinct_categories", _INT), ("cart_count", _INT), ("purchase_count", _INT), ("purchase_value", _REAL),
-    ("gap_mean_s", _REAL), ("gap_std_s", _REAL), ("gap_cv", _REAL), ("gap_min_s", _REAL), ("gap_median_s", _REAL), ("gap_max_s", _REAL),
-    ("start_hour", _INT), ("start_weekday", _INT), ("sequence_hash", _TEXT), ("run_id", _TEXT), ("session_date", _DATE),
+    ("session_id", _TEXT),
+    ("user_id", _TEXT),
+    ("source_session_id", _TEXT),
+    ("session_start", _TIME),
+    ("session_end", _TIME),
+    ("n_events", _INT),
+    ("event_types", ArrayType(_TEXT)),
+    ("gaps_s", ArrayType(_REAL)),
+    ("event_times", ArrayType(_TIME)),
+    ("item_ids", ArrayType(_TEXT)),
+    ("categories", ArrayType(_TEXT)),
+    ("prices", ArrayType(_REAL)),
+    ("duration_s", _REAL),
+    ("events_per_minute", _REAL),
+    ("type_counts", MapType(_TEXT, _INT)),
+    ("distinct_event_types", _INT),
+    ("distinct_items", _INT),
+    ("distinct_categories", _INT),
+    ("cart_count", _INT),
+    ("purchase_count", _INT),
+    ("purchase_value", _REAL),
+    ("gap_mean_s", _REAL),
+    ("gap_std_s", _REAL),
+    ("gap_cv", _REAL),
+    ("gap_min_s", _REAL),
+    ("gap_median_s", _REAL),
+    ("gap_max_s", _REAL),
+    ("start_hour", _INT),
+    ("start_weekday", _INT),
+    ("sequence_hash", _TEXT),
+    ("run_id", _TEXT),
+    ("session_date", _DATE),
 )
 
 WINDOWS = _fields(
-    ("window_id", _TEXT), ("session_id", _TEXT), ("user_id", _TEXT), ("session_start", _TIME), ("window_index", _INT),
-    ("start_pos", _INT), ("n_valid", _INT), ("tokens", ArrayType(_INT)), ("gap_buckets", ArrayType(_INT)), ("run_id", _TEXT),
+    ("window_id", _TEXT),
+    ("session_id", _TEXT),
+    ("user_id", _TEXT),
+    ("session_start", _TIME),
+    ("window_index", _INT),
+    ("start_pos", _INT),
+    ("n_valid", _INT),
+    ("tokens", ArrayType(_INT)),
+    ("gap_buckets", ArrayType(_INT)),
+    ("run_id", _TEXT),
     ("session_date", _DATE),
 )
 
 TOP_EVENT = _fields(("position", _INT), ("event", _TEXT), ("expected", ArrayType(_TEXT)), ("surprise", _REAL))
 SESSION_RISK = _fields(
-    ("session_id", _TEXT), ("user_id", _TEXT), ("session_date", _DATE), ("session_start", _TIME), ("session_end", _TIME),
-    ("n_events", _INT), ("score", _REAL), ("risk_pct", _REAL), ("risk_level", _TEXT), ("reasons", ArrayType(_TEXT)),
-    ("top_events", ArrayType(TOP_EVENT)), ("action", _TEXT), ("sequence_pct", _REAL), ("feature_pct", _REAL), ("count_pct", _REAL),
-    ("model_version", _TEXT), ("scored_at", _TIME), ("run_id", _TEXT),
+    ("session_id", _TEXT),
+    ("user_id", _TEXT),
+    ("session_date", _DATE),
+    ("session_start", _TIME),
+    ("session_end", _TIME),
+    ("n_events", _INT),
+    ("score", _REAL),
+    ("risk_pct", _REAL),
+    ("risk_level", _TEXT),
+    ("reasons", ArrayType(_TEXT)),
+    ("top_events", ArrayType(TOP_EVENT)),
+    ("action", _TEXT),
+    ("sequence_pct", _REAL),
+    ("feature_pct", _REAL),
+    ("count_pct", _REAL),
+    ("model_version", _TEXT),
+    ("scored_at", _TIME),
+    ("run_id", _TEXT),
 )
 
 USER_RISK = _fields(
-    ("user_id", _TEXT), ("as_of_date", _DATE), ("n_sessions", _INT), ("high_risk_sessions", _LONG), ("medium_risk_sessions", _LONG),
-    ("max_score", _REAL), ("max_risk_pct", _REAL), ("typical_risk_pct", _REAL), ("top_reasons", ArrayType(_TEXT)), ("action", _TEXT),
-    ("first_session_start", _TIME), ("last_session_start", _TIME), ("model_version", _TEXT), ("scored_at", _TIME), ("run_id", _TEXT),
+    ("user_id", _TEXT),
+    ("as_of_date", _DATE),
+    ("n_sessions", _INT),
+    ("high_risk_sessions", _LONG),
+    ("medium_risk_sessions", _LONG),
+    ("max_score", _REAL),
+    ("max_risk_pct", _REAL),
+    ("typical_risk_pct", _REAL),
+    ("top_reasons", ArrayType(_TEXT)),
+    ("action", _TEXT),
+    ("first_session_start", _TIME),
+    ("last_session_start", _TIME),
+    ("model_version", _TEXT),
+    ("scored_at", _TIME),
+    ("run_id", _TEXT),
 )
 
 TABLES = {
-    "events": EVENTS, "quarantine": QUARANTINE, "ingest_runs": INGEST_RUNS, "sessions": SESSIONS,
-    "windows": WINDOWS, "session_risk": SESSION_RISK, "user_risk": USER_RISK,
+    "events": EVENTS,
+    "quarantine": QUARANTINE,
+    "ingest_runs": INGEST_RUNS,
+    "sessions": SESSIONS,
+    "windows": WINDOWS,
+    "session_risk": SESSION_RISK,
+    "user_risk": USER_RISK,
 }
 
 

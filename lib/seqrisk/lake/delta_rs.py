@@ -6,6 +6,7 @@ commits them with the `deltalake` package against the version the run read (a De
 identifier, app id `seqrisk`, makes two such commits conflict). Reads list the table's current
 files from the Delta log. This backend works on local paths (`file://` or plain).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, Schema
@@ -28,6 +29,7 @@ from pyspark.sql.types import StructType
 from seqrisk import faults
 from seqrisk.errors import SeqriskError
 from seqrisk.lake.tables import (
+    APP_ID,
     HISTORY_SCANNED,
     UNREAD,
     Backend,
@@ -36,13 +38,12 @@ from seqrisk.lake.tables import (
     TableWrite,
     WriteResult,
     conflict_message,
+    seqrisk_metadata,
 )
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 STAGING = "_staging"  # under the lake's root: <run_id>/<table>/, Spark's Parquet files before they move
-APP_ID = "seqrisk"  # the Delta transaction identifier every delta-rs commit carries: two of them conflict
 BLIND_COMMIT_ATTEMPTS = 5  # a write to a table its run never read commits against the newest version, again if it loses a race
-_COMMIT_FIELDS = frozenset({"operation", "engineInfo", "clientVersion", "isolationLevel", "userName", "userId"})
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ class DeltaRsTables(DeltaTables):
 
     def commit_metadata(self, path: str) -> dict[str, str]:
         for commit in DeltaTable(_local(path)).history(HISTORY_SCANNED):
-            if "run_id" in commit:
-                return {key: value for key, value in commit.items() if isinstance(value, str) and key not in _COMMIT_FIELDS}
+            found = seqrisk_metadata(commit)
+            if found is not None:
+                return found
         return {}
 
     def vacuum(self, path: str, retain_hours: int) -> int:
@@ -77,7 +79,7 @@ class DeltaRsTables(DeltaTables):
         removed = DeltaTable(_local(path)).vacuum(retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False, full=True)
         return len(removed)
 
-    def _read(self, path: str, where: Optional[Mapping[str, Sequence[str]]]) -> DataFrame:
+    def _read(self, path: str, where: Mapping[str, Sequence[str]] | None) -> DataFrame:
         table = DeltaTable(_local(path))
         self.remember_read(path, table.version())
         schema = StructType.fromJson(json.loads(table.schema().to_json()))
@@ -88,7 +90,6 @@ class DeltaRsTables(DeltaTables):
         # basePath lets Spark take the partition columns' values from the Hive-style folders.
         df = self.spark.read.schema(schema).option("basePath", _local(path)).parquet(*files)
         return df.select(*schema.fieldNames())
-
 
     def publish(self, *writes: TableWrite, run_id: str) -> list[WriteResult]:
         """All Parquet files are written first and the commits come last, one after another, so a
@@ -112,7 +113,7 @@ class DeltaRsTables(DeltaTables):
                 raise ConcurrentWriteError(str(err), committed=results) from err.__cause__
         return results
 
-    def _stage(self, write: TableWrite, run_id: str) -> list["_StagedFile"]:
+    def _stage(self, write: TableWrite, run_id: str) -> list[_StagedFile]:
         """Spark writes the Parquet files; they are moved into the table folder, not yet committed."""
         table_dir = Path(_local(write.path))
         staging = table_dir.parent / STAGING / run_id / table_dir.name
@@ -139,7 +140,7 @@ class DeltaRsTables(DeltaTables):
             staging.parent.parent.rmdir()
         return staged
 
-    def _commit(self, write: TableWrite, files: list["_StagedFile"], run_id: str, base: Optional[int] | object) -> WriteResult:
+    def _commit(self, write: TableWrite, files: list[_StagedFile], run_id: str, base: int | None | object) -> WriteResult:
         """Commit against `base`; a blind write (a table this run never read) against the version there now."""
         if base is not UNREAD:
             return self._commit_against(write, files, run_id, base)  # type: ignore[arg-type]
@@ -150,7 +151,7 @@ class DeltaRsTables(DeltaTables):
                 pass  # another run committed in between: again, against the newer version
         return self._commit_against(write, files, run_id, self.current_version(write.path))
 
-    def _commit_against(self, write: TableWrite, files: list["_StagedFile"], run_id: str, base: Optional[int]) -> WriteResult:
+    def _commit_against(self, write: TableWrite, files: list[_StagedFile], run_id: str, base: int | None) -> WriteResult:
         path = _local(write.path)
         now_ms = int(time.time() * 1000)
         actions = [
@@ -168,16 +169,14 @@ class DeltaRsTables(DeltaTables):
         partition_by = list(write.partition_by) or None
         rows = sum(f.rows for f in files)
         properties = CommitProperties(
-            custom_metadata={"run_id": run_id, **write.metadata},
+            custom_metadata={"userMetadata": json.dumps({"run_id": run_id, **write.metadata})},  # where delta-spark keeps it
             app_transactions=[Transaction(app_id=APP_ID, version=0 if base is None else base + 1)],
         )
         if base is None:
             if DeltaTable.is_deltatable(path):
                 raise ConcurrentWriteError(conflict_message(write.path, None, DeltaTable(path).version()))
             try:
-                create_table_with_add_actions(
-                    path, schema, actions, mode="error", partition_by=partition_by, commit_properties=properties
-                )
+                create_table_with_add_actions(path, schema, actions, mode="error", partition_by=partition_by, commit_properties=properties)
             except DeltaError as err:
                 if not DeltaTable.is_deltatable(path):
                     raise
@@ -253,15 +252,12 @@ def _local(path: str) -> str:
         return urllib.parse.unquote(parsed.path)
     if parsed.scheme == "":
         return os.path.abspath(path)
-    raise SeqriskError(
-        f"{path}: the delta-rs table backend works on local paths only; on a cluster use "
-        "delta-spark (tables.delta=native)"
-    )
+    raise SeqriskError(f"{path}: the delta-rs table backend works on local paths only; on a cluster use delta-spark (tables.delta=native)")
 
 
-def _partition_values(relative_path: str, partition_by: Sequence[str]) -> dict[str, Optional[str]]:
+def _partition_values(relative_path: str, partition_by: Sequence[str]) -> dict[str, str | None]:
     """Partition values from Spark's Hive-style folders, e.g. ``event_date=2024-05-01/part-0.parquet``."""
-    values: dict[str, Optional[str]] = {}
+    values: dict[str, str | None] = {}
     for part in relative_path.split("/")[:-1]:
         key, _, value = part.partition("=")
         value = urllib.parse.unquote(value)

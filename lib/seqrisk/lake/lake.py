@@ -6,17 +6,18 @@ Spark reaches (files beside the tables go through `uri_files`, never `pathlib`),
 `tables.catalog` and `tables.schema` (or a name with dots), as `catalog.schema.table` in Spark's
 catalog (Unity Catalog). Such names need delta-spark: on the delta-rs path `open` refuses them.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 
-from seqrisk.lake import uri_files
-from seqrisk.lake.settings import TableNames, TablesConfig
 from seqrisk.errors import SeqriskError
+from seqrisk.lake import uri_files
 from seqrisk.lake.backends import open_tables
+from seqrisk.lake.settings import TableNames, TablesConfig
 from seqrisk.lake.tables import DeltaTables, is_table_name
 
 FILES = ("vocabulary",)  # keys of `tables.names` that are files beside the tables, always under the root
@@ -27,16 +28,21 @@ class Lake:
     root: str
     names: TableNames
     tables: DeltaTables
-    schema: Optional[str] = None  # "catalog.schema" when tables are named in Spark's catalog
+    schema: str | None = None  # "catalog.schema" when tables are named in Spark's catalog
 
     @classmethod
-    def open(cls, spark: SparkSession, settings: TablesConfig) -> "Lake":
+    def open(cls, spark: SparkSession, settings: TablesConfig) -> Lake:
         """The lake of `tables` settings, with the Delta backend chosen for this session.
 
         Catalog names on the delta-rs path stop here, before any work, naming the tables.
         """
         schema = f"{settings.catalog}.{settings.schema_name}" if settings.catalog else None
-        lake = cls(settings.root, settings.names, open_tables(spark, delta=settings.delta, max_records_per_file=settings.max_records_per_file), schema)
+        lake = cls(
+            settings.root,
+            settings.names,
+            open_tables(spark, delta=settings.delta, max_records_per_file=settings.max_records_per_file),
+            schema,
+        )
         named = [f"{key}: {lake.path(key)}" for key in TableNames.model_fields if key not in FILES and is_table_name(lake.path(key))]
         if named and lake.tables.backend != "native":
             raise SeqriskError(
@@ -59,7 +65,7 @@ class Lake:
             return entry
         return f"{self.schema}.{entry}" if self.schema else uri_files.join(self.root, entry)
 
-    def read(self, name: str, where: Optional[Mapping[str, Sequence[str]]] = None) -> DataFrame:
+    def read(self, name: str, where: Mapping[str, Sequence[str]] | None = None) -> DataFrame:
         """A table's current rows; `where` keeps only the listed partition values."""
         return self.tables.read(self.path(name), where)
 

@@ -1,20 +1,45 @@
-"""The native backend: delta-spark's own `format("delta")`, where Delta's jars are on Spark's classpath.
+"""The native backend: delta-spark's own `format("delta")` (a cluster, Databricks, a laptop with the jars).
 
 A table is a path (any URI Spark reaches) or a name in Spark's catalog (`catalog.schema.table`).
+What Delta itself guarantees is used rather than re-implemented (docs/decisions.md, "Native Delta"):
+
+- Reads are pinned: the version a run first sees of a table is the one every read of it uses.
+- Writes are idempotent and conflict like the delta-rs commits: each carries the Delta transaction
+  identifier `seqrisk` with the version the run read plus one (`txnAppId`/`txnVersion`). A
+  seqrisk run that committed to the table since makes Delta skip this write, and one committing
+  at the same moment makes it fail with a concurrent-modification error: either way the write is
+  not committed and `ConcurrentWriteError` says so.
+- A write's result (version, rows, files) is its own commit's, found by a write id in the commit's
+  `userMetadata`, never "the latest commit".
 """
+
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import ClassVar
 
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seqrisk import faults
+from seqrisk.lake import uri_files
 from seqrisk.lake.tables import (
+    APP_ID,
     HISTORY_SCANNED,
     UNREAD,
     Backend,
@@ -24,6 +49,21 @@ from seqrisk.lake.tables import (
     WriteResult,
     conflict_message,
     is_table_name,
+    seqrisk_metadata,
+)
+
+DEFAULT_RETENTION_HOURS = 168  # delta-spark refuses a shorter VACUUM unless its check is off for that call
+RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+WRITE_ID = "write_id"  # in userMetadata: finds this write's own commit
+CONFLICTS = (  # Delta's optimistic-concurrency failures (siblings in delta.exceptions, not subclasses of one)
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
 )
 
 
@@ -39,19 +79,24 @@ class NativeDeltaTables(DeltaTables):
         return DeltaTable.isDeltaTable(self.spark, path)
 
     def version(self, path: str) -> int:
-        return int(self._handle(path).history(1).collect()[0]["version"])
+        return int(self._history(path, 1).collect()[0]["version"])
 
-    def _read(self, path: str, where: Optional[Mapping[str, Sequence[str]]]) -> DataFrame:
+    def _read(self, path: str, where: Mapping[str, Sequence[str]] | None) -> DataFrame:
         self.remember_read(path, self.version(path))
-        df = self.spark.read.table(path) if is_table_name(path) else self.spark.read.format("delta").load(path)
+        pinned = self.read_version(path)
+        if is_table_name(path):
+            df = self.spark.sql(f"SELECT * FROM {path} VERSION AS OF {pinned}")
+        else:
+            df = self.spark.read.format("delta").option("versionAsOf", pinned).load(path)
         for column, values in (where or {}).items():
             df = df.filter(F.col(column).cast("string").isin(list(values)))
         return df
 
     def commit_metadata(self, path: str) -> dict[str, str]:
-        for row in self._handle(path).history(HISTORY_SCANNED).select("userMetadata").collect():
-            found = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
-            if "run_id" in found:
+        """Read from the commits themselves, so a lake written by either backend answers the same."""
+        for info in self._commit_infos(path):
+            found = seqrisk_metadata(info)
+            if found is not None:
                 return found
         return {}
 
@@ -61,52 +106,103 @@ class NativeDeltaTables(DeltaTables):
             return self.spark.read.format("binaryFile").option("recursiveFileLookup", True).load(location).select("path").count()
 
         before = files()
-        self._handle(path).vacuum(float(retain_hours))
+        with _settings(self.spark, {RETENTION_CHECK: "false"} if retain_hours < DEFAULT_RETENTION_HOURS else {}):
+            self._handle(path).vacuum(float(retain_hours))
         return before - files()
 
     def publish(self, *writes: TableWrite, run_id: str) -> list[WriteResult]:
+        """Each table in its own commit, in order; a table that conflicts stops the rest (`ConcurrentWriteError`)."""
         faults.point("before_stage")
         bases = self.base_versions(writes)
-        for w in writes:
-            self._check_unchanged(w.path, bases[w.path])
-        return [self._write(w, run_id) for w in writes]
+        results: list[WriteResult] = []
+        for write in writes:
+            base = bases[write.path]
+            try:
+                read = self.current_version(write.path) if base is UNREAD else base
+                results.append(self._write(write, run_id, read))  # type: ignore[arg-type]
+            except ConcurrentWriteError as err:
+                raise ConcurrentWriteError(str(err), committed=results) from err.__cause__
+        return results
 
-    def _check_unchanged(self, path: str, base: Optional[int] | object) -> None:
-        """delta-spark's writes are blind appends to its own conflict checker: compare versions first."""
-        if base is UNREAD:
-            return
-        now = self.current_version(path)
-        if now != base:
-            raise ConcurrentWriteError(conflict_message(path, base, now))
-
-    def _write(self, write: TableWrite, run_id: str) -> WriteResult:
+    def _write(self, write: TableWrite, run_id: str, base: int | None) -> WriteResult:
+        if write.mode == "append" and base is not None and write.df.isEmpty():
+            return WriteResult(write.path, 0, 0, None)  # nothing to add: no commit (a transaction id would make an empty one)
+        write_id = uuid.uuid4().hex
         writer = (
             write.df.write.format("delta")
             .mode(write.mode)
             .option("maxRecordsPerFile", self.max_records_per_file)
-            .option("userMetadata", json.dumps({"run_id": run_id, **write.metadata}))
-            .options(**write.options)
+            .option("userMetadata", json.dumps({"run_id": run_id, WRITE_ID: write_id, **write.metadata}))
+            .option("txnAppId", APP_ID)
+            .option("txnVersion", 0 if base is None else base + 1)
         )
         if write.partition_by:
             writer = writer.partitionBy(*write.partition_by)
         if write.replace is not None:
             writer = writer.option("replaceWhere", replace_where(write.replace))
         if is_table_name(write.path):
-            writer.saveAsTable(write.path)
-        else:
-            writer.save(write.path)
-        last = self._handle(write.path).history(1).collect()[0]
-        metrics = last["operationMetrics"] or {}
-        return WriteResult(
-            path=write.path,
-            rows_added=int(metrics.get("numOutputRows", 0)),
-            files_added=int(metrics.get("numFiles", 0)),
-            version=int(last["version"]),
-        )
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {write.path.rsplit('.', 1)[0]}")
+        faults.point("before_commit")
+        parquet = {key: value for key, value in write.options.items() if key.startswith("parquet.")}
+        try:
+            with _settings(self.spark, parquet):  # Delta's writer takes Parquet's settings from the session, not from options
+                writer.saveAsTable(write.path) if is_table_name(write.path) else writer.save(write.path)
+        except CONFLICTS as err:
+            raise ConcurrentWriteError(conflict_message(write.path, base, self.current_version(write.path))) from err
+        return self._result(write.path, write_id, base)
+
+    def _result(self, path: str, write_id: str, base: int | None) -> WriteResult:
+        """This write's own commit; none means Delta skipped it: another seqrisk run committed since `base`."""
+        for row in self._history(path, HISTORY_SCANNED).select("version", "userMetadata", "operationMetrics").collect():
+            if row["userMetadata"] and json.loads(row["userMetadata"]).get(WRITE_ID) == write_id:
+                metrics = row["operationMetrics"] or {}
+                rows, files = int(metrics.get("numOutputRows", 0)), int(metrics.get("numFiles", 0))
+                return WriteResult(path, rows, files, int(row["version"]))
+        raise ConcurrentWriteError(conflict_message(path, base, self.current_version(path)))
+
+    def _history(self, path: str, limit: int) -> DataFrame:
+        if is_table_name(path):  # DeltaTable.forName refuses three-part names in delta-spark 3.x
+            return self.spark.sql(f"DESCRIBE HISTORY {path} LIMIT {limit}")
+        return DeltaTable.forPath(self.spark, path).history(limit)
 
     def _handle(self, path: str) -> DeltaTable:
-        """delta-spark's handle on a table by path or by catalog name."""
-        return DeltaTable.forName(self.spark, path) if is_table_name(path) else DeltaTable.forPath(self.spark, path)
+        """delta-spark's handle on a table by path, or by the location of a catalog name."""
+        if is_table_name(path):
+            location = self.spark.sql(f"DESCRIBE DETAIL {path}").collect()[0]["location"]
+            return DeltaTable.forPath(self.spark, location)
+        return DeltaTable.forPath(self.spark, path)
+
+    def _commit_infos(self, path: str) -> Iterator[dict]:
+        """The commitInfo of the latest commits, newest first: from the log's files for a path, else from the history."""
+        if is_table_name(path):
+            for row in self._history(path, HISTORY_SCANNED).select("userMetadata").collect():
+                yield {"userMetadata": row["userMetadata"]}
+            return
+        latest = self.version(path)
+        for version in range(latest, max(-1, latest - HISTORY_SCANNED), -1):
+            log = uri_files.join(path, "_delta_log", f"{version:020d}.json")
+            if not uri_files.exists(self.spark, log):
+                break  # older commits were cleaned up (log retention)
+            for line in uri_files.read_text(self.spark, log).splitlines():
+                action = json.loads(line)
+                if "commitInfo" in action:
+                    yield action["commitInfo"]
+
+
+@contextmanager
+def _settings(spark: SparkSession, values: Mapping[str, str]) -> Iterator[None]:
+    """Session settings for one call, restored afterwards."""
+    before: dict[str, str | None] = {key: spark.conf.get(key, None) for key in values}
+    for key, value in values.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in before.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
 
 
 def replace_where(replace: Mapping[str, Sequence[str]]) -> str:

@@ -10,12 +10,14 @@ Two backends implement `DeltaTables`, one module each, chosen once per job by `b
 Either way the result is a real Delta table that delta-spark, delta-rs and DuckDB read alike.
 No module outside `seqrisk.lake` knows which backend is in use.
 """
+
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Optional
+from typing import ClassVar, Literal
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -25,6 +27,8 @@ from seqrisk.errors import SeqriskError
 Backend = Literal["native", "delta-rs"]
 Mode = Literal["append", "overwrite"]
 HISTORY_SCANNED = 20  # commits `commit_metadata` looks back through for seqrisk's latest write
+APP_ID = "seqrisk"  # the Delta transaction identifier of every seqrisk write, on both backends: two of them conflict
+_COMMIT_FIELDS = frozenset({"operation", "engineInfo", "clientVersion", "isolationLevel", "userName", "userId", "userMetadata"})
 _PART = r"(?:[A-Za-z0-9_-]+|`[^`]+`)"
 _TABLE_NAME = re.compile(rf"^{_PART}\.{_PART}\.{_PART}$")
 
@@ -46,7 +50,7 @@ class TableWrite:
     df: DataFrame
     mode: Mode
     partition_by: Sequence[str] = ()
-    replace: Optional[Mapping[str, Sequence[str]]] = None
+    replace: Mapping[str, Sequence[str]] | None = None
     options: Mapping[str, str] = field(default_factory=dict)  # Parquet writer options, e.g. parquet.block.size
     metadata: Mapping[str, str] = field(default_factory=dict)  # stored in the commit with the run id (`commit_metadata`)
 
@@ -66,7 +70,7 @@ class WriteResult:
     path: str
     rows_added: int
     files_added: int
-    version: Optional[int] = None  # the table version this write created; None if nothing changed
+    version: int | None = None  # the table version this write created; None if nothing changed
 
 
 class ConcurrentWriteError(SeqriskError):
@@ -94,7 +98,7 @@ class DeltaTables:
 
     spark: SparkSession
     max_records_per_file: int = 5_000_000
-    _read_versions: dict[str, Optional[int]] = field(default_factory=dict, init=False, repr=False)
+    _read_versions: dict[str, int | None] = field(default_factory=dict, init=False, repr=False)
     backend: ClassVar[Backend]
 
     def exists(self, path: str) -> bool:
@@ -103,13 +107,15 @@ class DeltaTables:
             self._read_versions.setdefault(path, None)
         return found
 
-    def read(self, path: str, where: Optional[Mapping[str, Sequence[str]]] = None) -> DataFrame:
+    def read(self, path: str, where: Mapping[str, Sequence[str]] | None = None) -> DataFrame:
         """The table's current rows; ``where`` keeps only the listed partition values."""
         if not self.exists(path):
             raise SeqriskError(f"no Delta table at {path}; run the job that writes it first")
         return self._read(path, where)
 
-    def holds(self, path: str, new: DataFrame, where: Optional[Mapping[str, Sequence[str]]] = None, ignore: Sequence[str] = ("run_id",)) -> bool:
+    def holds(
+        self, path: str, new: DataFrame, where: Mapping[str, Sequence[str]] | None = None, ignore: Sequence[str] = ("run_id",)
+    ) -> bool:
         """True when the table already holds exactly the rows of `new` (within `where`), `ignore`d columns aside.
 
         Compares an order-free fingerprint (row count and sums of row hashes; maps hashed through
@@ -119,11 +125,11 @@ class DeltaTables:
             return False
         return fingerprint(self.read(path, where), ignore) == fingerprint(new, ignore)
 
-    def files(self, path: str, where: Optional[Mapping[str, Sequence[str]]] = None) -> list[str]:
+    def files(self, path: str, where: Mapping[str, Sequence[str]] | None = None) -> list[str]:
         """URIs of the Parquet files that make up the table now (for readers such as Petastorm)."""
         return sorted(self.read(path, where).inputFiles())
 
-    def current_version(self, path: str) -> Optional[int]:
+    def current_version(self, path: str) -> int | None:
         """The table's version now; None when there is no table."""
         return self.version(path) if self._exists(path) else None
 
@@ -131,15 +137,19 @@ class DeltaTables:
         """Each written table's version when this run read it (`UNREAD` for a table it never looked at)."""
         return {w.path: self._read_versions.pop(w.path, UNREAD) for w in writes}
 
-    def remember_read(self, path: str, version: Optional[int]) -> None:
+    def remember_read(self, path: str, version: int | None) -> None:
         self._read_versions.setdefault(path, version)
+
+    def read_version(self, path: str) -> int | None:
+        """The version this run first saw of the table (its reads are pinned to it)."""
+        return self._read_versions.get(path)
 
     # -- what each backend implements -------------------------------------------------------
 
     def _exists(self, path: str) -> bool:
         raise NotImplementedError
 
-    def _read(self, path: str, where: Optional[Mapping[str, Sequence[str]]]) -> DataFrame:
+    def _read(self, path: str, where: Mapping[str, Sequence[str]] | None) -> DataFrame:
         raise NotImplementedError
 
     def version(self, path: str) -> int:
@@ -170,7 +180,26 @@ class DeltaTables:
         return 0
 
 
-def conflict_message(path: str, read: Optional[int] | object, now: Optional[int]) -> str:
+def seqrisk_metadata(commit: Mapping[str, object]) -> dict[str, str] | None:
+    """seqrisk's metadata in a commit's commitInfo, whichever backend wrote it; None for another writer's commit.
+
+    Both backends store it as `userMetadata` (a JSON object with `run_id`); delta-rs commits made
+    before that kept its keys at the top of commitInfo, and are read too.
+    """
+    user = commit.get("userMetadata")
+    if isinstance(user, str) and user:
+        try:
+            found = json.loads(user)
+        except ValueError:
+            found = None
+        if isinstance(found, dict) and "run_id" in found:
+            return {key: value for key, value in found.items() if key != "write_id"}
+    if "run_id" in commit:
+        return {key: value for key, value in commit.items() if isinstance(value, str) and key not in _COMMIT_FIELDS}
+    return None
+
+
+def conflict_message(path: str, read: int | None | object, now: int | None) -> str:
     seen = "did not exist" if read is None else f"was at version {read}"
     found = "does not exist" if now is None else f"is at version {now}"
     return (

@@ -7,6 +7,7 @@ without a scheme resolves as Spark resolves it (the cluster's default filesystem
 working folder), except where `local_uri` makes it a local one first. `pathlib` never touches
 these paths: it would turn `hdfs:///x` into the local folder `hdfs:/x` on the driver.
 """
+
 from __future__ import annotations
 
 import os
@@ -154,4 +155,3 @@ def list_files(spark: SparkSession, uri: str) -> list[str]:
     while listing.hasNext():
         found.append(str(listing.next().getPath()))
     return found
-
