@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 WHEELS ?= $(HOME)/.cache/seqrisk/wheels
+JARS ?= $(HOME)/.cache/seqrisk/jars
 HOROVOD_VERSION := $(shell sed -n 's/^HOROVOD_VERSION = "\(.*\)"/\1/p' setup.py)
 STAMP := $(VENV)/.setup-done
 DEMO_DIR ?= demo
@@ -14,13 +15,14 @@ DEMO_SET ?=
 
 setup: $(STAMP)
 
-$(STAMP): setup.py pyproject.toml constraints.txt scripts/build_horovod.sh scripts/check_prereqs.sh
+$(STAMP): setup.py pyproject.toml constraints.txt scripts/build_horovod.sh scripts/check_prereqs.sh scripts/fetch_delta_jars.py scripts/delta-jars.sha256
 	@scripts/check_prereqs.sh $(PYTHON)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==24.3.1" setuptools wheel
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[runtime,dev]'
 	@wheel=$$(scripts/build_horovod.sh $(PY) $(HOROVOD_VERSION) $(WHEELS)) && \
 	  $(PY) -m pip install --quiet --disable-pip-version-check "$$wheel"
+	@$(PY) scripts/fetch_delta_jars.py $(JARS) 2>$(VENV)/delta-jars.log || { cat $(VENV)/delta-jars.log; exit 1; }
 	$(PY) -c "import horovod.torch, pyspark, deltalake, petastorm, mlflow; print('setup: ok')"
 	@touch $@
 
