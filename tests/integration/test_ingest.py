@@ -1,6 +1,7 @@
 """The ingest job on files: every format, every quarantine reason, reruns, interruptions, real data."""
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -9,6 +10,7 @@ import pytest
 from deltalake import DeltaTable
 from helpers import REPO, config_with, make_config, read_with_deltalake
 
+from seqrisk import faults
 from seqrisk.cli import main
 from seqrisk.errors import SeqriskError
 from seqrisk.jobs.ingest import run_ingest
@@ -204,10 +206,11 @@ def test_a_run_killed_before_its_commit_leaves_the_tables_as_they_were(spark, co
     run_ingest(config(), input_path=str(first), mapping_name="clicks_csv", spark=spark)
     before = table_rows(lake, "events", ["event_id"]), table_rows(lake, "quarantine", ["record_id"])
 
-    def killed(*args, **kwargs):
-        raise KeyboardInterrupt("killed")
+    def killed(point: str) -> None:
+        if point == "before_commit":
+            raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(DeltaRsTables, "_commit", killed)
+    monkeypatch.setattr(faults, "point", killed)
     second = write(tmp_path / "b.csv", CSV.replace("u1", "u7").replace("u2", "u6"))
     with pytest.raises(KeyboardInterrupt):
         run_ingest(config(), input_path=str(second), mapping_name="clicks_csv", spark=spark)
@@ -218,9 +221,10 @@ def test_a_run_killed_before_its_commit_leaves_the_tables_as_they_were(spark, co
     assert resumed.written == 4
 
 
-def test_vacuum_removes_what_a_killed_run_left_once_old_enough_and_nothing_committed(spark, config, lake, tmp_path, monkeypatch):
+def test_vacuum_removes_what_a_killed_delta_rs_run_left_once_old_enough_and_nothing_committed(spark, config, lake, tmp_path, monkeypatch):
     from seqrisk.jobs.vacuum import run_vacuum
 
+    config = partial(config, "tables.delta=delta-rs")  # its staging and its uncommitted files are delta-rs's own
     first = run_ingest(config(), input_path=str(write(tmp_path / "a.csv", CSV)), mapping_name="clicks_csv", spark=spark)
     monkeypatch.setattr(DeltaRsTables, "_commit", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt("killed")))
     with pytest.raises(KeyboardInterrupt):  # the files are in the table folder, the commit never came
