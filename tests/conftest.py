@@ -18,10 +18,12 @@ from helpers import SHARED_DATA, make_config  # noqa: E402  (after the time zone
 
 
 @pytest.fixture(scope="session")
-def spark():
+def spark(tmp_path_factory):
     from seqrisk.spark import get_spark
 
-    session = get_spark(make_config(Path("/tmp/unused")).spark)
+    settings = make_config(Path("/tmp/unused")).spark
+    warehouse = str(tmp_path_factory.mktemp("warehouse"))  # tables named in the catalog live here, not in the working folder
+    session = get_spark(settings.model_copy(update={"extra": {**settings.extra, "spark.sql.warehouse.dir": warehouse}}))
     yield session
     session.stop()
 

@@ -46,7 +46,7 @@ def test_catalog_names_on_the_delta_rs_path_stop_before_any_work(spark, tmp_path
 
     raw = tmp_path / "raw.csv"
     raw.write_text("user_id,event_time,event_type\nu1,2024-05-01 10:00:00,view\n")
-    config = make_config(tmp_path / "lake", "tables.catalog=main", "tables.schema=risk")
+    config = make_config(tmp_path / "lake", "tables.catalog=main", "tables.schema=risk", "tables.delta=delta-rs")
     with pytest.raises(SeqriskError, match=r"events: main\.risk\.events.*delta-spark.*tables\.catalog"):
         run_ingest(config, input_path=str(raw), mapping_name="generated", spark=spark)
     assert not (tmp_path / "lake").exists()

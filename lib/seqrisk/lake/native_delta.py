@@ -33,7 +33,8 @@ from delta.exceptions import (
     ProtocolChangedException,
 )
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from seqrisk import faults
@@ -127,6 +128,7 @@ class NativeDeltaTables(DeltaTables):
     def _write(self, write: TableWrite, run_id: str, base: int | None) -> WriteResult:
         if write.mode == "append" and base is not None and write.df.isEmpty():
             return WriteResult(write.path, 0, 0, None)  # nothing to add: no commit (a transaction id would make an empty one)
+        location = self._location(write, base) if is_table_name(write.path) else write.path
         write_id = uuid.uuid4().hex
         writer = (
             write.df.write.format("delta")
@@ -140,20 +142,34 @@ class NativeDeltaTables(DeltaTables):
             writer = writer.partitionBy(*write.partition_by)
         if write.replace is not None:
             writer = writer.option("replaceWhere", replace_where(write.replace))
-        if is_table_name(write.path):
-            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {write.path.rsplit('.', 1)[0]}")
         faults.point("before_commit")
         parquet = {key: value for key, value in write.options.items() if key.startswith("parquet.")}
         try:
             with _settings(self.spark, parquet):  # Delta's writer takes Parquet's settings from the session, not from options
-                writer.saveAsTable(write.path) if is_table_name(write.path) else writer.save(write.path)
+                writer.save(location)
         except CONFLICTS as err:
             raise ConcurrentWriteError(conflict_message(write.path, base, self.current_version(write.path))) from err
-        return self._result(write.path, write_id, base)
+        return self._result(write.path, location, write_id, base)
 
-    def _result(self, path: str, write_id: str, base: int | None) -> WriteResult:
+    def _location(self, write: TableWrite, base: int | None) -> str:
+        """Where a catalog table keeps its files; a missing table is created first (empty: its schema, its partitioning).
+
+        Writes then go to the location like any path, with their transaction id and metadata (a
+        `saveAsTable` that creates a table drops both).
+        """
+        if not self.spark.catalog.tableExists(write.path):
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {write.path.rsplit('.', 1)[0]}")
+            try:
+                write.df.limit(0).write.format("delta").partitionBy(*write.partition_by).saveAsTable(write.path)
+            except AnalysisException as err:
+                if not self.spark.catalog.tableExists(write.path):
+                    raise
+                raise ConcurrentWriteError(conflict_message(write.path, base, self.current_version(write.path))) from err
+        return self._detail(write.path)["location"]
+
+    def _result(self, path: str, location: str, write_id: str, base: int | None) -> WriteResult:
         """This write's own commit; none means Delta skipped it: another seqrisk run committed since `base`."""
-        for row in self._history(path, HISTORY_SCANNED).select("version", "userMetadata", "operationMetrics").collect():
+        for row in self._history(location, HISTORY_SCANNED).select("version", "userMetadata", "operationMetrics").collect():
             if row["userMetadata"] and json.loads(row["userMetadata"]).get(WRITE_ID) == write_id:
                 metrics = row["operationMetrics"] or {}
                 rows, files = int(metrics.get("numOutputRows", 0)), int(metrics.get("numFiles", 0))
@@ -167,10 +183,10 @@ class NativeDeltaTables(DeltaTables):
 
     def _handle(self, path: str) -> DeltaTable:
         """delta-spark's handle on a table by path, or by the location of a catalog name."""
-        if is_table_name(path):
-            location = self.spark.sql(f"DESCRIBE DETAIL {path}").collect()[0]["location"]
-            return DeltaTable.forPath(self.spark, location)
-        return DeltaTable.forPath(self.spark, path)
+        return DeltaTable.forPath(self.spark, self._detail(path)["location"] if is_table_name(path) else path)
+
+    def _detail(self, name: str) -> Row:
+        return self.spark.sql(f"DESCRIBE DETAIL {name}").collect()[0]
 
     def _commit_infos(self, path: str) -> Iterator[dict]:
         """The commitInfo of the latest commits, newest first: from the log's files for a path, else from the history."""
