@@ -9,8 +9,8 @@ process may instead `hold(point, action)` to run `action` there (a barrier, say)
   starts writing its tables; nothing is written yet.
 - `staged`: Spark has written a job's Parquet files into `_staging/<run_id>/`, none is moved yet
   (delta-rs backend).
-- `before_commit`: every table of a write has its Parquet files in place, none is committed yet
-  (the delta-rs backend; delta-spark commits inside its own write).
+- `before_commit`: delta-rs: every table of a write has its Parquet files in place, none is
+  committed yet; native: right before a table's write (delta-spark writes and commits in one call).
 - `between_commits`: the first table of a write is committed, the next ones are not.
 """
 

@@ -107,7 +107,9 @@ class NativeDeltaTables(DeltaTables):
         faults.point("before_stage")
         bases = self.base_versions(writes)
         results: list[WriteResult] = []
-        for write in writes:
+        for i, write in enumerate(writes):
+            if i:
+                faults.point("between_commits")
             base = bases[write.path]
             try:
                 read = self.current_version(write.path) if base is UNREAD else base
