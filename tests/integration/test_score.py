@@ -151,6 +151,7 @@ def test_a_date_range_replaces_only_its_partitions(spark, trained):
     before = _pandas(handle.read("session_risk"))
     day = sorted(before["session_date"].unique())[2]
     ranged = run_score(config, date_from=day, date_to=day, spark=spark)
+    handle = _lake(spark, config)  # a lake handle pins what it reads to the version it first saw: a new one
     after = _pandas(handle.read("session_risk"))
     assert len(after) == len(before)
     assert set(after.loc[after["session_date"] == day, "run_id"]) <= {ranged.run_id, first.run_id}
