@@ -39,6 +39,7 @@ Summary = TypeVar("Summary", bound=Any)  # a job's summary (each has `report()`)
 class PipelineSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     tables_root: str = ""
+    delta_backend: str = ""
     model_dir: str = ""
     promotion: str | None = None
     report_dir: str | None = None
@@ -48,6 +49,7 @@ class PipelineSummary:
     def report(self) -> str:
         where = [
             line("tables", f"{self.tables_root} (events, quarantine, sessions, windows, session_risk, user_risk)"),
+            line("Delta through", self.delta_backend),
             line("trained model", self.model_dir),
             *([line("promotion", self.promotion)] if self.promotion else []),
             *([line("report", f"{self.report_dir}/report.md (metrics.json, plots)")] if self.report_dir else []),
@@ -107,13 +109,15 @@ def run_pipeline(
         evaluated = step("evaluate", lambda: run_evaluate(config, labels=labels, spark=spark), echo=False)  # the summary shows it
         summary.report_dir = evaluated.report_dir
         summary.headline = evaluated.report()
-    summary.riskiest = riskiest_users(spark, config, scored.as_of_date)
+    lake = Lake.open(spark, config.tables)
+    summary.delta_backend = lake.tables.backend
+    summary.riskiest = riskiest_users(lake, scored.as_of_date)
     return summary
 
 
-def riskiest_users(spark: SparkSession, config: Config, as_of) -> list[dict]:
+def riskiest_users(lake: Lake, as_of) -> list[dict]:
     """The top users of the run's user_risk partition (a `limit`: bounded)."""
-    users = Lake.open(spark, config.tables).read("user_risk", where={"as_of_date": [as_of.isoformat()]})
+    users = lake.read("user_risk", where={"as_of_date": [as_of.isoformat()]})
     top = users.orderBy(F.desc("max_risk_pct"), F.desc("high_risk_sessions"), "user_id").limit(TOP_USERS)
     return [
         r.asDict() for r in top.select("user_id", "n_sessions", "high_risk_sessions", "max_risk_pct", "action", "top_reasons").collect()
