@@ -74,8 +74,10 @@ class NativeDeltaTables(DeltaTables):
         return int(self._history(path, 1).collect()[0]["version"])
 
     def _read(self, path: str, where: Mapping[str, Sequence[str]] | None) -> DataFrame:
-        self.remember_read(path, self.version(path))
         pinned = self.read_version(path)
+        if pinned is None:  # first read (or the table was absent when first looked at): pin the version there now
+            pinned = self.version(path)
+            self.remember_read(path, pinned)
         if is_table_name(path):
             df = self.spark.sql(f"SELECT * FROM {path} VERSION AS OF {pinned}")
         else:
@@ -93,13 +95,15 @@ class NativeDeltaTables(DeltaTables):
         return {}
 
     def vacuum(self, path: str, retain_hours: int) -> int:
+        table = self._handle(path)
+        location = table.detail().collect()[0]["location"]
+
         def files() -> int:  # every Parquet file in the table's location, live or not
-            location = self._handle(path).detail().collect()[0]["location"]
             return self.spark.read.format("binaryFile").option("recursiveFileLookup", True).load(location).select("path").count()
 
         before = files()
         with _settings(self.spark, {RETENTION_CHECK: "false"} if retain_hours < DEFAULT_RETENTION_HOURS else {}):
-            self._handle(path).vacuum(float(retain_hours))
+            table.vacuum(float(retain_hours))
         return before - files()
 
     def publish(self, *writes: TableWrite, run_id: str) -> list[WriteResult]:
