@@ -15,14 +15,14 @@ DEMO_SET ?=
 
 setup: $(STAMP)
 
-$(STAMP): setup.py pyproject.toml constraints.txt scripts/build_horovod.sh scripts/check_prereqs.sh scripts/fetch_delta_jars.py scripts/delta-jars.sha256
+$(STAMP): setup.py pyproject.toml constraints.txt scripts/build_horovod.sh scripts/check_prereqs.sh scripts/fetch_jars.py scripts/jars.sha256
 	@scripts/check_prereqs.sh $(PYTHON)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==24.3.1" setuptools wheel
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[runtime,dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[runtime,s3,dev]'
 	@wheel=$$(scripts/build_horovod.sh $(PY) $(HOROVOD_VERSION) $(WHEELS)) && \
 	  $(PY) -m pip install --quiet --disable-pip-version-check "$$wheel"
-	@$(PY) scripts/fetch_delta_jars.py $(JARS) 2>$(VENV)/delta-jars.log || { cat $(VENV)/delta-jars.log; exit 1; }
+	@$(PY) scripts/fetch_jars.py $(JARS) 2>$(VENV)/jars.log || { cat $(VENV)/jars.log; exit 1; }
 	$(PY) -c "import horovod.torch, pyspark, deltalake, petastorm, mlflow; print('setup: ok')"
 	@touch $@
 

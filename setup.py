@@ -7,6 +7,7 @@ Install profiles (docs/decisions.md, "Install profiles"):
 - `pip install seqrisk[runtime]` adds what a Runtime ML provides (PySpark, torch, Petastorm,
   delta-spark, MLflow), for a laptop or a plain Spark cluster; Horovod is built separately
   (scripts/build_horovod.sh, the version below).
+- `pip install seqrisk[s3]` adds s3fs, through which Petastorm and the training reader read a lake on S3.
 - `constraints.txt` pins every package exactly for a laptop and CI; `make setup` installs with it.
 """
 from setuptools import find_packages, setup
@@ -37,12 +38,18 @@ RUNTIME = [
     "mlflow>=2.13,<4",
 ]
 
+# Lakes on S3 (`s3a://`, `s3://`): Petastorm and the training reader reach the files through fsspec's S3.
+S3 = ["s3fs>=2023.1"]
+
 DEV = [
     "pytest>=8,<9",
     "ruff>=0.15",  # format and lint (pyproject.toml)
     "mypy>=1.10",  # types of lib/ (pyproject.toml)
     "duckdb>=1.1,<2",
     "duckdb-extension-delta>=1.1,<2",
+    "moto[s3]>=5,<6",  # an S3 endpoint on loopback for the standalone-cluster test (its server runs on Flask)
+    "flask>=3,<4",
+    "flask-cors>=4,<7",
 ]
 
 setup(
@@ -55,6 +62,6 @@ setup(
     include_package_data=True,
     package_data={"seqrisk": ["base.yaml"]},
     install_requires=REQUIRES,
-    extras_require={"runtime": RUNTIME, "dev": DEV},
+    extras_require={"runtime": RUNTIME, "s3": S3, "dev": DEV},
     entry_points={"console_scripts": ["seqrisk=seqrisk.cli:main"]},
 )

@@ -2,7 +2,7 @@
 
 A new session gets Delta's SQL extension and catalog wherever delta-spark's jars will be on its
 classpath: on a local master, the jars `make setup` cached for the installed `delta-spark`
-(scripts/fetch_delta_jars.py); under spark-submit or in `spark.extra`, the `spark.jars` or
+(scripts/fetch_jars.py); under spark-submit or in `spark.extra`, the `spark.jars` or
 `spark.jars.packages` a user gave. An existing session (Databricks, a notebook) is taken as it is.
 """
 
@@ -34,7 +34,7 @@ REQUIRED_CONF = {
 }
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
-JARS_CACHE = Path.home() / ".cache" / "seqrisk" / "jars"  # scripts/fetch_delta_jars.py fills it; SEQRISK_DELTA_JARS names another folder
+JARS_CACHE = Path.home() / ".cache" / "seqrisk" / "jars"  # scripts/fetch_jars.py fills it; SEQRISK_DELTA_JARS names another folder
 
 
 def get_spark(conf: SparkConfig) -> SparkSession:

@@ -2,8 +2,8 @@
 
 One Master and two Workers, each a JVM of its own started by `bin/spark-class`, each Worker with
 its own folder (work dir, scratch space, log) and one core. Jobs run through `spark-submit`
-against it, each from a working folder the caller names, as they would on a cluster whose
-machines share no disk with the driver (the lake and the models are `file://` URIs elsewhere).
+against it, each from a working folder the caller names, with the settings, jars and environment
+the cluster's users give every job (`defaults`, `jars`, `job_env`: spark-defaults.conf and the like).
 """
 
 from __future__ import annotations
@@ -75,6 +75,9 @@ class StandaloneCluster:
     folder: Path
     port: int = field(default_factory=free_port)
     ui_port: int = field(default_factory=free_port)
+    defaults: dict[str, str] = field(default_factory=dict)  # --conf of every spark-submit
+    jars: list[str] = field(default_factory=list)  # --jars of every spark-submit
+    job_env: dict[str, str] = field(default_factory=dict)  # the environment of every spark-submit
     master: subprocess.Popen | None = None
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -159,15 +162,16 @@ class StandaloneCluster:
         cwd.mkdir(parents=True, exist_ok=True)
         ui_port = free_port()
         log = cwd.parent / f"{cwd.name}-{job}.log"  # beside the working folder, which must stay empty
-        spark_conf = {"spark.ui.port": str(ui_port), "spark.executor.memory": "1g", "spark.cores.max": "2"}
+        spark_conf = {"spark.ui.port": str(ui_port), "spark.executor.memory": "1g", "spark.cores.max": "2", **self.defaults}
         command = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", self.url]
         for key, value in spark_conf.items():
             command += ["--conf", f"{key}={value}"]
+        if self.jars:
+            command += ["--jars", ",".join(self.jars)]
         command += [str(REPO / "jobs" / f"{job}.py"), *args]
+        job_env = {**self.env(), **self.job_env, **(env or {})}
         with open(log, "wb") as out:
-            process = subprocess.Popen(
-                command, cwd=cwd, env={**self.env(), **(env or {})}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            process = subprocess.Popen(command, cwd=cwd, env=job_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         return Submitted(process, cwd, log, ui_port)
 
     def run(self, job: str, cwd: Path, *args: str, timeout: float = 600.0) -> str:

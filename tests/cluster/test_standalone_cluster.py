@@ -1,32 +1,34 @@
 """Every job on a real Spark standalone cluster (a Master and two one-core Workers, separate JVMs),
-submitted with `spark-submit` from working folders that must stay empty, with the lake and the
-models as `file://` URIs elsewhere. Faults: one worker is killed (-9) in the middle of `sessionize`
-and of `score`, and their tables must equal a `local[*]` run's of the same input; the driver is
-killed between the Parquet write and the commit, and no table may change.
+submitted with `spark-submit` from working folders that must stay empty, on native Delta (Delta's
+jars given with `--jars`), with the lake and the models on an S3 endpoint on loopback (`s3a://`):
+the driver and the workers share no disk with the lake. Faults: one worker is killed (-9) in the
+middle of `sessionize` and of `score`, and their tables must equal a `local[*]` run's of the same
+input; the driver is killed between the Parquet write and the commit, and no table may change.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+import os
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
 from helpers import read_with_deltalake, read_with_spark
+from object_store import ObjectStore, s3a_jars
 from standalone import REPO, StandaloneCluster, Submitted, wait_for
 
 from seqrisk.config import load_config
-from seqrisk.faults import KILL_AT
 from seqrisk.jobs.sessionize import run_sessionize
 from seqrisk.lake.backends import open_tables
 from seqrisk.registry import model_store
 from seqrisk.scoring.session_risk import score_sessions
+from seqrisk.spark import cached_delta_jars
 
 SETTINGS = [
     "spark.shuffle_partitions=4",
-    "tables.delta=delta-rs",  # no Delta jars offline: the delta-rs commits on the driver
     "generate.users=200",
     "generate.days=4",
     "windows.length=16",
@@ -40,62 +42,69 @@ SETTINGS = [
     "model.d_model=32",
     "model.n_heads=2",
 ]
+TABLES = ("events", "quarantine", "sessions", "windows", "session_risk", "user_risk")
 LAKE_FILES = ("*.parquet", "_delta_log", "vocabulary.json", "manifest.json", "weights.pt", "metrics.json", "*.csv")
 IGNORED = ("run_id", "scored_at")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    started = StandaloneCluster(tmp_path_factory.mktemp("cluster")).start(workers=2)
+def store(tmp_path_factory):
+    started = ObjectStore(tmp_path_factory.mktemp("s3")).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, store):
+    s3a = ":".join(s3a_jars())  # installed on every machine of the cluster, as S3-backed clusters have them
+    defaults = {**store.spark_conf(), "spark.driver.extraClassPath": s3a, "spark.executor.extraClassPath": s3a}
+    jars = cached_delta_jars()  # what a user adds to a cluster without Delta
+    started = StandaloneCluster(tmp_path_factory.mktemp("cluster"), defaults=defaults, jars=jars, job_env=store.env()).start(workers=2)
     yield started
     started.stop()
 
 
 class Flow:
-    """The whole pipeline, run once on the cluster: where things are and what the jobs printed."""
+    """The whole pipeline, run once on the cluster: where things are in the store and what the jobs printed."""
 
-    def __init__(self, cluster: StandaloneCluster, root: Path):
-        self.cluster, self.root = cluster, root
-        self.data = root / "data"
-        self.lake, self.models = self.data / "lake", self.data / "models"
+    def __init__(self, cluster: StandaloneCluster, store: ObjectStore, root: Path):
+        self.cluster, self.store, self.root = cluster, store, root
         self.outputs: dict[str, str] = {}
 
-    def args(self, lake: Path | None = None, *more: str) -> list[str]:
-        sets = [*SETTINGS, f"tables.root=file://{lake or self.lake}", f"model.dir=file://{self.models}", *more]
+    def args(self, lake: str = "lake", *more: str) -> list[str]:
+        sets = [*SETTINGS, f"tables.root={self.store.uri(lake)}", f"model.dir={self.store.uri('models')}", *more]
         return ["--conf", str(REPO / "conf" / "cluster.yaml"), *[a for s in sets for a in ("--set", s)]]
 
     def run(self) -> Flow:
         """generate, ingest, sessionize, train, score, evaluate; a worker dies during sessionize and score."""
-        driver = self.root / "driver"
-        raw = f"file://{self.data}/raw"
+        raw = self.store.uri("raw")
         for job, extra, kill_after in (
             ("generate", ["--out", raw], None),
             ("ingest", ["--input", f"{raw}/events", "--mapping", "generated"], None),
             ("sessionize", [], "sessionize: finding sessions"),
             ("train", [], None),
             ("score", [], "score: scoring sessions"),
-            ("evaluate", ["--labels", f"{raw}/labels.csv", "--report", f"file://{self.data}/report"], None),
+            ("evaluate", ["--labels", f"{raw}/labels.csv", "--report", self.store.uri("report")], None),
         ):
-            submitted = self.cluster.submit(job, driver, *self.args(), *extra)
+            submitted = self.cluster.submit(job, self.root / "driver", *self.args(), *extra)
             if kill_after:
                 kill_a_worker_while_a_job_runs(self.cluster, submitted, kill_after)
             assert submitted.wait() == 0, f"{job} failed:\n{submitted.output()[-6000:]}"
             self.outputs[job] = submitted.output()
         return self
 
-    def model_uri(self) -> str:
-        (version,) = [p.name for p in self.models.iterdir() if p.name.startswith("m")]
-        return f"file://{self.models / version}"
+    def model_key(self) -> str:
+        (version,) = {key.split("/")[1] for key in self.store.keys("models/") if key.split("/")[1].startswith("m")}
+        return f"models/{version}"
 
-    def copy_lake(self, target: Path, *tables: str) -> Path:
-        for table in tables:
-            shutil.copytree(self.lake / table, target / table)
-        return target
+    def table(self, key: str, target: Path) -> Path:
+        """A table (or folder) of the store, downloaded to `target` to be read here."""
+        return self.store.download(key, target)
 
 
 @pytest.fixture(scope="module")
-def flow(cluster, tmp_path_factory):
-    return Flow(cluster, tmp_path_factory.mktemp("flow")).run()
+def flow(cluster, store, tmp_path_factory):
+    return Flow(cluster, store, tmp_path_factory.mktemp("flow")).run()
 
 
 def _files_of_the_lake(folder: Path) -> list[Path]:
@@ -111,67 +120,78 @@ def _rows(path: Path, ignore=()) -> list[tuple]:
     return read_with_deltalake(path, [c for c in _columns(path) if c not in ignore])
 
 
-def test_every_job_runs_on_the_cluster_and_writes_only_into_the_lake_and_the_model_folder(cluster, flow):
+def test_every_job_runs_on_the_cluster_on_native_delta_and_writes_only_into_the_store(cluster, store, flow):
     assert list((flow.root / "driver").iterdir()) == []  # the driver's working folder
     for name in cluster.workers:
         assert _files_of_the_lake(cluster.worker_folder(name)) == [], name
-    assert (flow.lake / "vocabulary.json").is_file()
-    for table in ("events", "quarantine", "sessions", "windows", "session_risk", "user_risk"):
-        assert DeltaTable.is_deltatable(str(flow.lake / table)), table
+    assert store.keys("lake/vocabulary.json")
+    for table in TABLES:  # each written by delta-spark on the cluster
+        first = json.loads(store.read(f"lake/{table}/_delta_log/00000000000000000000.json").splitlines()[0])
+        assert first["commitInfo"]["engineInfo"].startswith("Apache-Spark/"), (table, first["commitInfo"])
     assert "workers             2 (cpu)" in flow.outputs["train"]  # two Horovod ranks on the cluster's executors
-    manifest = json.loads((Path(flow.model_uri().removeprefix("file://")) / "manifest.json").read_text())
+    manifest = json.loads(store.read(f"{flow.model_key()}/manifest.json"))
     assert {"weights.pt", "history.json", "probe.npz", "vocabulary.json"} <= set(manifest["files"])
-    assert f"model directory     {flow.model_uri()}" in flow.outputs["score"]
-    metrics = json.loads((flow.data / "report" / "metrics.json").read_text())
+    assert f"model directory     {store.uri(flow.model_key())}" in flow.outputs["score"]
+    metrics = json.loads(store.read("report/metrics.json"))
     assert metrics["sessions"] > 0 and 0.5 < metrics["seqrisk"]["roc_auc"] <= 1.0
     for job in ("sessionize", "score"):  # the worker killed during the job cost it an executor
         assert "Lost executor" in flow.outputs[job], job
 
 
-def test_a_ranged_sessionize_from_another_fresh_folder_reuses_the_saved_vocabulary(cluster, flow):
-    saved = (flow.lake / "vocabulary.json").read_bytes()
-    day = sorted(p.name.split("=")[1] for p in (flow.lake / "sessions").glob("session_date=*"))[1]
+def test_a_ranged_sessionize_from_another_fresh_folder_reuses_the_saved_vocabulary(cluster, store, flow):
+    saved = store.read("lake/vocabulary.json")
+    day = sorted({key.split("/")[2].split("=")[1] for key in store.keys("lake/sessions/session_date=")})[1]
     output = cluster.run("sessionize", flow.root / "second-driver", *flow.args(), "--from", day, "--to", day)
-    assert "(reused)" in output and (flow.lake / "vocabulary.json").read_bytes() == saved
+    assert "(reused)" in output and store.read("lake/vocabulary.json") == saved
     assert list((flow.root / "second-driver").iterdir()) == []
 
 
 def test_sessionize_with_a_worker_killed_equals_local_spark_on_the_same_events(spark, flow, tmp_path):
-    lake = flow.copy_lake(tmp_path / "lake", "events")
+    lake = tmp_path / "lake"
+    flow.table("lake/events", lake / "events")
     run_sessionize(load_config(REPO / "conf" / "cluster.yaml", [*SETTINGS, f"tables.root={lake}"]), spark=spark)
     for table in ("sessions", "windows"):
-        _same_table(lake / table, flow.lake / table)
-    assert (lake / "vocabulary.json").read_bytes() == (flow.lake / "vocabulary.json").read_bytes()
+        _same_table(lake / table, flow.table(f"lake/{table}", tmp_path / "cluster" / table))
+    assert (lake / "vocabulary.json").read_bytes() == flow.store.read("lake/vocabulary.json")
 
 
-def test_score_with_a_worker_killed_equals_local_spark_with_the_same_model(spark, flow):
-    tables = open_tables(spark, delta="delta-rs", max_records_per_file=1_000_000)
-    sessions = tables.read(f"file://{flow.lake}/sessions")
+def test_score_with_a_worker_killed_equals_local_spark_with_the_same_model(spark, flow, tmp_path):
+    sessions, scored = (flow.table(f"lake/{t}", tmp_path / t) for t in ("sessions", "session_risk"))
+    model = flow.table(flow.model_key(), tmp_path / "model")
+    tables = open_tables(spark, delta="native", max_records_per_file=1_000_000)
     settings = load_config(REPO / "conf" / "cluster.yaml", SETTINGS).score  # as the cluster's jobs had it
-    local = score_sessions(sessions, model_store.fetch(spark, flow.model_uri()), settings, "local", datetime.now(UTC))
+    local = score_sessions(tables.read(str(sessions)), model_store.fetch(spark, str(model)), settings, "local", datetime.now(UTC))
     columns = [c for c in local.columns if c not in IGNORED]
-    assert read_with_spark(local, columns) == read_with_spark(tables.read(f"file://{flow.lake}/session_risk"), columns)
+    assert read_with_spark(local, columns) == read_with_spark(tables.read(str(scored)), columns)
 
 
 def test_the_driver_killed_between_the_parquet_write_and_the_commit_changes_no_table(cluster, flow, tmp_path):
-    lake = flow.copy_lake(tmp_path / "lake", "sessions", "session_risk", "user_risk")
-    before = {t: (DeltaTable(str(lake / t)).version(), _rows(lake / t)) for t in ("session_risk", "user_risk")}
-    args = flow.args(lake, f"score.model={flow.model_uri()}", "score.levels.medium=80", "score.levels.high=90")  # new levels: rows to write
+    for table in ("sessions", "session_risk", "user_risk"):
+        flow.store.copy(f"lake/{table}", f"killed/{table}")
+    tables = ("session_risk", "user_risk")
+    before = {t: _version_and_rows(flow.table(f"killed/{t}", tmp_path / "before" / t)) for t in tables}
+    model = f"score.model={flow.store.uri(flow.model_key())}"
+    args = flow.args("killed", model, "score.levels.medium=80", "score.levels.high=90")  # new levels: rows to write
 
-    killed = cluster.submit("score", tmp_path / "driver", *args, env={KILL_AT: "before_commit"})
-    assert killed.wait() == 137  # spark-submit reports its Python driver's SIGKILL as 128 + 9
-    assert len(list((lake / "session_risk").rglob("*.parquet"))) > len(
-        DeltaTable(str(lake / "session_risk")).file_uris()
-    )  # written, not committed
-    for table, (version, rows) in before.items():
-        assert DeltaTable(str(lake / table)).version() == version, table
-        assert _rows(lake / table) == rows, table
+    with flow.store.slow_parquet_writes():  # seconds between a write's first file and its last: the kill lands between
+        killed = cluster.submit("score", tmp_path / "driver", *args)
+        kill_the_driver_once_it_writes(flow.store, killed, "killed/session_risk/")
+    after = {t: flow.table(f"killed/{t}", tmp_path / "after" / t) for t in tables}
+    parquet = [k for k in flow.store.keys("killed/session_risk/") if k.endswith(".parquet")]
+    assert len(parquet) > len(DeltaTable(str(after["session_risk"])).file_uris())  # written, not committed
+    for table in tables:
+        assert _version_and_rows(after[table]) == before[table], table
 
     cluster.run("score", tmp_path / "driver", *args)  # the rerun completes and commits
+    rerun = flow.table("killed/session_risk", tmp_path / "rerun")
     changed = ("risk_level", "action")
-    _same_table(lake / "session_risk", flow.lake / "session_risk", ignore=(*IGNORED, *changed))
-    levels = _rows(lake / "session_risk", [c for c in _columns(lake / "session_risk") if c not in ("risk_pct", "risk_level")])
+    _same_table(rerun, flow.table("lake/session_risk", tmp_path / "first"), ignore=(*IGNORED, *changed))
+    levels = _rows(rerun, [c for c in _columns(rerun) if c not in ("risk_pct", "risk_level")])
     assert levels and all((level == "high") == (pct >= 90) for pct, level in levels)
+
+
+def _version_and_rows(path: Path) -> tuple[int, list[tuple]]:
+    return DeltaTable(str(path)).version(), _rows(path)
 
 
 def _columns(path: Path) -> list[str]:
@@ -189,3 +209,18 @@ def kill_a_worker_while_a_job_runs(cluster: StandaloneCluster, submitted: Submit
         submitted.wait()
     finally:
         cluster.start_worker(name)  # the next job gets two workers again
+
+
+def kill_the_driver_once_it_writes(store: ObjectStore, submitted: Submitted, table: str) -> None:
+    """kill -9 the driver (spark-submit's JVM and its Python) once the first Parquet file of its write is in
+    `table` while the write's Spark job still runs: Delta commits only after the whole job, so nothing is committed.
+    """
+    files = {k for k in store.keys(table) if k.endswith(".parquet")}
+    wait_for(
+        lambda: any(k.endswith(".parquet") and k not in files for k in store.keys(table)) or submitted.process.poll() is not None,
+        f"a new Parquet file in {table}",
+        every=0.05,
+    )
+    assert submitted.running_jobs(), "the write ended before the fault could land:\n" + submitted.output()[-3000:]
+    os.killpg(submitted.process.pid, signal.SIGKILL)
+    assert submitted.wait() == -signal.SIGKILL

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
+import fsspec
 import pyarrow.parquet as pq
-from pyarrow import fs
 from pyspark.sql import functions as F
 
 from seqrisk.errors import SeqriskError
@@ -30,11 +30,11 @@ def window_length(tables: DeltaTables, windows_path: str) -> int:
 
 
 def row_groups(files: list[str]) -> int:
-    """Row groups over all `files` (footers only), on any filesystem pyarrow reaches."""
+    """Row groups over all `files` (footers only), through fsspec as Petastorm reaches them (`s3a://` included)."""
     total = 0
     for uri in files:
-        filesystem, path = fs.FileSystem.from_uri(uri)
-        with filesystem.open_input_file(path) as handle:
+        filesystem, path = fsspec.core.url_to_fs(uri)
+        with filesystem.open(path, "rb") as handle:
             total += pq.ParquetFile(handle).num_row_groups
     return total
 
