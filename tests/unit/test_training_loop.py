@@ -56,3 +56,27 @@ def test_the_loop_stops_at_a_loss_that_is_not_finite_and_keeps_no_weights():
 
     result = train_loop(_plan(epochs=2), Diverging(), nan_batches, nan_batches, torch.device("cpu"))
     assert result.result.diverged_epoch == 0 and result.result.history == [] and result.weights is None
+
+
+def test_a_torch_distributed_group_of_one_trains_exactly_as_one_process():
+    import socket
+
+    import torch.distributed as dist
+
+    from seqrisk.model.torch_distributor_launcher import TorchCollective
+
+    torch.manual_seed(0)
+    alone = train_loop(_plan(epochs=2), SingleProcess(), _cycle_batches(1), _cycle_batches(2), torch.device("cpu"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    try:
+        torch.manual_seed(0)
+        grouped = train_loop(
+            _plan(epochs=2), TorchCollective(torch.device("cpu")), _cycle_batches(1), _cycle_batches(2), torch.device("cpu")
+        )
+    finally:
+        dist.destroy_process_group()
+    assert [h.val_loss for h in grouped.result.history] == [h.val_loss for h in alone.result.history]
+    assert grouped.weights == alone.weights

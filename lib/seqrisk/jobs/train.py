@@ -2,8 +2,9 @@
 published as a new versioned model directory under `model.dir` (any URI), and, with MLflow on
 (`mlflow.tracking_uri`), logged as a run and registered (`seqrisk.registry.tracking`).
 
-`train.workers` Horovod ranks run the training loop (`seqrisk.model.horovod_launcher`) on Spark barrier
-tasks (one in the driver for a single worker or `--dry-run`); rank 0 hands its weights back, and the driver fits the
+`train.workers` ranks run the training loop on Spark barrier tasks, started by Horovod or by
+TorchDistributor and fed by Petastorm or the Arrow reader (`seqrisk.model.launch`; one rank in the
+driver for a single worker or `--dry-run`); rank 0 hands its weights back, and the driver fits the
 feature and count detectors, the combination and the calibration, assembles the directory and
 publishes it.
 """
@@ -18,25 +19,21 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from seqrisk.config import Config
-from seqrisk.detectors.combination import Combination, LabelReport
-from seqrisk.detectors.fitting import fit_calibration, fit_detectors, learn_from_labels
+from seqrisk.detectors.combination import LabelReport
 from seqrisk.errors import SeqriskError
-from seqrisk.evaluation.labels import label_sessions, open_labels
+from seqrisk.jobs.reference import fit_reference, labeled_session_ids
 from seqrisk.jobs.report import line, report
 from seqrisk.jobs.start import Job, start_job
-from seqrisk.model import model_dir
-from seqrisk.model.horovod_launcher import run_horovod
+from seqrisk.model import launch, model_dir
 from seqrisk.model.sequence_model import ModelConfig, SequenceModel
 from seqrisk.model.training import RankResult, TrainPlan
-from seqrisk.model.training_data import chronological_split, local_threads, row_groups, window_length
+from seqrisk.model.training_data import chronological_split, local_threads, row_groups_by_file, window_length
 from seqrisk.registry import model_store, tracking
-from seqrisk.scoring.risk_model import raw_scores, scorer_input
+from seqrisk.scoring.risk_model import scorer_input
 from seqrisk.sessions import vocabulary_store
 from seqrisk.sessions.vocabulary import Vocabulary
 
 log = logging.getLogger("seqrisk")
-MAX_CASES = 10_000  # labeled sessions `train --labels` reads (to the driver); more are left out
-MAX_LEFT_OUT = 100_000  # labeled sessions whose windows `train --labels` keeps from the sequence model
 
 
 # -- the job (driver side) ----------------------------------------------------------------------
@@ -55,6 +52,8 @@ class TrainSummary:
     mlflow_run_id: str | None = None
     registered: tracking.RegisteredVersion | None = None
     registered_alias: str = ""
+    launcher: str = ""
+    reader: str = ""
 
     def report(self) -> str:
         history = self.result["history"]
@@ -63,6 +62,7 @@ class TrainSummary:
             f"train {self.run_id}: model {self.version}",
             line("model directory", self.model_dir),
             line("workers", f"{self.result['workers']} ({self.result['device']})"),
+            line("launcher", f"{self.launcher}, {self.reader} reader"),
             line("epochs", f"{len(history)}" + (" (stopped early)" if self.result["stopped_early"] else "")),
             line("best val loss", f"{self.result['best_val_loss']:.4f} (epoch {self.result['best_epoch']})"),
             line("last train loss", f"{last['train_loss']:.4f}"),
@@ -103,15 +103,20 @@ def _train(
     train_dates, val_dates = chronological_split(job.lake.tables, windows_path, config.train.val_fraction)
     left_out = labeled_session_ids(job, labels) if labels is not None else frozenset()
     workers = 1 if dry_run else config.train.workers
-    plan = _plan(job, config, vocabulary, train_dates, val_dates, workers, dry_run, left_out)
+    launcher = launch.resolve(config.train.launcher, "horovod", "torch_distributor") if workers > 1 else "none"
+    reader = launch.resolve(config.train.reader, "petastorm", "arrow")
+    plan = _plan(job, config, vocabulary, train_dates, val_dates, workers, dry_run, left_out, reader)
     log.info(
-        "train: %d train and %d validation files, %d worker(s)%s",
+        "train: %d train and %d validation files, %d worker(s) (launcher %s, %s reader)%s",
         len(plan.train_files),
         len(plan.val_files),
         workers,
+        launcher,
+        reader,
         " (dry run)" if dry_run else "",
     )
-    ranked, weights = _trained(run_horovod(plan, workers))
+    use_gpu = job.spark.conf.get("spark.task.resource.gpu.amount", None) is not None  # a GPU cluster schedules GPUs per task
+    ranked, weights = _trained(launch.launch(plan, workers, launcher, use_gpu))
     model = SequenceModel(plan.model)
     model.load_state_dict(model_dir.weights_from_bytes(weights))
     model.eval()
@@ -138,12 +143,14 @@ def _train(
             "reference_sessions": reference_sessions,
             "labels": labels,
             "mlflow_run_id": mlflow_run_id,
+            "trained_with": {"launcher": launcher, "reader": reader},
         },
     )
     uri = model_store.publish(job.spark, config.model.dir, directory)
     log.info("train: model %s published at %s", version, uri)
     result = ranked.result.to_json()
     summary = TrainSummary(job.run_id, uri, version, len(plan.train_files), len(plan.val_files), reference_sessions, result, label_report)
+    summary.launcher, summary.reader = launcher, reader
     return summary, directory
 
 
@@ -156,11 +163,13 @@ def _plan(
     workers: int,
     dry_run: bool,
     left_out: frozenset,
+    reader: str,
 ) -> TrainPlan:
     """What every rank is given: the windows files of each split, the model's shape, the settings (smaller for a dry run)."""
     windows_path = job.lake.path("windows")
     train_files = job.lake.tables.files(windows_path, {"session_date": train_dates})
     val_files = job.lake.tables.files(windows_path, {"session_date": val_dates})
+    row_groups = row_groups_by_file(train_files + val_files)  # every footer, once, on the driver
     settings, shape = config.train, config.model
     return TrainPlan(
         train_files=train_files,
@@ -183,9 +192,11 @@ def _plan(
         patience=settings.patience,
         seed=settings.seed,
         mixed_precision=settings.mixed_precision,
-        shard=min(row_groups(train_files), row_groups(val_files)) >= workers,
+        shard=min(sum(row_groups[f] for f in train_files), sum(row_groups[f] for f in val_files)) >= workers,
         threads_per_worker=local_threads(workers),
         left_out=left_out,
+        reader=reader,
+        row_groups=row_groups,
     )
 
 
@@ -228,69 +239,3 @@ def _example_sessions(job: Job):
     """A few sessions as the scorer reads them: the registered model's input example for its signature."""
     first = job.lake.read("sessions").select(F.min("session_date")).collect()[0][0]
     return scorer_input(job.lake.read("sessions", where={"session_date": [str(first)]})).limit(5).toPandas()
-
-
-def labeled_session_ids(job: Job, labels: str) -> frozenset:
-    """The ids of the sessions the labels mark (at most MAX_LEFT_OUT), to keep from the sequence model.
-
-    Known cases learned as ordinary sequences would teach the model that their pattern is normal,
-    for them and for unlabeled cases like them. Shuffle: a join with the (broadcast) labels.
-    """
-    marked = label_sessions(job.lake.read("sessions"), open_labels(job.lake.tables, job.spark, labels))
-    rows = marked.filter(F.col("anomaly_type").isNotNull()).select("session_id").limit(MAX_LEFT_OUT + 1).collect()
-    if len(rows) > MAX_LEFT_OUT:
-        log.warning(
-            "train: more than %d labeled sessions; the windows of the first %d are left out of training", MAX_LEFT_OUT, MAX_LEFT_OUT
-        )
-    ids = frozenset(r["session_id"] for r in rows[:MAX_LEFT_OUT])
-    log.info("train: the windows of %d labeled session(s) are left out of the sequence model's training", len(ids))
-    return ids
-
-
-def fit_reference(
-    job: Job, config: Config, model: SequenceModel, vocabulary, dates: list[str], sample_size: int, labels: str | None = None
-) -> tuple[int, LabelReport | None, dict[str, bytes]]:
-    """Fit the feature and count detectors, the combination and the calibration on a sample of the training dates' sessions.
-
-    The calibration must hold for sessions the detectors were not fitted on, so it is cross-fitted:
-    each half of the sample is scored by detectors fitted on the other half, and those scores set
-    the reference quantiles; the stored detectors are then fitted on the whole sample. With
-    `labels`, the labeled sessions (at most MAX_CASES) are left out of the sample and set the
-    combination. Returns the sessions sampled, what the labels did, and the model directory's
-    files of the detectors, the calibration and the combination. Shuffles: by sequence
-    hash (users per sequence); with labels, a join with the (broadcast) labels.
-    """
-    sessions = scorer_input(job.lake.read("sessions", where={"session_date": dates}))
-    cases = None
-    if labels is not None:
-        marked = label_sessions(sessions, open_labels(job.lake.tables, job.spark, labels))
-        cases = marked.filter(F.col("anomaly_type").isNotNull()).drop("anomaly_type").limit(MAX_CASES).toPandas()
-        sessions = marked.filter(F.col("anomaly_type").isNull()).drop("anomaly_type")
-        log.info("train: %d labeled session(s) in the training dates (%s)", len(cases), labels)
-        if len(cases) == MAX_CASES:
-            log.warning("train: only the first %d labeled sessions are used", MAX_CASES)
-    total = sessions.count()
-    if total < 4:
-        raise SeqriskError(f"the training dates hold {total} unlabeled session(s); the detectors and their calibration need at least 4")
-    fraction = min(1.0, 1.2 * sample_size / total)
-    sampled = sessions.sample(fraction=fraction, seed=config.train.seed)
-    reference = sampled.orderBy(F.rand(config.train.seed)).limit(sample_size).toPandas()  # a top-k: no order of the input favoured
-    detector, counts, reference_raw = fit_detectors(
-        reference, model, vocabulary, config.train, config.windows.stride, config.score.batch_windows, config.score.top_events
-    )
-    combination, label_report = Combination(), None
-    if cases is not None:
-        enough = len(cases) >= config.train.label_min_cases
-        cases_raw = (
-            raw_scores(cases, model, vocabulary, detector, counts, config.windows.stride, config.score).by_detector() if enough else {}
-        )
-        combination, label_report = learn_from_labels(
-            reference_raw, cases_raw, list(cases["session_id"]), config.train, config.score.levels.medium, config.score.levels.high
-        )
-    files = {
-        model_dir.FEATURE_DETECTOR: detector.to_bytes(),
-        model_dir.COUNT_DETECTOR: counts.to_bytes(),
-        model_dir.CALIBRATION: fit_calibration(reference_raw, combination).to_bytes(),
-        model_dir.COMBINATION: combination.to_bytes(),
-    }
-    return len(reference), label_report, files

@@ -25,7 +25,9 @@ class ModelSettings(Settings):
 
 
 class TrainConfig(Settings):
-    workers: int = Field(2, ge=1)  # Horovod processes (Spark barrier tasks); 1 trains in the driver
+    workers: int = Field(2, ge=1)  # training processes (Spark barrier tasks); 1 trains in the driver
+    launcher: Literal["auto", "horovod", "torch_distributor"] = "auto"  # model/launch.py
+    reader: Literal["auto", "petastorm", "arrow"] = "auto"
     batch_size: int = Field(256, ge=1)
     learning_rate: float = Field(1e-3, gt=0)  # per worker; scaled by the number of workers
     epochs: int = Field(6, ge=1)

@@ -4,7 +4,8 @@
 on a non-finite loss. What it needs from a distributed launcher is a `Collective`: this process's
 rank and the world size, averaging a number over ranks, wrapping the optimizer, and starting every
 rank from rank 0's weights. `SingleProcess` is the collective of one process (a test, `--dry-run`,
-`train.workers: 1`); `horovod_launcher.HorovodCollective` is Horovod's. Rank 0's best weights come
+`train.workers: 1`); `horovod_launcher.HorovodCollective` is Horovod's and
+`torch_distributor_launcher.TorchCollective` is `torch.distributed`'s. Rank 0's best weights come
 back in the `RankResult`; no rank writes a file.
 """
 
@@ -45,6 +46,8 @@ class TrainPlan:
     shard: bool = True  # False when there are fewer row groups than workers: every rank reads all
     threads_per_worker: int = 1
     left_out: frozenset = frozenset()  # session ids whose windows are not trained or validated on (labeled cases)
+    reader: str = "petastorm"  # or "arrow" (model/arrow_reader.py)
+    row_groups: dict[str, int] = field(default_factory=dict)  # row groups per file, for the Arrow reader's shards
 
 
 @dataclass

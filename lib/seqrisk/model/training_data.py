@@ -29,14 +29,14 @@ def window_length(tables: DeltaTables, windows_path: str) -> int:
     return int(first["n"])
 
 
-def row_groups(files: list[str]) -> int:
-    """Row groups over all `files` (footers only), through fsspec as Petastorm reaches them (`s3a://` included)."""
-    total = 0
+def row_groups_by_file(files: list[str]) -> dict[str, int]:
+    """Each file's row groups (footers only), through fsspec as the readers reach them (`s3a://` included)."""
+    counts = {}
     for uri in files:
         filesystem, path = fsspec.core.url_to_fs(uri)
         with filesystem.open(path, "rb") as handle:
-            total += pq.ParquetFile(handle).num_row_groups
-    return total
+            counts[uri] = pq.ParquetFile(handle).num_row_groups
+    return counts
 
 
 def local_threads(workers: int) -> int:
