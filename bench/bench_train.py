@@ -1,12 +1,12 @@
-"""Training throughput: Horovod + Petastorm against the same model fed from in-memory tensors.
+"""Training throughput: Horovod + Petastorm and TorchDistributor + Arrow against the same model fed from memory.
 
 usage: python bench/bench_train.py --lake demo/lake [--steps 30] [--threads 1 2] [--epochs 3]
 In one run, on one lake's windows table, with the model and batch size of conf/local.yaml:
 1. the in-memory loop: the table loaded into memory with deltalake, plain training steps, per
    thread count;
-2. `seqrisk train` itself (2 Horovod workers on local Spark barrier tasks, Petastorm readers over
-   the table's files), into a throw-away model directory; its per-epoch windows/s after the first.
-Prints windows per second for each and the ratio of the distributed path to the best in-memory one.
+2. `seqrisk train` itself with each launcher and its reader (2 workers on local Spark barrier tasks,
+   reading the table's files), into a throw-away model directory; its per-epoch windows/s after the first.
+Prints windows per second for each and the ratio of each distributed path to the best in-memory one.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from seqrisk.model.sequence_model import ModelConfig, SequenceModel, next_event_
 from seqrisk.sessions.vocabulary import Vocabulary
 
 REPO = Path(__file__).resolve().parents[1]
+PATHS = (("horovod", "petastorm"), ("torch_distributor", "arrow"))
 
 
 def main() -> None:
@@ -71,24 +72,32 @@ def main() -> None:
         best = max(best, rate)
         print(f"in-memory loop, {threads} thread(s): {rate:,.0f} windows/s")
 
+    for launcher, reader in PATHS:
+        rates = _train_rates(args.lake, args.epochs, launcher, reader)
+        rate = float(np.mean(rates))
+        print(
+            f"seqrisk train, 2 workers, {launcher} + {reader}: {rate:,.0f} windows/s (epochs 2..{args.epochs}: {', '.join(f'{r:,.0f}' for r in rates)})"
+        )
+        print(f"ratio ({launcher} + {reader} / best in-memory): {rate / best:.2f}")
+
+
+def _train_rates(lake: str, epochs: int, launcher: str, reader: str) -> list[float]:
+    """`seqrisk train` with two workers; windows/s of every epoch after the first."""
     from seqrisk.jobs.train import run_train
 
     with tempfile.TemporaryDirectory() as models:
         overrides = [
-            f"tables.root={args.lake}",
+            f"tables.root={lake}",
             f"model.dir={models}",
-            f"train.epochs={args.epochs}",
+            f"train.epochs={epochs}",
             "train.patience=99",
             "train.workers=2",
+            f"train.launcher={launcher}",
+            f"train.reader={reader}",
             "mlflow.tracking_uri=null",
         ]
         summary = run_train(load_config(REPO / "conf" / "local.yaml", overrides))
-    rates = [h["windows_per_s"] for h in summary.result["history"][1:]]
-    horovod = float(np.mean(rates))
-    print(
-        f"seqrisk train, 2 Horovod workers + Petastorm: {horovod:,.0f} windows/s (epochs 2..{args.epochs}: {', '.join(f'{r:,.0f}' for r in rates)})"
-    )
-    print(f"ratio (Horovod + Petastorm / best in-memory): {horovod / best:.2f}")
+    return [h["windows_per_s"] for h in summary.result["history"][1:]]
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from seqrisk.scoring.risk_model import load_risk_model, risk_frame, scorer_input
 
 @pytest.fixture(scope="module")
 def tracked(spark, tmp_path_factory):
-    """A lake, an embedded MLflow store, and a first model trained with tracking on."""
+    """A lake, an embedded MLflow store, and a first model trained with tracking on (and score settings of its own)."""
     root = tmp_path_factory.mktemp("mlflow")
     lake = synthetic_lake(spark, root, ("generate.users=300", "generate.days=6"), SMALL_WINDOWS)
     store = root / "store"
@@ -34,10 +34,23 @@ def tracked(spark, tmp_path_factory):
             f"evaluate.report={root / 'report'}",
             f"mlflow.tracking_uri=sqlite:///{store}/mlflow.db",
             f"mlflow.artifact_location={store}/artifacts",
+            *TRAINED_SCORE,
             *more,
         )
 
     return lake, config, run_train(config(), spark=spark), str(lake.parent / "raw" / "labels.csv")
+
+
+TRAINED_SCORE = (  # not the defaults: the pyfunc must score with these, saved with the model
+    "score.levels.medium=70",
+    "score.levels.high=85",
+    "score.reason_percentile=80",
+    "score.policy=[{level: high, action: block}, {level: medium, action: step_up_auth}, {action: allow}]",
+)
+
+
+def _plain(value):
+    return value if isinstance(value, str) else list(value)
 
 
 def _client(config):
@@ -75,6 +88,9 @@ def test_train_logs_a_run_and_registers_a_pyfunc_that_scores_as_its_folder(spark
     )
     assert by_registry["session_id"].tolist() == by_folder["session_id"].tolist()
     assert by_registry["risk_pct"].to_numpy() == pytest.approx(by_folder["risk_pct"].to_numpy())
+    for column in ("risk_level", "action", "reasons"):  # as `score` decides them with the trained settings
+        assert [_plain(v) for v in by_registry[column]] == [_plain(v) for v in by_folder[column]], column
+    assert set(by_registry["action"]) <= {"block", "step_up_auth", "allow"} and "block" in set(by_registry["action"])
 
 
 def test_score_by_alias_equals_score_by_folder_and_evaluate_logs_to_the_models_run(spark, tracked):

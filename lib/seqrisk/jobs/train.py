@@ -144,6 +144,7 @@ def _train(
             "labels": labels,
             "mlflow_run_id": mlflow_run_id,
             "trained_with": {"launcher": launcher, "reader": reader},
+            "score": config.score.model_dump(mode="json", exclude={"model"}),  # the pyfunc scores with these
         },
     )
     uri = model_store.publish(job.spark, config.model.dir, directory)

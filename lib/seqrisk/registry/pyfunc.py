@@ -1,8 +1,10 @@
 """A seqrisk model directory as an MLflow pyfunc (imported only where MLflow is in use).
 
 Input: sessions with the columns the scorer reads (`scoring.scorer_input`); output: their
-session_risk columns, with the default `score` settings. `load_context` verifies the directory as
-`score` does (every checksum, then the probe), so a registered model that loads is one that scores.
+session_risk columns, with the `score` settings the model was trained with (levels, reasons,
+policy: saved in its manifest; the defaults for a directory older than that). `load_context`
+verifies the directory as `score` does (every checksum, then the probe), so a registered model that
+loads is one that scores.
 """
 
 from __future__ import annotations
@@ -57,4 +59,9 @@ def signature_for(mlflow, directory: ModelDir, example: pd.DataFrame):
 
 def _score(model: RiskModel, sessions: pd.DataFrame) -> pd.DataFrame:
     now = datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as Spark hands times to pandas
-    return risk_frame(sessions, model, ScoreConfig(), run_id=f"pyfunc-{model.version}", scored_at=now)
+    return risk_frame(sessions, model, trained_settings(model), run_id=f"pyfunc-{model.version}", scored_at=now)
+
+
+def trained_settings(model: RiskModel) -> ScoreConfig:
+    """The `score` settings saved with the model at training time."""
+    return ScoreConfig.model_validate(model.loaded.manifest.get("score", {}))
