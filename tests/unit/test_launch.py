@@ -1,5 +1,7 @@
 """Which launcher and reader `auto` picks, and a clear error for one the runtime lacks."""
 
+import importlib
+
 import pytest
 
 from seqrisk.errors import SeqriskError
@@ -14,17 +16,19 @@ from seqrisk.model import launch
     ],
 )
 def test_auto_picks_what_the_runtime_has(monkeypatch, installed, launcher, reader):
-    monkeypatch.setattr(launch, "_importable", lambda name: name in installed)
+    monkeypatch.setattr(launch, "available", lambda name: name in installed)
     assert launch.resolve("auto", "horovod", "torch_distributor") == launcher
     assert launch.resolve("auto", "petastorm", "arrow") == reader
     assert launch.resolve("arrow", "petastorm", "arrow") == "arrow"  # a choice is kept
 
 
 def test_a_choice_the_runtime_cannot_run_is_refused_by_name(monkeypatch):
-    monkeypatch.setattr(launch, "_importable", lambda name: name != "horovod")
+    monkeypatch.setattr(launch, "available", lambda name: name != "horovod")
     with pytest.raises(SeqriskError, match="horovod needs the `horovod` package"):
         launch.resolve("horovod", "horovod", "torch_distributor")
 
 
-def test_this_environment_has_both_launchers_and_both_readers():
-    assert all(launch._importable(name) for name in ("horovod", "torch_distributor", "petastorm", "arrow"))
+def test_auto_picks_a_pair_this_environment_imports():
+    launcher, reader = launch.resolve("auto", "horovod", "torch_distributor"), launch.resolve("auto", "petastorm", "arrow")
+    importlib.import_module({"horovod": "horovod.spark", "torch_distributor": "pyspark.ml.torch.distributor"}[launcher])
+    importlib.import_module({"petastorm": "petastorm", "arrow": "pyarrow.parquet"}[reader])

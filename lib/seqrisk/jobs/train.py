@@ -106,26 +106,19 @@ def _train(
     launcher = launch.resolve(config.train.launcher, "horovod", "torch_distributor") if workers > 1 else "none"
     reader = launch.resolve(config.train.reader, "petastorm", "arrow")
     plan = _plan(job, config, vocabulary, train_dates, val_dates, workers, dry_run, left_out, reader)
+    dry = " (dry run)" if dry_run else ""
     log.info(
-        "train: %d train and %d validation files, %d worker(s) (launcher %s, %s reader)%s",
+        "train: %d train and %d validation files, %d worker(s), launcher %s, %s reader%s",
         len(plan.train_files),
         len(plan.val_files),
         workers,
         launcher,
         reader,
-        " (dry run)" if dry_run else "",
+        dry,
     )
     use_gpu = job.spark.conf.get("spark.task.resource.gpu.amount", None) is not None  # a GPU cluster schedules GPUs per task
     ranked, weights = _trained(launch.launch(plan, workers, launcher, use_gpu))
-    model = SequenceModel(plan.model)
-    model.load_state_dict(model_dir.weights_from_bytes(weights))
-    model.eval()
-    files = {
-        model_dir.WEIGHTS: weights,
-        model_dir.HISTORY: json.dumps(ranked.result.to_json(), indent=1).encode(),
-        model_dir.PROBE: model_dir.probe_bytes(model, ranked.probe_tokens, ranked.probe_gaps),
-        model_dir.VOCABULARY: vocabulary.to_json().encode(),
-    }
+    model, files = _sequence_model(plan, vocabulary, ranked, weights)
     sample_size = min(config.train.reference_sessions, 2000) if dry_run else config.train.reference_sessions
     log.info("train: fitting the feature and count detectors and the calibration on up to %d reference sessions", sample_size)
     reference_sessions, label_report, detector_files = fit_reference(job, config, model, vocabulary, train_dates, sample_size, labels)
@@ -153,6 +146,20 @@ def _train(
     summary = TrainSummary(job.run_id, uri, version, len(plan.train_files), len(plan.val_files), reference_sessions, result, label_report)
     summary.launcher, summary.reader = launcher, reader
     return summary, directory
+
+
+def _sequence_model(plan: TrainPlan, vocabulary: Vocabulary, ranked: RankResult, weights: bytes) -> tuple[SequenceModel, dict[str, bytes]]:
+    """The trained sequence model, loaded for the detectors' fitting, and its files of the model directory."""
+    model = SequenceModel(plan.model)
+    model.load_state_dict(model_dir.weights_from_bytes(weights))
+    model.eval()
+    files = {
+        model_dir.WEIGHTS: weights,
+        model_dir.HISTORY: json.dumps(ranked.result.to_json(), indent=1).encode(),
+        model_dir.PROBE: model_dir.probe_bytes(model, ranked.probe_tokens, ranked.probe_gaps),
+        model_dir.VOCABULARY: vocabulary.to_json().encode(),
+    }
+    return model, files
 
 
 def _plan(

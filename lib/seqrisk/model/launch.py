@@ -19,8 +19,8 @@ NEEDS = {"horovod": "horovod", "torch_distributor": "pyspark", "petastorm": "pet
 
 def resolve(choice: str, preferred: str, other: str) -> str:
     """`choice`, or for `auto` the preferred one when its package is importable; refuses one that is not."""
-    picked = choice if choice != "auto" else (preferred if _importable(preferred) else other)
-    if not _importable(picked):
+    picked = choice if choice != "auto" else (preferred if available(preferred) else other)
+    if not available(picked):
         raise SeqriskError(f"train: {picked} needs the `{NEEDS[picked]}` package, which is not installed here; choose the other or auto")
     return picked
 
@@ -38,7 +38,8 @@ def launch(plan: TrainPlan, workers: int, launcher: str, use_gpu: bool) -> RankR
     return run_torch_distributor(plan, workers, use_gpu)
 
 
-def _importable(name: str) -> bool:
+def available(name: str) -> bool:
+    """Whether this environment can run the launcher or reader `name`."""
     if name == "petastorm":  # importable is not enough: it needs pyarrow's legacy dataset API (pyarrow < 15)
         return find_spec("petastorm") is not None and _pyarrow_major() < 15
     if name == "torch_distributor":
