@@ -1,8 +1,27 @@
 # seqrisk: `make demo` runs the pipeline on the embedded data; `make test` runs the tests.
 # Both install what they need first (`make setup`, idempotent: seconds once done).
+# PROFILE=spark4 does the same in .venv-spark4 on the current-runtime stack (PySpark 4, delta-spark 4,
+# pyarrow 15+, TorchDistributor and the Arrow reader; no Horovod, no Petastorm).
 
 PYTHON ?= python3.11
+PROFILE ?= default
+ifeq ($(PROFILE),spark4)
+VENV := .venv-spark4
+CONSTRAINTS := constraints-spark4.txt
+EXTRAS := runtime-spark4,s3,dev
+JAR_SETS := delta
+CHECK := import pyspark, deltalake, mlflow, torch.distributed
+TESTS := tests/unit tests/integration
+else ifeq ($(PROFILE),default)
 VENV := .venv
+CONSTRAINTS := constraints.txt
+EXTRAS := runtime,s3,dev
+JAR_SETS := delta s3
+CHECK := import horovod.torch, pyspark, deltalake, petastorm, mlflow
+TESTS := tests
+else
+$(error PROFILE is default or spark4, not $(PROFILE))
+endif
 PY := $(VENV)/bin/python
 WHEELS ?= $(HOME)/.cache/seqrisk/wheels
 JARS ?= $(HOME)/.cache/seqrisk/jars
@@ -15,15 +34,17 @@ DEMO_SET ?=
 
 setup: $(STAMP)
 
-$(STAMP): setup.py pyproject.toml constraints.txt scripts/build_horovod.sh scripts/check_prereqs.sh scripts/fetch_jars.py scripts/jars.sha256
+$(STAMP): setup.py pyproject.toml $(CONSTRAINTS) scripts/build_horovod.sh scripts/check_prereqs.sh scripts/fetch_jars.py scripts/jars.sha256
 	@scripts/check_prereqs.sh $(PYTHON)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==24.3.1" setuptools wheel
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[runtime,s3,dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
+ifeq ($(PROFILE),default)
 	@wheel=$$(scripts/build_horovod.sh $(PY) $(HOROVOD_VERSION) $(WHEELS)) && \
 	  $(PY) -m pip install --quiet --disable-pip-version-check "$$wheel"
-	@$(PY) scripts/fetch_jars.py $(JARS) 2>$(VENV)/jars.log || { cat $(VENV)/jars.log; exit 1; }
-	$(PY) -c "import horovod.torch, pyspark, deltalake, petastorm, mlflow; print('setup: ok')"
+endif
+	@$(PY) scripts/fetch_jars.py $(JARS) $(JAR_SETS) 2>$(VENV)/jars.log || { cat $(VENV)/jars.log; exit 1; }
+	$(PY) -c "$(CHECK); print('setup: ok ($(PROFILE))')"
 	@touch $@
 
 demo: setup
@@ -35,7 +56,10 @@ lint: setup
 	$(VENV)/bin/mypy
 
 test: lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest $(TESTS)
+ifeq ($(PROFILE),spark4)
+	@scripts/demo.sh $(PY) $(VENV)/demo  # one end-to-end pipeline on this profile
+endif
 
 clean:
-	rm -rf $(VENV) lake $(DEMO_DIR) .pytest_cache
+	rm -rf .venv .venv-spark4 lake $(DEMO_DIR) .pytest_cache

@@ -7,6 +7,8 @@ Install profiles (docs/decisions.md, "Install profiles"):
 - `pip install seqrisk[runtime]` adds what a Runtime ML provides (PySpark, torch, Petastorm,
   delta-spark, MLflow), for a laptop or a plain Spark cluster; Horovod is built separately
   (scripts/build_horovod.sh, the version below).
+- `pip install seqrisk[runtime-spark4]` is the current-runtime stack instead: PySpark 4 and
+  delta-spark 4, trained with TorchDistributor and the Arrow reader (no Horovod, no Petastorm).
 - `pip install seqrisk[s3]` adds s3fs, through which Petastorm and the training reader read a lake on S3.
 - `constraints.txt` pins every package exactly for a laptop and CI; `make setup` installs with it.
 """
@@ -20,7 +22,7 @@ HOROVOD_VERSION = "0.28.1"
 REQUIRES = [
     "numpy>=1.23.5,<2",
     "pandas>=1.5.3,<2.3",
-    "pyarrow>=14.0.1,<15",  # Petastorm needs the legacy Parquet dataset API that pyarrow 15 removed
+    "pyarrow>=14.0.1",  # Petastorm needs < 15 (the legacy dataset API): the `runtime` extra's pins keep it; the Arrow reader runs on any
     "deltalake>=1.1,<2",  # Delta tables without Delta's jars (laptop, CI)
     "scikit-learn>=1.3,<1.6",
     "skops>=0.11,<0.12",  # safe persistence of the IsolationForest (no pickle); 0.12+ needs numpy 1.25
@@ -34,12 +36,21 @@ RUNTIME = [
     "pyspark>=3.5.0,<3.6",
     "torch>=2.3,<3",
     "petastorm==0.12.1",
+    "pyarrow>=14.0.1,<15",  # Petastorm needs the legacy Parquet dataset API that pyarrow 15 removed
     "delta-spark>=3.2,<3.4",
     "mlflow>=2.13,<4",
 ]
 
 # Lakes on S3 (`s3a://`, `s3://`): Petastorm and the training reader reach the files through fsspec's S3.
 S3 = ["s3fs>=2023.1"]
+
+# The current-runtime stack (Spark 4.0, as Databricks 17.3 LTS ML): TorchDistributor and the Arrow reader.
+RUNTIME_SPARK4 = [
+    "pyspark>=4.0.1,<4.1",
+    "torch>=2.3,<3",
+    "delta-spark>=4.0.1,<4.1",
+    "mlflow>=2.13,<4",
+]
 
 DEV = [
     "pytest>=8,<9",
@@ -62,6 +73,6 @@ setup(
     include_package_data=True,
     package_data={"seqrisk": ["base.yaml"]},
     install_requires=REQUIRES,
-    extras_require={"runtime": RUNTIME, "s3": S3, "dev": DEV},
+    extras_require={"runtime": RUNTIME, "runtime-spark4": RUNTIME_SPARK4, "s3": S3, "dev": DEV},
     entry_points={"console_scripts": ["seqrisk=seqrisk.cli:main"]},
 )

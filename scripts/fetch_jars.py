@@ -1,19 +1,19 @@
 """Fetch the JVM jars seqrisk runs with into a cache, once, and verify them against pinned SHA-256 sums.
 
 Two sets, each resolved by Spark's own dependency resolver (Ivy, what `--packages` uses) with its
-whole dependency closure:
-- `delta-<v>/`: `io.delta:delta-spark_2.12` at the installed `delta-spark` Python package's version
-  (delta-spark and delta-storage). `seqrisk.spark` gives them to local sessions; a cluster gets them
-  with `spark-submit --jars` or `--packages`.
-- `hadoop-aws-<v>/`: `org.apache.hadoop:hadoop-aws` at the Hadoop version PySpark bundles, with the
-  AWS SDK bundle it was built against: the `s3a://` filesystem, for a lake on S3 (the
-  standalone-cluster test's lake is on an S3 endpoint on loopback).
+whole dependency closure, at the versions of the installed packages:
+- `delta`, into `delta-<v>/`: `io.delta:delta-spark_<PySpark's Scala>` at the installed
+  `delta-spark` Python package's version (delta-spark and delta-storage). `seqrisk.spark` gives
+  them to local sessions; a cluster gets them with `spark-submit --jars` or `--packages`.
+- `s3`, into `hadoop-aws-<v>/`: `org.apache.hadoop:hadoop-aws` at the Hadoop version PySpark
+  bundles, with the AWS SDK bundle it was built against: the `s3a://` filesystem, for a lake on S3
+  (the standalone-cluster test's lake is on an S3 endpoint on loopback).
 
 The jars cached are those `scripts/jars.sha256` lists (`<sha256>  <set>/<jar>`), each checked
 against its sum; nothing unverified is cached. The rest of the closure is left out: PySpark bundles
 it (antlr4-runtime) or it is optional (wildfly-openssl, for s3a's OpenSSL mode). Prints the cache folder.
 
-usage: python scripts/fetch_jars.py [CACHE]   (default: ~/.cache/seqrisk/jars)
+usage: python scripts/fetch_jars.py [CACHE [SET ...]]   (default: ~/.cache/seqrisk/jars delta s3)
 """
 
 from __future__ import annotations
@@ -28,23 +28,30 @@ from pathlib import Path
 import pyspark
 
 SUMS = Path(__file__).with_name("jars.sha256")
-SCALA = "2.12"  # PySpark 3.5's Scala
+JARS = Path(pyspark.__file__).parent / "jars"
 
 
-def jar_sets() -> dict[str, str]:
-    """Cache folder -> Maven coordinates, at the versions of the installed packages."""
+def jar_sets(names: list[str]) -> dict[str, str]:
+    """Cache folder -> Maven coordinates of the named sets, at the versions of the installed packages."""
     delta = version("delta-spark")
-    (hadoop_api,) = Path(pyspark.__file__).parent.glob("jars/hadoop-client-api-*.jar")
-    hadoop = hadoop_api.stem.removeprefix("hadoop-client-api-")
-    return {
-        f"delta-{delta}": f"io.delta:delta-spark_{SCALA}:{delta}",
-        f"hadoop-aws-{hadoop}": f"org.apache.hadoop:hadoop-aws:{hadoop}",
+    scala = ".".join(_bundled("scala-library").split(".")[:2])  # 2.12 for PySpark 3.5, 2.13 for 4
+    hadoop = _bundled("hadoop-client-api")
+    known = {
+        "delta": (f"delta-{delta}", f"io.delta:delta-spark_{scala}:{delta}"),
+        "s3": (f"hadoop-aws-{hadoop}", f"org.apache.hadoop:hadoop-aws:{hadoop}"),
     }
+    return dict(known[name] for name in names)
+
+
+def _bundled(artifact: str) -> str:
+    """The version of a jar PySpark bundles."""
+    (jar,) = JARS.glob(f"{artifact}-[0-9]*.jar")
+    return jar.stem.removeprefix(f"{artifact}-")
 
 
 def main() -> int:
     cache = Path(sys.argv[1] if len(sys.argv) > 1 else Path.home() / ".cache" / "seqrisk" / "jars")
-    sets = jar_sets()
+    sets = jar_sets(sys.argv[2:] or ["delta", "s3"])
     pinned = _pinned()
     unpinned = [folder for folder in sets if not any(name.startswith(f"{folder}/") for name in pinned)]
     if unpinned:
