@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import fsspec
 import pyarrow.parquet as pq
@@ -30,13 +31,16 @@ def window_length(tables: DeltaTables, windows_path: str) -> int:
 
 
 def row_groups_by_file(files: list[str]) -> dict[str, int]:
-    """Each file's row groups (footers only), through fsspec as the readers reach them (`s3a://` included)."""
-    counts = {}
-    for uri in files:
-        filesystem, path = fsspec.core.url_to_fs(uri)
-        with filesystem.open(path, "rb") as handle:
-            counts[uri] = pq.ParquetFile(handle).num_row_groups
-    return counts
+    """Each file's row groups (footers only, 16 at a time: object stores answer slowly, not narrowly),
+    through fsspec as the readers reach them (`s3a://` included)."""
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return dict(zip(files, pool.map(_row_groups, files), strict=True))
+
+
+def _row_groups(uri: str) -> int:
+    filesystem, path = fsspec.core.url_to_fs(uri)
+    with filesystem.open(path, "rb") as handle:
+        return pq.ParquetFile(handle).num_row_groups
 
 
 def local_threads(workers: int) -> int:
