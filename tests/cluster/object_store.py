@@ -9,6 +9,7 @@ jobs wrote by downloading it: nothing of the lake is ever on the driver's or the
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
-import pyspark
 import s3_server
-from standalone import free_port, wait_for
+from standalone import REPO, free_port, wait_for
 
 from seqrisk.spark import JARS_CACHE
 
@@ -27,9 +27,12 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "seqrisk-test", "AWS_SECRET_ACCESS_KEY": "se
 
 
 def s3a_jars() -> list[str]:
-    """hadoop-aws at PySpark's Hadoop version and its AWS SDK bundle, as scripts/fetch_jars.py cached them."""
-    (api,) = Path(pyspark.__file__).parent.glob("jars/hadoop-client-api-*.jar")
-    folder = JARS_CACHE / f"hadoop-aws-{api.stem.removeprefix('hadoop-client-api-')}"
+    """hadoop-aws at PySpark's Hadoop version and its AWS SDK bundle, where scripts/fetch_jars.py cached them."""
+    spec = importlib.util.spec_from_file_location("fetch_jars", REPO / "scripts" / "fetch_jars.py")
+    fetch_jars = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fetch_jars)
+    (name,) = fetch_jars.jar_sets(["s3"])  # the set's folder, named by the versions it was fetched for
+    folder = JARS_CACHE / name
     jars = sorted(str(jar) for jar in folder.glob("*.jar"))
     assert len(jars) == 2, f"no s3a jars in {folder}: run `make setup`"
     return jars

@@ -97,10 +97,6 @@ class Flow:
         (version,) = {key.split("/")[1] for key in self.store.keys("models/") if key.split("/")[1].startswith("m")}
         return f"models/{version}"
 
-    def table(self, key: str, target: Path) -> Path:
-        """A table (or folder) of the store, downloaded to `target` to be read here."""
-        return self.store.download(key, target)
-
 
 @pytest.fixture(scope="module")
 def flow(cluster, store, tmp_path_factory):
@@ -148,16 +144,16 @@ def test_a_ranged_sessionize_from_another_fresh_folder_reuses_the_saved_vocabula
 
 def test_sessionize_with_a_worker_killed_equals_local_spark_on_the_same_events(spark, flow, tmp_path):
     lake = tmp_path / "lake"
-    flow.table("lake/events", lake / "events")
+    flow.store.download("lake/events", lake / "events")
     run_sessionize(load_config(REPO / "conf" / "cluster.yaml", [*SETTINGS, f"tables.root={lake}"]), spark=spark)
     for table in ("sessions", "windows"):
-        _same_table(lake / table, flow.table(f"lake/{table}", tmp_path / "cluster" / table))
+        _same_table(lake / table, flow.store.download(f"lake/{table}", tmp_path / "cluster" / table))
     assert (lake / "vocabulary.json").read_bytes() == flow.store.read("lake/vocabulary.json")
 
 
 def test_score_with_a_worker_killed_equals_local_spark_with_the_same_model(spark, flow, tmp_path):
-    sessions, scored = (flow.table(f"lake/{t}", tmp_path / t) for t in ("sessions", "session_risk"))
-    model = flow.table(flow.model_key(), tmp_path / "model")
+    sessions, scored = (flow.store.download(f"lake/{t}", tmp_path / t) for t in ("sessions", "session_risk"))
+    model = flow.store.download(flow.model_key(), tmp_path / "model")
     tables = open_tables(spark, delta="native", max_records_per_file=1_000_000)
     settings = load_config(REPO / "conf" / "cluster.yaml", SETTINGS).score  # as the cluster's jobs had it
     local = score_sessions(tables.read(str(sessions)), model_store.fetch(spark, str(model)), settings, "local", datetime.now(UTC))
@@ -169,23 +165,23 @@ def test_the_driver_killed_between_the_parquet_write_and_the_commit_changes_no_t
     for table in ("sessions", "session_risk", "user_risk"):
         flow.store.copy(f"lake/{table}", f"killed/{table}")
     tables = ("session_risk", "user_risk")
-    before = {t: _version_and_rows(flow.table(f"killed/{t}", tmp_path / "before" / t)) for t in tables}
+    before = {t: _version_and_rows(flow.store.download(f"killed/{t}", tmp_path / "before" / t)) for t in tables}
     model = f"score.model={flow.store.uri(flow.model_key())}"
     args = flow.args("killed", model, "score.levels.medium=80", "score.levels.high=90")  # new levels: rows to write
 
     with flow.store.slow_parquet_writes():  # seconds between a write's first file and its last: the kill lands between
         killed = cluster.submit("score", tmp_path / "driver", *args)
         kill_the_driver_once_it_writes(flow.store, killed, "killed/session_risk/")
-    after = {t: flow.table(f"killed/{t}", tmp_path / "after" / t) for t in tables}
+    after = {t: flow.store.download(f"killed/{t}", tmp_path / "after" / t) for t in tables}
     parquet = [k for k in flow.store.keys("killed/session_risk/") if k.endswith(".parquet")]
     assert len(parquet) > len(DeltaTable(str(after["session_risk"])).file_uris())  # written, not committed
     for table in tables:
         assert _version_and_rows(after[table]) == before[table], table
 
     cluster.run("score", tmp_path / "driver", *args)  # the rerun completes and commits
-    rerun = flow.table("killed/session_risk", tmp_path / "rerun")
+    rerun = flow.store.download("killed/session_risk", tmp_path / "rerun")
     changed = ("risk_level", "action")
-    _same_table(rerun, flow.table("lake/session_risk", tmp_path / "first"), ignore=(*IGNORED, *changed))
+    _same_table(rerun, flow.store.download("lake/session_risk", tmp_path / "first"), ignore=(*IGNORED, *changed))
     levels = _rows(rerun, [c for c in _columns(rerun) if c not in ("risk_pct", "risk_level")])
     assert levels and all((level == "high") == (pct >= 90) for pct, level in levels)
 

@@ -79,6 +79,13 @@ def _matrix(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _read_row_group(uri: str, index: int, columns: list[str]) -> pa.Table:
+    with parquet_file(uri) as parquet:
+        return parquet.read_row_group(index, columns=columns)
+
+
+@contextmanager
+def parquet_file(uri: str) -> Iterator[pq.ParquetFile]:
+    """A Parquet file by URI, through fsspec as Petastorm reaches it (`s3a://` included); closed after the block."""
     filesystem, path = fsspec.core.url_to_fs(uri)
     with filesystem.open(path, "rb") as handle:
-        return pq.ParquetFile(handle).read_row_group(index, columns=columns)
+        yield pq.ParquetFile(handle)

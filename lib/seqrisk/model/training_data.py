@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-import fsspec
-import pyarrow.parquet as pq
 from pyspark.sql import functions as F
 
 from seqrisk.errors import SeqriskError
 from seqrisk.lake.tables import DeltaTables
+from seqrisk.model.arrow_reader import parquet_file
 
 
 def chronological_split(tables: DeltaTables, windows_path: str, val_fraction: float) -> tuple[list[str], list[str]]:
@@ -31,16 +30,14 @@ def window_length(tables: DeltaTables, windows_path: str) -> int:
 
 
 def row_groups_by_file(files: list[str]) -> dict[str, int]:
-    """Each file's row groups (footers only, 16 at a time: object stores answer slowly, not narrowly),
-    through fsspec as the readers reach them (`s3a://` included)."""
+    """Each file's row groups (footers only, 16 at a time: object stores answer slowly, not narrowly)."""
     with ThreadPoolExecutor(max_workers=16) as pool:
         return dict(zip(files, pool.map(_row_groups, files), strict=True))
 
 
 def _row_groups(uri: str) -> int:
-    filesystem, path = fsspec.core.url_to_fs(uri)
-    with filesystem.open(path, "rb") as handle:
-        return pq.ParquetFile(handle).num_row_groups
+    with parquet_file(uri) as parquet:
+        return parquet.num_row_groups
 
 
 def local_threads(workers: int) -> int:
