@@ -18,13 +18,14 @@ from setuptools import find_packages, setup
 # scripts/build_horovod.sh (see docs/decisions.md); its version is pinned there by this constant.
 HOROVOD_VERSION = "0.28.1"
 
-# Ranges: the lower bounds are Databricks Runtime 15.4 LTS ML's own versions (tests/runtime/).
+# Ranges: the lower bounds are Databricks Runtime 15.4 LTS ML's own versions, the upper ones admit 16.4 and
+# 17.3 LTS ML's (tests/packaging/databricks-*-lts-ml.txt).
 REQUIRES = [
-    "numpy>=1.23.5,<2",
+    "numpy>=1.23.5,<3",  # 17.3 LTS ML has numpy 2.1
     "pandas>=1.5.3,<2.3",
     "pyarrow>=14.0.1",  # Petastorm needs < 15 (the legacy dataset API): the `runtime` extra's pins keep it; the Arrow reader runs on any
     "deltalake>=1.1,<2",  # Delta tables without Delta's jars (laptop, CI)
-    "scikit-learn>=1.3,<1.6",
+    "scikit-learn>=1.3,<1.7",  # 17.3 LTS ML has 1.6.1
     "skops>=0.11,<0.12",  # safe persistence of the IsolationForest (no pickle); 0.12+ needs numpy 1.25
     "matplotlib>=3.7,<4",  # evaluation plots
     "pydantic>=2.5,<3",  # the runtime's pydantic 1.10 is the one package a wheel install replaces
@@ -67,7 +68,7 @@ setup(
     name="seqrisk",
     version="0.1.0",
     description="Find risky behavior in event sequences at scale with PySpark, Delta, Horovod and PyTorch",
-    python_requires=">=3.11,<3.12",
+    python_requires=">=3.11,<3.13",  # 15.4 LTS: 3.11; 16.4 and 17.3 LTS: 3.12
     package_dir={"": "lib"},
     packages=find_packages("lib"),
     include_package_data=True,
