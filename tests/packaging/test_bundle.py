@@ -49,6 +49,26 @@ def test_targets_set_catalog_schema_volume_and_model_and_the_wheel_is_built():
     assert artifact["type"] == "whl" and "wheel" in artifact["build"]
 
 
+# What each Databricks Runtime ML generation trains with (README, "Runtimes"): Horovod and Petastorm
+# ship with 15.4 LTS ML only.
+TRAINING_STACK = {"15.4": ("horovod", "petastorm"), "17.3": ("torch_distributor", "arrow")}
+
+
+def test_targets_cover_15_4_and_17_3_lts_ml_each_with_the_launcher_and_reader_it_has():
+    seen = set()
+    for target in TARGETS:
+        runtimes = {resolved(f"${{var.{v}}}", target) for v in ("cpu_runtime", "gpu_runtime")}
+        (version,) = {r.split(".x-")[0] for r in runtimes}
+        assert all("-ml-" in r for r in runtimes), runtimes
+        for _job, task in tasks():
+            args = build_parser().parse_args([resolved(str(p), target) for p in task["python_wheel_task"]["parameters"]])
+            if args.job == "train":
+                train = load_config(args.conf, args.set).train
+                assert (train.launcher, train.reader) == TRAINING_STACK[version], (target, version)
+        seen.add(version)
+    assert seen == set(TRAINING_STACK)
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_every_task_parses_with_the_seqrisk_cli_and_its_config_loads(target):
     (console,) = [e for e in entry_points(group="console_scripts") if e.name == "seqrisk"]

@@ -1,29 +1,50 @@
-"""A wheel built from the tree installs on a simulated Databricks Runtime 15.4 LTS ML (a virtualenv
-holding the runtime's packages at its versions) without replacing any of them.
+"""A wheel built from the tree installs on simulated Databricks Runtime 15.4, 16.4 and 17.3 LTS ML (a
+virtualenv holding each runtime's packages at its versions) without replacing any of them, and its
+requirements resolve for the runtime's Python.
 
 The runtime's packages are metadata-only stand-ins (a name and a version: what pip's resolver
 reads), so the test needs no GPU build of torch and no 300 MB PySpark download. The packages
-seqrisk itself brings (deltalake, skops, ...) come from the package index, as on a cluster.
+seqrisk itself brings (deltalake, skops, ...) come from the package index, as on a cluster. This
+machine's Python is 3.11; for the runtimes on Python 3.12, pip resolves the wheel's requirements for
+3.12's binary wheels (a dry run) besides installing it here.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from helpers import REPO
 
-RUNTIME = Path(__file__).with_name("databricks-15.4-lts-ml.txt")
-REPLACED_ON_PURPOSE = {"pydantic"}
+RUNTIME_LISTS = sorted(Path(__file__).parent.glob("databricks-*-lts-ml.txt"))
 
 
-def runtime_packages() -> dict[str, str]:
-    """The runtime's packages by normalized name, from the list beside this test."""
-    pins = [line.split("==") for line in RUNTIME.read_text().splitlines() if line and not line.startswith("#")]
-    return {_normalized(name): version for name, version in pins}
+@dataclass(frozen=True)
+class Runtime:
+    python: str
+    packages: dict[str, str]  # normalized name: version
+    replaced_on_purpose: frozenset[str]
+
+
+def read_runtime(path: Path) -> Runtime:
+    """A runtime list: `# python: X.Y`, then `name==version` lines, some marked `# replaced on purpose`."""
+    text = path.read_text()
+    (python,) = re.findall(r"^# python: (\S+)$", text, re.M)
+    packages, replaced = {}, set()
+    for line in text.splitlines():
+        pin, _, comment = line.partition("#")
+        if pin.strip():
+            name, version = pin.strip().split("==")
+            packages[_normalized(name)] = version
+            if comment.strip().startswith("replaced on purpose"):
+                replaced.add(_normalized(name))
+    return Runtime(python, packages, frozenset(replaced))
 
 
 def stand_in_wheel(folder: Path, name: str, version: str) -> Path:
@@ -56,28 +77,46 @@ def _run(*command) -> str:
     return done.stdout
 
 
-def test_wheel_installs_on_the_runtime_without_replacing_its_packages(tmp_path):
-    runtime = runtime_packages()
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    dist = tmp_path_factory.mktemp("dist")
+    _run(sys.executable, "-m", "pip", "wheel", *QUIET, "--no-deps", "--no-build-isolation", "--wheel-dir", dist, REPO)
+    (built,) = dist.glob("seqrisk-*.whl")
+    return built
+
+
+QUIET = ("--quiet", "--disable-pip-version-check")
+
+
+@pytest.mark.parametrize("runtime_list", RUNTIME_LISTS, ids=lambda p: p.stem)
+def test_wheel_installs_on_the_runtime_without_replacing_its_packages(runtime_list, wheel, tmp_path):
+    runtime = read_runtime(runtime_list)
     stand_ins = tmp_path / "runtime-wheels"
     stand_ins.mkdir()
-    for name, version in runtime.items():
+    for name, version in runtime.packages.items():
         stand_in_wheel(stand_ins, name, version)
+    pins = [f"{n}=={v}" for n, v in runtime.packages.items()]
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv)
     python = venv / "bin" / "python"
-    quiet = ("--quiet", "--disable-pip-version-check")
-    _run(python, "-m", "pip", "install", *quiet, "--no-index", "--find-links", stand_ins, *(f"{n}=={v}" for n, v in runtime.items()))
+    _run(python, "-m", "pip", "install", *QUIET, "--no-index", "--find-links", stand_ins, *pins)
     before = installed(python)
-    assert {n: before.get(n) for n in runtime} == runtime
+    assert {n: before.get(n) for n in runtime.packages} == runtime.packages
 
-    _run(sys.executable, "-m", "pip", "wheel", *quiet, "--no-deps", "--no-build-isolation", "--wheel-dir", tmp_path / "dist", REPO)
-    (wheel,) = (tmp_path / "dist").glob("seqrisk-*.whl")
-    _run(python, "-m", "pip", "install", *quiet, wheel)
-
+    _run(python, "-m", "pip", "install", *QUIET, wheel)
     after = installed(python)
-    changed = {n: (v, after.get(n)) for n, v in runtime.items() if after.get(n) != v}
-    assert set(changed) == REPLACED_ON_PURPOSE, f"the wheel replaced runtime packages: {changed}"
-    assert "delta-spark" not in after and "torch" in after  # the `runtime` extra stays out
+    changed = {n: (v, after.get(n)) for n, v in runtime.packages.items() if after.get(n) != v}
+    assert set(changed) == runtime.replaced_on_purpose, f"the wheel replaced runtime packages: {changed}"
+    assert "delta-spark" not in after and "torch" in after  # the `runtime` extras stay out
     _run(python, "-m", "pip", "check")
     entry = _run(python, "-c", "from importlib.metadata import entry_points; print(entry_points(group='console_scripts')['seqrisk'].value)")
     assert entry.strip() == "seqrisk.cli:main"
+
+    kept = [f"{n}=={v}" for n, v in runtime.packages.items() if n not in runtime.replaced_on_purpose]
+    report = tmp_path / "resolution.json"
+    # this environment's pip (24): the venv's pip 23.2 skips the wheel's Requires-Python in such a dry run
+    _run(sys.executable, "-m", "pip", "install", *QUIET, "--dry-run", "--report", report, "--target", tmp_path / "unused",
+         "--python-version", runtime.python, "--only-binary=:all:", "--platform", "manylinux2014_x86_64",
+         "--find-links", stand_ins, wheel, *kept)  # fmt: skip
+    resolved = {_normalized(i["metadata"]["name"]): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+    assert resolved["seqrisk"] and all(resolved[n] == v for n, v in runtime.packages.items() if n not in runtime.replaced_on_purpose)
