@@ -9,6 +9,8 @@ Data sets (docs/detectors.md says what each is and why it is here):
 - `hdfs_dev`: real HDFS block sessions with operators' labels: trained on the normal training file
   in one lake, scored in another lake holding the test file (a model trained on one lake scores
   another);
+- `syscalls_dev`: real Linux system-call traces with labeled attacks, held out the same way (here
+  the order of the calls is the anomaly, not their counts);
 - `taobao_injected`: the real Taobao clickstream slice with 72 scripted sessions injected
   (`bench/inject.py`), trained and scored on the same lake (the injected sessions are in the
   training data, as unlabeled abuse would be).
@@ -109,21 +111,31 @@ def run_demo(folder: Path, data: Path, sets: list[str], spark, reuse: bool) -> d
     return run_evaluate(cfg, labels=str(folder / "raw" / "labels.csv"), spark=spark).metrics
 
 
-def run_hdfs_dev(folder: Path, data: Path, sets: list[str], spark, reuse: bool) -> dict:
-    """Train on the normal training file's lake; score a second lake that holds the test file."""
-    source = data / "hdfs_dev"
-    train_cfg = config(folder / "train", sets)
-    if fresh(folder / "train", reuse):
-        _clear(folder)
-        run_ingest(train_cfg, input_path=str(source / "train_events.csv"), mapping_name="hdfs", spark=spark)
-        run_sessionize(train_cfg, spark=spark)
-        run_train(train_cfg, spark=spark)
-    test_cfg = config(folder / "test", sets, f"score.model={latest(spark, str(folder / 'train' / 'models'))}")
-    if not (folder / "test" / "lake" / "sessions").is_dir():
-        run_ingest(test_cfg, input_path=str(source / "test_events.csv"), mapping_name="hdfs", spark=spark)
-        run_sessionize(test_cfg, spark=spark)
-    run_score(test_cfg, spark=spark)
-    return run_evaluate(test_cfg, labels=str(source / "test_labels.csv"), spark=spark).metrics
+def held_out(name: str):
+    """A run for a held-out real data set (`hdfs_dev`, `syscalls_dev`): `train_events.csv[.gz]` holds normal
+    sessions only; a model trained on their lake scores a second lake holding `test_events.csv[.gz]`."""
+
+    def run(folder: Path, data: Path, sets: list[str], spark, reuse: bool) -> dict:
+        source = data / name
+        train_cfg = config(folder / "train", sets)
+        if fresh(folder / "train", reuse):
+            _clear(folder)
+            run_ingest(train_cfg, input_path=str(_events(source, "train")), mapping_name="hdfs", spark=spark)
+            run_sessionize(train_cfg, spark=spark)
+            run_train(train_cfg, spark=spark)
+        test_cfg = config(folder / "test", sets, f"score.model={latest(spark, str(folder / 'train' / 'models'))}")
+        if not (folder / "test" / "lake" / "sessions").is_dir():
+            run_ingest(test_cfg, input_path=str(_events(source, "test")), mapping_name="hdfs", spark=spark)
+            run_sessionize(test_cfg, spark=spark)
+        run_score(test_cfg, spark=spark)
+        return run_evaluate(test_cfg, labels=str(source / "test_labels.csv"), spark=spark).metrics
+
+    return run
+
+
+def _events(source: Path, split: str) -> Path:
+    (path,) = source.glob(f"{split}_events.csv*")
+    return path
 
 
 def run_taobao_injected(folder: Path, data: Path, sets: list[str], spark, reuse: bool) -> dict:
@@ -138,7 +150,12 @@ def run_taobao_injected(folder: Path, data: Path, sets: list[str], spark, reuse:
     return run_evaluate(cfg, labels=str(folder / "raw" / "labels.csv"), spark=spark).metrics
 
 
-RUNS = {"demo": run_demo, "hdfs_dev": run_hdfs_dev, "taobao_injected": run_taobao_injected}
+RUNS = {
+    "demo": run_demo,
+    "hdfs_dev": held_out("hdfs_dev"),
+    "syscalls_dev": held_out("syscalls_dev"),
+    "taobao_injected": run_taobao_injected,
+}
 LABEL_SEED = 13
 
 
@@ -170,14 +187,14 @@ def labeled_same_lake(folder: Path, data: Path, sets: list[str], spark, fraction
     return _with_labels(out, folder / "lake", sets, spark, known, folder / "raw" / "labels.csv")
 
 
-def labeled_hdfs_dev(folder: Path, data: Path, sets: list[str], spark, fraction: float) -> dict:
+def labeled_held_out(folder: Path, data: Path, sets: list[str], spark, fraction: float) -> dict:
     """The training file plus the known anomalous test sessions, in a lake of their own."""
-    source, out = data / "hdfs_dev", folder / f"labels_{fraction:g}"
+    source, out = data / folder.name, folder / f"labels_{fraction:g}"
     _clear(out)
     known = some_labels(source / "test_labels.csv", fraction, out / "known.csv")
-    test = pd.read_csv(source / "test_events.csv", dtype=str)
+    test = pd.read_csv(_events(source, "test"), dtype=str)
     events = pd.concat(
-        [pd.read_csv(source / "train_events.csv", dtype=str), test[test["block_id"].isin(pd.read_csv(known, dtype=str)["session_id"])]]
+        [pd.read_csv(_events(source, "train"), dtype=str), test[test["block_id"].isin(pd.read_csv(known, dtype=str)["session_id"])]]
     )
     events.to_csv(out / "events.csv", index=False)
     train_cfg = config(out, sets)
@@ -186,7 +203,12 @@ def labeled_hdfs_dev(folder: Path, data: Path, sets: list[str], spark, fraction:
     return _with_labels(out, out / "lake", sets, spark, known, source / "test_labels.csv", score_lake=folder / "test" / "lake")
 
 
-LABELED_RUNS = {"demo": labeled_same_lake, "hdfs_dev": labeled_hdfs_dev, "taobao_injected": labeled_same_lake}
+LABELED_RUNS = {
+    "demo": labeled_same_lake,
+    "hdfs_dev": labeled_held_out,
+    "syscalls_dev": labeled_held_out,
+    "taobao_injected": labeled_same_lake,
+}
 
 
 def table(results: dict[str, dict]) -> str:
