@@ -1,5 +1,6 @@
 """The ingest job on files: every format, every quarantine reason, reruns, interruptions, real data."""
 
+import gzip
 import json
 from functools import partial
 from pathlib import Path
@@ -166,6 +167,24 @@ def test_headerless_csv_from_a_glob_and_from_a_folder(spark, config, lake, tmp_p
 
     folder = run_ingest(config(), input_path=str(tmp_path / "in"), mapping_name="clicks_bare", spark=spark)
     assert (folder.files, folder.records, folder.written, folder.duplicates) == (2, 3, 0, 3)
+
+
+def test_gzip_compressed_csv_ingests_as_the_plain_file_does(spark, config, lake, tmp_path):
+    plain = write(tmp_path / "plain" / "a.csv", CSV)
+    packed = tmp_path / "packed" / "a.csv.gz"
+    packed.parent.mkdir()
+    packed.write_bytes(gzip.compress(CSV.encode()))
+    summary = run_ingest(config(), input_path=str(packed), mapping_name="clicks_csv", spark=spark)
+    assert (summary.records, summary.written) == (11, 4)
+    again = run_ingest(config(), input_path=str(plain), mapping_name="clicks_csv", spark=spark)
+    assert (again.records, again.written, again.duplicates) == (11, 0, 4)  # the same events, so nothing new
+
+
+def test_a_compressed_file_in_another_encoding_is_a_clear_error(spark, config, lake, tmp_path):
+    packed = tmp_path / "a.csv.gz"
+    packed.write_bytes(gzip.compress(CSV.encode("latin-1")))
+    with pytest.raises(SeqriskError, match="compressed files are read as UTF-8 only"):
+        run_ingest(config("ingest.mappings.clicks_csv.encoding=latin-1"), input_path=str(packed), mapping_name="clicks_csv", spark=spark)
 
 
 def test_json_lines_keep_given_ids_and_quarantine_bad_json(spark, config, lake, tmp_path):

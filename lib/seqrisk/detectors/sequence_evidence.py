@@ -12,7 +12,7 @@ on three data sets). The `top_k` most surprising steps are kept as evidence for 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +33,53 @@ class SequenceEvidence:
     top_events: list[list[dict]]  # the most surprising positions, most surprising first (`n_events`: the end)
 
 
+@dataclass(frozen=True)
+class SessionSteps:
+    """One session's steps as the model saw them (the end is the last step); NaN and 0 where unpredicted."""
+
+    row: int  # the session's row in the input
+    nll: np.ndarray  # float: surprise of each step
+    rank: np.ndarray  # int: 1 + the tokens the model found strictly more likely than the observed one
+    expected: np.ndarray  # int (steps, k): the tokens the model expected most
+    tokens: np.ndarray  # int: the observed tokens
+
+
+def session_steps(
+    sessions: pd.DataFrame,
+    model: SequenceModel,
+    vocabulary: Vocabulary,
+    *,
+    length: int,
+    stride: int,
+    batch_windows: int = 4096,
+    expected_k: int = 3,
+    device: str = "cpu",
+) -> Iterator[SessionSteps]:
+    """Every session's steps with their surprise (sessions with windows only), from the earliest window holding each."""
+    cut = _cut(sessions, vocabulary, length, stride)
+    out = _window_surprises(cut, model, length, batch_windows, expected_k, device)
+    by_session: dict[int, list[int]] = {}
+    for window, owner in enumerate(cut.owners):
+        by_session.setdefault(owner, []).append(window)
+    for row, windows in by_session.items():
+        n_steps = len(sessions["event_types"].iat[row]) + 1  # the end is a step too
+        steps = SessionSteps(
+            row,
+            np.full(n_steps, np.nan),
+            np.zeros(n_steps, dtype=np.int64),
+            np.zeros((n_steps, expected_k), dtype=np.int64),
+            np.zeros(n_steps, dtype=np.int64),
+        )
+        for window in reversed(windows):  # the earliest window holding an event writes last: most context
+            start, n_valid = cut.starts[window], cut.valid[window]
+            steps.tokens[start : start + n_valid] = cut.tokens[window, :n_valid]
+            predicted = np.arange(1, n_valid)  # step 0 of a window has nothing before it
+            steps.nll[start + predicted] = out["nll"][window, predicted]
+            steps.rank[start + predicted] = out["rank"][window, predicted]
+            steps.expected[start + predicted] = out["expected"][window, predicted]
+        yield steps
+
+
 def session_evidence(
     sessions: pd.DataFrame,
     model: SequenceModel,
@@ -46,27 +93,16 @@ def session_evidence(
     device: str = "cpu",
 ) -> SequenceEvidence:
     """Score `sessions` (the `windows.TOKEN_INPUTS` columns) with `model`."""
-    cut = _cut(sessions, vocabulary, length, stride)
-    nll, expected = _window_surprises(cut, model, length, batch_windows, expected_k, device)
     n_sessions = len(sessions)
     score = np.zeros(n_sessions)
     unseen = np.zeros(n_sessions, dtype=np.int64)
     top_events: list[list[dict]] = [[] for _ in range(n_sessions)]
-    by_session: dict[int, list[int]] = {}
-    for window, owner in enumerate(cut.owners):
-        by_session.setdefault(owner, []).append(window)
-    for row, windows in by_session.items():
-        n_steps = len(sessions["event_types"].iat[row]) + 1  # the end is a step too
-        event_nll = np.full(n_steps, np.nan)
-        event_expected = np.zeros((n_steps, expected_k), dtype=np.int64)
-        event_tokens = np.zeros(n_steps, dtype=np.int64)
-        for window in reversed(windows):  # the earliest window holding an event writes last: most context
-            start, n_valid = cut.starts[window], cut.valid[window]
-            event_tokens[start : start + n_valid] = cut.tokens[window, :n_valid]
-            predicted = np.arange(1, n_valid)  # step 0 of a window has nothing before it
-            event_nll[start + predicted] = nll[window, predicted]
-            event_expected[start + predicted] = expected[window, predicted]
-        unseen[row] = int((event_tokens == UNK).sum())
+    steps = session_steps(
+        sessions, model, vocabulary, length=length, stride=stride, batch_windows=batch_windows, expected_k=expected_k, device=device
+    )
+    for step in steps:
+        row, event_nll = step.row, step.nll
+        unseen[row] = int((step.tokens == UNK).sum())
         scored = np.flatnonzero(~np.isnan(event_nll))
         if not len(scored):
             continue
@@ -76,7 +112,7 @@ def session_evidence(
             {
                 "position": int(p),
                 "event": _observed(sessions, vocabulary, row, p),
-                "expected": [vocabulary.describe(vocabulary.tokens[t]) for t in event_expected[p]],
+                "expected": [vocabulary.describe(vocabulary.tokens[t]) for t in step.expected[p]],
                 "surprise": round(float(event_nll[p]), 4),
             }
             for p in order
@@ -113,22 +149,25 @@ def _cut(sessions: pd.DataFrame, vocabulary: Vocabulary, length: int, stride: in
 
 def _window_surprises(
     cut: _Windows, model: SequenceModel, length: int, batch_windows: int, expected_k: int, device: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's per-step surprise (W, T) and the `expected_k` tokens the model expected (W, T, k), in large batches."""
+) -> dict[str, np.ndarray]:
+    """Each window's per-step surprise and rank (W, T) and the `expected_k` tokens the model expected (W, T, k), in large batches."""
     n_windows = len(cut.tokens)
-    nll = np.zeros((n_windows, length), dtype=np.float32)
-    expected = np.zeros((n_windows, length, expected_k), dtype=np.int64)
+    out = {
+        "nll": np.zeros((n_windows, length), dtype=np.float32),
+        "rank": np.zeros((n_windows, length), dtype=np.int64),
+        "expected": np.zeros((n_windows, length, expected_k), dtype=np.int64),
+    }
     if not n_windows:
-        return nll, expected
+        return out
     model = model.to(device)
     for first in range(0, n_windows, batch_windows):
         part = slice(first, first + batch_windows)
         batch_tokens, batch_gaps = _padded(cut.tokens[part]), _padded(cut.gaps[part])
-        out = surprises(model, torch.from_numpy(batch_tokens).to(device), torch.from_numpy(batch_gaps).to(device), top_k=expected_k)
+        batch = surprises(model, torch.from_numpy(batch_tokens).to(device), torch.from_numpy(batch_gaps).to(device), top_k=expected_k)
         rows = len(cut.tokens[part])
-        nll[part] = out["nll"][:rows].cpu().numpy()
-        expected[part] = out["expected"][:rows].cpu().numpy()
-    return nll, expected
+        for name, values in out.items():
+            values[part] = batch[name][:rows].cpu().numpy()
+    return out
 
 
 def _observed(sessions: pd.DataFrame, vocabulary: Vocabulary, row: int, position: int) -> str:

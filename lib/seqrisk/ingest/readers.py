@@ -81,7 +81,8 @@ def read_raw(spark: SparkSession, files: list[str], mapping: SourceMapping) -> D
 
 
 def _read_lines(spark: SparkSession, files: list[str], encoding: str) -> DataFrame:
-    """One row per line. UTF-8 through Spark's text source; any other encoding decoded a whole file at a time."""
+    """One row per line. UTF-8 through Spark's text source (compressed files too: `.gz`, `.bz2`, ...); any
+    other encoding decoded a whole file at a time."""
     if encoding == "utf-8":
         frame = spark.read.text(files)
         return frame.select(
@@ -89,6 +90,12 @@ def _read_lines(spark: SparkSession, files: list[str], encoding: str) -> DataFra
             F.input_file_name().alias(SOURCE_FILE),
             F.col("_metadata.file_modification_time").alias(FILE_TIME),
             F.col("_metadata.file_path").alias(_FILE_URI),
+        )
+    compressed = [f for f in files if uri_files.is_compressed(spark, f)]
+    if compressed:
+        raise SeqriskError(
+            f"{compressed[0]}{' and more' if len(compressed) > 1 else ''}: compressed files are read as UTF-8 only, "
+            f"and the mapping's encoding is {encoding}; decompress them first, or convert them to UTF-8"
         )
     whole = spark.read.format("binaryFile").load(files)
     lines = F.split(F.decode("content", encoding), "\r?\n")

@@ -79,14 +79,27 @@ def read_bytes(spark: SparkSession, uri: str) -> bytes:
 
 
 def read_head(spark: SparkSession, uri: str, limit: int) -> bytes:
-    """The file's first `limit` bytes (all of a shorter file)."""
+    """The file's first `limit` bytes (all of a shorter file), decompressed as Spark's text source reads it."""
     fs, path = _filesystem(spark, uri)
     gateway = jvm(spark)
-    stream = gateway.org.apache.commons.io.input.BoundedInputStream(fs.open(path), limit)
+    stream = fs.open(path)
+    if (codec := _codec(spark, path)) is not None:
+        stream = codec.createInputStream(stream)
+    stream = gateway.org.apache.commons.io.input.BoundedInputStream(stream, limit)
     try:
         return bytes(gateway.org.apache.commons.io.IOUtils.toByteArray(stream))
     finally:
         stream.close()
+
+
+def is_compressed(spark: SparkSession, uri: str) -> bool:
+    """Whether Hadoop (and so Spark's text source) decompresses the file, by its name (`.gz`, `.bz2`, ...)."""
+    return _codec(spark, _path(spark, uri)) is not None
+
+
+def _codec(spark: SparkSession, path: Any) -> Any:
+    factory = jvm(spark).org.apache.hadoop.io.compress.CompressionCodecFactory(spark.sparkContext._jsc.hadoopConfiguration())
+    return factory.getCodec(path)
 
 
 def read_text(spark: SparkSession, uri: str) -> str:
