@@ -3,9 +3,11 @@
 from datetime import datetime
 
 import pytest
+from pyspark.sql import functions as F
 
 from seqrisk.errors import SeqriskError
 from seqrisk.evaluation.labels import label_sessions, read_labels
+from seqrisk.sessions.sessionize import source_session_of
 
 SESSIONS = [
     ("s1", "u1", datetime(2024, 5, 1, 10, 0), datetime(2024, 5, 1, 10, 20)),
@@ -47,3 +49,15 @@ def test_a_labels_file_without_user_id_or_with_unknown_columns_is_refused(spark,
     (tmp_path / "b.csv").write_text("user_id,score\nu1,1\n")
     with pytest.raises(SeqriskError, match=r"unexpected columns \['score'\]"):
         read_labels(spark, str(tmp_path / "b.csv"))
+
+
+def test_a_session_id_marks_every_piece_of_a_session_longer_than_the_cap(spark, tmp_path):
+    (tmp_path / "labels.csv").write_text("user_id,session_id,anomaly_type\nb1,b1,Adduser\n")
+    at = datetime(2024, 5, 1, 10, 0)
+    ids = ["b1", "b1~0.1", "b1~0.2", "b10~0.1", "b2"]  # b10's piece is not b1's
+    sessions = spark.createDataFrame(
+        [(i, i.split("~")[0], at, at) for i in ids], "session_id string, user_id string, session_start timestamp, session_end timestamp"
+    ).withColumn("source_session_id", source_session_of(F.col("session_id")))
+    out = label_sessions(sessions, read_labels(spark, str(tmp_path / "labels.csv")))
+    got = {r.session_id: r.anomaly_type for r in out.collect()}
+    assert got == {"b1": "Adduser", "b1~0.1": "Adduser", "b1~0.2": "Adduser", "b10~0.1": None, "b2": None}

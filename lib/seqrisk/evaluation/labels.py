@@ -49,14 +49,20 @@ def labels_frame(raw: DataFrame, source: str = "the labels table") -> DataFrame:
 def label_sessions(sessions: DataFrame, labels: DataFrame) -> DataFrame:
     """`sessions` with `anomaly_type`: the label a session matches, null for normal sessions.
 
-    A label with a `session_id` marks that session; otherwise it marks the user's sessions that
-    overlap [start, end] (all of the user's sessions when it has no span). A session matching labels
-    of several types takes the first type by name. Labels are small: they are broadcast.
+    A label with a `session_id` marks that session, and every piece cut from it when `sessions` has
+    `source_session_id` (the source's session a stored one belongs to); otherwise it marks the user's
+    sessions that overlap [start, end] (all of the user's sessions when it has no span). A session
+    matching labels of several types takes the first type by name. Labels are small: they are broadcast.
     """
-    by_session = labels.filter(F.col("session_id").isNotNull())
+    by_session = F.broadcast(labels.filter(F.col("session_id").isNotNull()).select("session_id", "anomaly_type"))
     by_span = labels.filter(F.col("session_id").isNull())
     keys = sessions.select("session_id", "user_id", "session_start", "session_end")
-    session_matches = keys.join(F.broadcast(by_session.select("session_id", "anomaly_type")), on="session_id", how="inner")
+    session_matches = keys.join(by_session, on="session_id", how="inner")
+    if "source_session_id" in sessions.columns:
+        pieces = sessions.select("session_id", F.col("source_session_id").alias("source"))
+        session_matches = session_matches.select("session_id", "anomaly_type").unionByName(
+            pieces.join(by_session.withColumnRenamed("session_id", "source"), on="source", how="inner").drop("source")
+        )
     overlaps = (F.col("start").isNull() | (F.col("start") <= F.col("session_end"))) & (
         F.col("end").isNull() | (F.col("end") >= F.col("session_start"))
     )

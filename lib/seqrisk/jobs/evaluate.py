@@ -42,6 +42,7 @@ from seqrisk.model.model_dir import COMBINATION, HISTORY, ModelDir
 from seqrisk.registry import model_store, tracking
 from seqrisk.scoring.risk_model import load_risk_model
 from seqrisk.scoring.session_risk import score_sessions
+from seqrisk.sessions.sessionize import source_session_of
 
 log = logging.getLogger("seqrisk")
 
@@ -107,7 +108,8 @@ def _evaluate(
         known = job.spark.createDataFrame([(i,) for i in combination.labeled_sessions], "session_id string")
         risk = risk.join(F.broadcast(known), on="session_id", how="left_anti")
     label_rows = open_labels(job.lake.tables, job.spark, labels)
-    labeled = label_sessions(risk, label_rows).withColumn("label", F.coalesce("anomaly_type", F.lit(NORMAL)))
+    pieces = risk.withColumn("source_session_id", source_session_of(F.col("session_id")))  # a label marks all of a capped session
+    labeled = label_sessions(pieces, label_rows).withColumn("label", F.coalesce("anomaly_type", F.lit(NORMAL)))
     counts = {name: binned_counts(labeled, column) for name, column in DETECTORS.items()}
     if not counts["seqrisk"]:
         within = f" between {dates[0]} and {dates[-1]}" if dates else ""

@@ -33,6 +33,8 @@ log = logging.getLogger("seqrisk")
 SESSION_ID_HEX_CHARS = 24
 WINDOW_KEEP = ("session_id", "user_id", "session_start", "session_date")
 
+PIECE = "~"  # a capped session's pieces are "<session id>~<duration piece>.<count piece>" (the first keeps the id)
+
 
 @dataclass(frozen=True)
 class SessionRules:
@@ -137,8 +139,13 @@ def _given_sessions(events: DataFrame, rules: SessionRules) -> DataFrame:
     piece = _piece(F.col("index"), F.col("ts") - F.col("start_ts"), rules)
     return with_pos.withColumn("source_session_id", F.col("session_id")).withColumn(
         "session_id",
-        F.when(piece == "0.0", F.col("session_id")).otherwise(F.concat_ws("~", F.col("session_id"), piece)),
+        F.when(piece == "0.0", F.col("session_id")).otherwise(F.concat_ws(PIECE, F.col("session_id"), piece)),
     )
+
+
+def source_session_of(session_id: Column) -> Column:
+    """The source's session a stored session belongs to: itself, or the one a capped piece was cut from."""
+    return F.regexp_replace(session_id, PIECE + r"\d+\.\d+$", "")
 
 
 def _gap_sessions_per_user(events: DataFrame, rules: SessionRules) -> DataFrame:
