@@ -8,12 +8,14 @@ ones, same format) and DIR/labels.csv (one row per injected session: user_id, an
 end). Items and categories of injected events are drawn from the real rows, so no detector can
 spot them by an unknown id. The recipe (docs/detectors.md, "The injected clickstream"):
 
-- six scripts, `PER_SCRIPT` sessions each (72 in all, about 0.5 % of the slice's 14,000 sessions):
+- seven scripts, `PER_SCRIPT` sessions each (84 in all, about 0.6 % of the slice's 14,000 sessions):
   scraper (40-120 views of distinct items, 1-3 s apart), cart_stuffer (15-40 add-to-carts with no
   view, 2-6 s apart), buy_burst (8-20 purchases, 3-8 s apart), fav_spam (20-60 favourites, 1-4 s
   apart), replay (one fixed 10-event script played by every replay account with the same timing),
-  and hijack (a real user's account: 5-12 cart-then-buy pairs in categories the user never visited,
-  2-5 s apart);
+  hijack (a real user's account: 5-12 cart-then-buy pairs in categories the user never visited,
+  2-5 s apart), and session_replay (a real session of 5-15 events played again by a script, same
+  behaviours and items, exactly 1 s apart: three times per real session, twice by one new account
+  in sessions hours apart and once by another);
 - new accounts get fresh numeric ids above the slice's largest; hijacks go into real users at a time
   at least two hours away from any of their own events, so they form a session of their own;
 - start times are uniform over the slice's collection window (2017-11-25 to 2017-12-03, Beijing);
@@ -55,7 +57,7 @@ def inject(source: Path, out: Path, seed: int = 11) -> tuple[int, int]:
     scripts = Scripts(real_rows, rng)
     rows: list[list] = []
     labels: list[dict] = []
-    for name in ("scraper", "cart_stuffer", "buy_burst", "fav_spam", "replay", "hijack"):
+    for name in ("scraper", "cart_stuffer", "buy_burst", "fav_spam", "replay", "hijack", "session_replay"):
         for _ in range(PER_SCRIPT):
             user, session = getattr(scripts, name)()
             rows += [[user, item, category, behaviour, ts] for ts, behaviour, item, category in session]
@@ -77,6 +79,7 @@ class Scripts:
     def __init__(self, real: pd.DataFrame, rng: np.random.Generator):
         self.real, self.rng = real, rng
         self.items = real[["item_id", "category_id"]].drop_duplicates().to_numpy()
+        self.replays: list[tuple[str, list]] = []  # session_replay's sessions still to hand out
         self.next_user = int(real["user_id"].astype(np.int64).max()) + 1
         self.replay_script = [
             (offset, behaviour, *self._item())
@@ -103,6 +106,15 @@ class Scripts:
             (start + int(offset), behaviour, item, category) for offset, behaviour, item, category in self.replay_script
         ]
 
+    def session_replay(self):
+        if not self.replays:
+            played = [(behaviour, item, category) for _, behaviour, item, category in self._real_session(5, 15)]
+            first, second = self._new_user(), self._new_user()
+            start = self._start()
+            for user, at in ((first, start), (first, start + SEPARATION_S + 3600), (second, self._start())):
+                self.replays.append((user, [(at + i, *event) for i, event in enumerate(played)]))
+        return self.replays.pop(0)
+
     def hijack(self):
         users = self.real["user_id"].unique()
         while True:
@@ -120,6 +132,16 @@ class Scripts:
                 session.append((ts, behaviour, item, category))
                 ts += int(self.rng.integers(2, 6))
         return user, session
+
+    def _real_session(self, shortest: int, longest: int) -> list[tuple]:
+        """A random real user's session (events under 30 minutes apart) of `shortest` to `longest` events, in order."""
+        users = self.real["user_id"].unique()
+        while True:
+            own = self.real[self.real["user_id"] == users[self.rng.integers(len(users))]].sort_values("timestamp", kind="stable")
+            starts = np.flatnonzero(np.diff(own["timestamp"].to_numpy(), prepend=-(10**9)) > 1800)
+            for first, end in zip(starts, [*starts[1:], len(own)]):
+                if shortest <= end - first <= longest:
+                    return list(own.iloc[first:end][["timestamp", "behavior_type", "item_id", "category_id"]].itertuples(index=False))
 
     def _burst(self, behaviour: str, n: int, gap_s: tuple[int, int]):
         ts, session = self._start(), []
