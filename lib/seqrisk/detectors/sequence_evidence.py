@@ -152,7 +152,7 @@ def _window_surprises(
 ) -> dict[str, np.ndarray]:
     """Each window's per-step surprise and rank (W, T) and the `expected_k` tokens the model expected (W, T, k), in large batches."""
     n_windows = len(cut.tokens)
-    out = {
+    out: dict[str, np.ndarray] = {
         "nll": np.zeros((n_windows, length), dtype=np.float32),
         "rank": np.zeros((n_windows, length), dtype=np.int64),
         "expected": np.zeros((n_windows, length, expected_k), dtype=np.int64),
