@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seqrisk.sessions.features import detectors, feature_matrix, with_sequence_users
+from seqrisk.sessions.features import UNDEFINED_RATIO, detectors, feature_matrix, with_sequence_users
 
 ROW = dict(
     n_events=4,
@@ -36,7 +36,8 @@ def test_feature_matrix_scales_volumes_shares_types_and_puts_hours_on_a_circle()
     assert row["log1p_n_events"] == pytest.approx(np.log1p(4))
     assert (row["share_view"], row["share_cart"], row["share_buy"]) == (0.75, 0.25, 0.0)
     assert (row["hour_sin"], row["hour_cos"]) == pytest.approx((1.0, 0.0))  # 06:00 is a quarter turn
-    assert dict(zip(names, X[1]))["share_buy"] == 1.0 and dict(zip(names, X[1]))["gap_cv"] == 0.0
+    # one event: no gap CV, read as a Poisson process's (1), not as a metronome's 0
+    assert dict(zip(names, X[1]))["share_buy"] == 1.0 and dict(zip(names, X[1]))["gap_cv"] == UNDEFINED_RATIO == 1.0
 
 
 @pytest.mark.parametrize("name", ["isolation_forest", "pca_reconstruction", "gaussian_mixture"])
