@@ -36,19 +36,24 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/inject.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/inject.py, bench/peers.py
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
 
+import peers  # noqa: E402
 from inject import inject  # noqa: E402
 from seqrisk.config import load_config  # noqa: E402
 from seqrisk.detectors.combination import DETECTORS as WEIGHTED  # noqa: E402
+from seqrisk.evaluation.labels import label_sessions, read_labels  # noqa: E402
 from seqrisk.jobs.evaluate import run_evaluate  # noqa: E402
 from seqrisk.jobs.generate import run_generate  # noqa: E402
 from seqrisk.jobs.ingest import run_ingest  # noqa: E402
 from seqrisk.jobs.score import run_score  # noqa: E402
 from seqrisk.jobs.sessionize import run_sessionize  # noqa: E402
 from seqrisk.jobs.train import run_train  # noqa: E402
+from seqrisk.lake.lake import Lake  # noqa: E402
 from seqrisk.registry.model_store import latest  # noqa: E402
 from seqrisk.spark import get_spark  # noqa: E402
 
@@ -65,6 +70,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep lakes and models; score and evaluate again")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every job")
     parser.add_argument("--labels", nargs="+", type=float, default=[], metavar="FRACTION", help="also train with this share of the labels")
+    parser.add_argument("--no-peers", action="store_true", help="leave out STIDE, the nearest neighbour and DeepLog")
     args = parser.parse_args()
     work, data = Path(args.work), Path(args.data)
     spark = get_spark(load_config(REPO / "conf" / "local.yaml", args.set).spark)
@@ -72,6 +78,8 @@ def main() -> None:
     for name in args.only or RUNS:
         started = time.perf_counter()
         results[name] = RUNS[name](work / name, data, args.set, spark, args.reuse)
+        if not args.no_peers:
+            results[name]["peers"] = peer_metrics(spark, *LAKES[name](work / name, data))
         for fraction in args.labels:
             labeled[(name, fraction)] = LABELED_RUNS[name](work / name, data, args.set, spark, fraction)
         print(f"quality: {name} done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
@@ -150,6 +158,61 @@ def run_taobao_injected(folder: Path, data: Path, sets: list[str], spark, reuse:
     return run_evaluate(cfg, labels=str(folder / "raw" / "labels.csv"), spark=spark).metrics
 
 
+# Per data set: (the scored lake, the lake the peers learn normal from, the labels).
+LAKES = {
+    "demo": lambda folder, data: (folder / "lake", folder / "lake", folder / "raw" / "labels.csv"),
+    "hdfs_dev": lambda folder, data: (folder / "test" / "lake", folder / "train" / "lake", data / "hdfs_dev" / "test_labels.csv"),
+    "syscalls_dev": lambda folder, data: (folder / "test" / "lake", folder / "train" / "lake", data / "syscalls_dev" / "test_labels.csv"),
+    "taobao_injected": lambda folder, data: (folder / "lake", folder / "lake", folder / "raw" / "labels.csv"),
+}
+PEERS = ("STIDE-3", "STIDE-6", "nearest neighbour", "DeepLog")
+
+
+def peer_metrics(spark, scored_lake: Path, reference_lake: Path, labels: Path) -> dict[str, dict]:
+    """Each peer's ROC AUC, PR AUC and recall at a 1 % budget on the scored lake's sessions (pieces, as seqrisk's evaluation)."""
+    scored = _sequences(spark, scored_lake, labels)
+    reference = scored if scored_lake == reference_lake else _sequences(spark, reference_lake, None)
+    same = scored_lake == reference_lake
+    events, known = list(scored["event_types"]), list(reference["event_types"])
+    scores = {
+        "STIDE-3": peers.stide(known, events, 3),
+        "STIDE-6": peers.stide(known, events, 6),
+        "nearest neighbour": peers.nearest_neighbour(known, events, same),
+        "DeepLog": peers.deeplog(known, events),
+    }
+    anomalous = scored["anomalous"].to_numpy()
+    return {
+        name: {
+            "roc_auc": roc_auc_score(anomalous, s),
+            "pr_auc": average_precision_score(anomalous, s),
+            "recall_at_1pct": budget_recall(s, anomalous, 1.0),
+        }
+        for name, s in scores.items()
+    }
+
+
+def _sequences(spark, lake: Path, labels: Path | None) -> pd.DataFrame:
+    """The lake's sessions (event types in order) and, with labels, whether each is anomalous."""
+    sessions = Lake.open(spark, config(lake.parent, []).tables).read("sessions")
+    if labels is not None:
+        sessions = label_sessions(sessions, read_labels(spark, str(labels)))
+    columns = ["session_id", "event_types", *(["anomaly_type"] if labels is not None else [])]
+    out = sessions.select(*columns).orderBy("session_id").toPandas()  # bounded: development-sized data sets
+    out["event_types"] = out["event_types"].map(list)
+    if labels is not None:
+        out["anomalous"] = out["anomaly_type"].notna()
+    return out
+
+
+def budget_recall(scores: np.ndarray, anomalous: np.ndarray, pct: float) -> float:
+    """Recall when alerting on the highest-scored `pct` % of sessions; sessions tied at the edge count pro rata."""
+    budget = len(scores) * pct / 100.0
+    edge = np.sort(scores)[::-1][max(0, int(np.ceil(budget)) - 1)]
+    above, tied = scores > edge, scores == edge
+    share = (budget - above.sum()) / tied.sum()
+    return float((anomalous[above].sum() + share * anomalous[tied].sum()) / anomalous.sum())
+
+
 RUNS = {
     "demo": run_demo,
     "hdfs_dev": held_out("hdfs_dev"),
@@ -217,6 +280,8 @@ def table(results: dict[str, dict]) -> str:
     for name, metrics in results.items():
         for label, key in DETECTORS.items():
             lines.append(f"| {name} | {label} | " + " | ".join(_fmt(metrics[key][c]) for c in COLUMNS) + " |")
+        for peer, m in metrics.get("peers", {}).items():
+            lines.append(f"| {name} | {peer} (peer) | " + " | ".join(_fmt(m.get(c)) for c in COLUMNS) + " |")
     lines += ["", "Recall at a 1 % budget per anomaly type (the default detector; ROC AUC in brackets):", ""]
     for name, metrics in results.items():
         per_type = metrics["seqrisk"]["per_type"]

@@ -26,6 +26,7 @@ import pandas as pd
 from pyspark.sql import functions as F
 from sklearn.metrics import roc_auc_score
 
+import peers  # bench/peers.py
 from seqrisk.config import load_config
 from seqrisk.detectors.calibration import Calibration
 from seqrisk.detectors.combination import SECOND
@@ -164,23 +165,11 @@ def cross_fitted_stide(reference: pd.DataFrame, n: int) -> np.ndarray:
 
 
 def stide(sessions: pd.DataFrame, reference: pd.DataFrame, pieces_of: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The share of each session's length-n event windows that no reference session holds (pieces, whole sessions)."""
-    known: set[tuple] = set()
-    for events in reference["event_types"]:
-        known.update(_ngrams(list(events), n))
-
-    def unseen_share(events: list) -> float:
-        grams = _ngrams(events, n)
-        return sum(g not in known for g in grams) / len(grams) if grams else 0.0
-
+    """STIDE-n (`peers.stide`) of each session against the reference: pieces, and whole sessions."""
+    known = [list(e) for e in reference["event_types"]]
     events = [list(e) for e in sessions["event_types"]]
-    per_piece = np.array([unseen_share(e) for e in events])
-    per_whole = np.array([unseen_share([x for r in rows for x in events[r]]) for rows in pieces_of])
-    return per_piece, per_whole
-
-
-def _ngrams(events: list, n: int) -> list[tuple]:
-    return [tuple(events[i : i + n]) for i in range(len(events) - n + 1)] or ([tuple(events)] if events else [])
+    whole = [[x for r in rows for x in events[r]] for rows in pieces_of]
+    return peers.stide(known, events, n), peers.stide(known, whole, n) if whole else np.zeros(0)
 
 
 def quality(anomalous: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
