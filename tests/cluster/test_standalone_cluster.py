@@ -215,6 +215,7 @@ def kill_the_driver_once_it_writes(store: ObjectStore, submitted: Submitted, tab
     wait_for(
         lambda: any(k.endswith(".parquet") and k not in files for k in store.keys(table)) or submitted.process.poll() is not None,
         f"a new Parquet file in {table}",
+        timeout=600,  # the job's start, its reads and its scoring come first: minutes on a loaded machine
         every=0.05,
     )
     assert submitted.running_jobs(), "the write ended before the fault could land:\n" + submitted.output()[-3000:]
