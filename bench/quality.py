@@ -34,28 +34,28 @@ import argparse
 import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/inject.py, bench/peers.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/inject.py, peers.py, sequence_signal.py
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
 
 import peers  # noqa: E402
 from inject import inject  # noqa: E402
 from seqrisk.config import load_config  # noqa: E402
 from seqrisk.detectors.combination import DETECTORS as WEIGHTED  # noqa: E402
-from seqrisk.evaluation.labels import label_sessions, read_labels  # noqa: E402
+from seqrisk.evaluation.metrics import Binned, pr_auc, recall_at_budget, roc_auc  # noqa: E402
 from seqrisk.jobs.evaluate import run_evaluate  # noqa: E402
 from seqrisk.jobs.generate import run_generate  # noqa: E402
 from seqrisk.jobs.ingest import run_ingest  # noqa: E402
 from seqrisk.jobs.score import run_score  # noqa: E402
 from seqrisk.jobs.sessionize import run_sessionize  # noqa: E402
 from seqrisk.jobs.train import run_train  # noqa: E402
-from seqrisk.lake.lake import Lake  # noqa: E402
 from seqrisk.registry.model_store import latest  # noqa: E402
 from seqrisk.spark import get_spark  # noqa: E402
+from sequence_signal import read_sessions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DETECTORS = {"default": "seqrisk", "sequence": "sequence_only", "features (IF)": "baseline", "counts": "count_only"}
@@ -158,59 +158,52 @@ def run_taobao_injected(folder: Path, data: Path, sets: list[str], spark, reuse:
     return run_evaluate(cfg, labels=str(folder / "raw" / "labels.csv"), spark=spark).metrics
 
 
-# Per data set: (the scored lake, the lake the peers learn normal from, the labels).
+def same_lake(folder: Path, data: Path) -> tuple[Path, Path, Path]:
+    """(the scored lake, the lake the peers learn normal from, the labels) of a data set trained and scored on one lake."""
+    return folder / "lake", folder / "lake", folder / "raw" / "labels.csv"
+
+
+def held_out_lakes(name: str):
+    """The same for a held-out set: the peers learn from the training lake and score the test lake."""
+    return lambda folder, data: (folder / "test" / "lake", folder / "train" / "lake", data / name / "test_labels.csv")
+
+
 LAKES = {
-    "demo": lambda folder, data: (folder / "lake", folder / "lake", folder / "raw" / "labels.csv"),
-    "hdfs_dev": lambda folder, data: (folder / "test" / "lake", folder / "train" / "lake", data / "hdfs_dev" / "test_labels.csv"),
-    "syscalls_dev": lambda folder, data: (folder / "test" / "lake", folder / "train" / "lake", data / "syscalls_dev" / "test_labels.csv"),
-    "taobao_injected": lambda folder, data: (folder / "lake", folder / "lake", folder / "raw" / "labels.csv"),
+    "demo": same_lake,
+    "hdfs_dev": held_out_lakes("hdfs_dev"),
+    "syscalls_dev": held_out_lakes("syscalls_dev"),
+    "taobao_injected": same_lake,
 }
-PEERS = ("STIDE-3", "STIDE-6", "nearest neighbour", "DeepLog")
 
 
 def peer_metrics(spark, scored_lake: Path, reference_lake: Path, labels: Path) -> dict[str, dict]:
-    """Each peer's ROC AUC, PR AUC and recall at a 1 % budget on the scored lake's sessions (pieces, as seqrisk's evaluation)."""
-    scored = _sequences(spark, scored_lake, labels)
-    reference = scored if scored_lake == reference_lake else _sequences(spark, reference_lake, None)
+    """Each peer's ROC AUC, PR AUC and recall at a 1 % budget on the scored lake's sessions (pieces, as seqrisk's
+    evaluation counts them), computed by seqrisk's own metrics."""
+    lake = partial(read_sessions, spark)
     same = scored_lake == reference_lake
-    events, known = list(scored["event_types"]), list(reference["event_types"])
+    scored = lake(str(scored_lake), str(labels))
+    reference = scored if same else lake(str(reference_lake), None)
+    events, known = [list(e) for e in scored["event_types"]], [list(e) for e in reference["event_types"]]
     scores = {
         "STIDE-3": peers.stide(known, events, 3),
         "STIDE-6": peers.stide(known, events, 6),
         "nearest neighbour": peers.nearest_neighbour(known, events, same),
         "DeepLog": peers.deeplog(known, events),
     }
-    anomalous = scored["anomalous"].to_numpy()
-    return {
-        name: {
-            "roc_auc": roc_auc_score(anomalous, s),
-            "pr_auc": average_precision_score(anomalous, s),
-            "recall_at_1pct": budget_recall(s, anomalous, 1.0),
-        }
-        for name, s in scores.items()
-    }
-
-
-def _sequences(spark, lake: Path, labels: Path | None) -> pd.DataFrame:
-    """The lake's sessions (event types in order) and, with labels, whether each is anomalous."""
-    sessions = Lake.open(spark, config(lake.parent, []).tables).read("sessions")
-    if labels is not None:
-        sessions = label_sessions(sessions, read_labels(spark, str(labels)))
-    columns = ["session_id", "event_types", *(["anomaly_type"] if labels is not None else [])]
-    out = sessions.select(*columns).orderBy("session_id").toPandas()  # bounded: development-sized data sets
-    out["event_types"] = out["event_types"].map(list)
-    if labels is not None:
-        out["anomalous"] = out["anomaly_type"].notna()
+    anomalous = scored["anomalous"].to_numpy(dtype=bool)
+    out = {}
+    for name, values in scores.items():
+        bins = _binned(values, anomalous)
+        out[name] = {"roc_auc": roc_auc(bins), "pr_auc": pr_auc(bins), "recall_at_1pct": recall_at_budget(bins, 1.0)}
     return out
 
 
-def budget_recall(scores: np.ndarray, anomalous: np.ndarray, pct: float) -> float:
-    """Recall when alerting on the highest-scored `pct` % of sessions; sessions tied at the edge count pro rata."""
-    budget = len(scores) * pct / 100.0
-    edge = np.sort(scores)[::-1][max(0, int(np.ceil(budget)) - 1)]
-    above, tied = scores > edge, scores == edge
-    share = (budget - above.sum()) / tied.sum()
-    return float((anomalous[above].sum() + share * anomalous[tied].sum()) / anomalous.sum())
+def _binned(scores: np.ndarray, anomalous: np.ndarray) -> Binned:
+    """Raw scores as seqrisk's metrics take them: one bin per distinct score (ties share a bin)."""
+    bins, which = np.unique(scores, return_inverse=True)
+    return Binned.of(
+        bins, np.bincount(which, weights=anomalous, minlength=len(bins)), np.bincount(which, weights=~anomalous, minlength=len(bins))
+    )
 
 
 RUNS = {

@@ -29,7 +29,7 @@ from sklearn.metrics import roc_auc_score
 import peers  # bench/peers.py
 from seqrisk.config import load_config
 from seqrisk.detectors.calibration import Calibration
-from seqrisk.detectors.combination import SECOND
+from seqrisk.detectors.combination import corroborated
 from seqrisk.detectors.sequence_evidence import session_steps
 from seqrisk.evaluation.labels import label_sessions, read_labels
 from seqrisk.lake.lake import Lake
@@ -76,9 +76,7 @@ def main() -> None:
             on_reference[f"STIDE-{n} (no model)"] = (cross_fitted_stide(reference, n), None)
         calibration = Calibration.fit({name: piece for name, (piece, _) in on_reference.items()})
         for names in args.combine:
-            parts = [calibration.surprisal(name, scores[name][0]) for name in names.split("+")]
-            ranked = np.sort(np.column_stack(parts), axis=1)
-            combined = ranked[:, -1] + SECOND * ranked[:, -2]  # as Combination.score, with equal weights
+            combined = corroborated([calibration.surprisal(name, scores[name][0]) for name in names.split("+")])
             per_whole = np.array([combined[rows].max() for rows in pieces_of])
             print(row(f"combined: {names}", sessions["anomalous"].to_numpy(), combined, whole_anomalous, per_whole))
 
@@ -133,12 +131,13 @@ def aggregations(steps: dict, n_sessions: int, pieces_of: list[np.ndarray], rule
         parts = [predicted.get(r, empty) for r in rows]
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
-    out = {}
-    for name, rule in rules.items():
-        per_piece = np.array([rule(*predicted[r]) if len(predicted.get(r, empty)[0]) else 0.0 for r in range(n_sessions)])
-        per_whole = np.array([rule(*steps_) if len(steps_[0]) else 0.0 for steps_ in map(pooled, pieces_of)])
-        out[name] = (per_piece, per_whole)
-    return out
+    pieces = [predicted.get(r, empty) for r in range(n_sessions)]
+    wholes = [pooled(rows) for rows in pieces_of]
+
+    def scored(rule: Callable, sessions: list[tuple]) -> np.ndarray:
+        return np.array([rule(*steps) if len(steps[0]) else 0.0 for steps in sessions])  # no predicted step: 0
+
+    return {name: (scored(rule, pieces), scored(rule, wholes)) for name, rule in rules.items()}
 
 
 def _top_mean(nll: np.ndarray, k: int) -> float:

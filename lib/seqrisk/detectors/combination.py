@@ -32,6 +32,12 @@ SIGNIFICANCE = 0.05  # family-wise level at which learned weights replace the de
 SECOND = 0.5  # the second-largest surprisal's share of the score
 
 
+def corroborated(surprisals: list[np.ndarray]) -> np.ndarray:
+    """Per session, the largest of the scores' surprisals plus SECOND times the second largest."""
+    ranked = np.sort(np.column_stack(surprisals), axis=1)
+    return ranked[:, -1] + SECOND * ranked[:, -2]
+
+
 @dataclass(frozen=True)
 class Combination:
     weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(DETECTORS, 1.0))
@@ -40,9 +46,8 @@ class Combination:
     labels: dict | None = None  # what the labels bought (LabelReport as a dict), for reports
 
     def score(self, surprisals: dict[str, np.ndarray]) -> np.ndarray:
-        """The session score: the largest weighted surprisal plus SECOND times the second largest."""
-        weighted = np.sort(np.column_stack([self.weights[name] * np.asarray(surprisals[name]) for name in DETECTORS]), axis=1)
-        return weighted[:, -1] + SECOND * weighted[:, -2]
+        """The session score of the weighted surprisals (`corroborated`)."""
+        return corroborated([self.weights[name] * np.asarray(surprisals[name]) for name in DETECTORS])
 
     def high(self, configured: float) -> float:
         """The `high` cut-off: the one the labels set, else the configured one."""
