@@ -19,6 +19,8 @@ Every step is the real job (`run_ingest`, `run_sessionize`, `run_train`, `run_sc
 `run_evaluate`) in one local Spark session with `conf/local.yaml`; `--set` overrides apply to all.
 The table's columns: ROC AUC, PR AUC, precision, recall and F1 at the `high` level (risk_pct 99,
 the reference population's top 1 %), and recall when alerting on the riskiest 1 % of sessions.
+Beside each detector: the default as it was before the n-gram detector (the other three
+detectors' percentiles combined the same way), and the peers (`bench/peers.py`; `--no-peers`).
 `--reuse` keeps each data set's lakes and model and only scores and evaluates again.
 
 `--labels 0.01 0.1` adds, per data set and fraction, a model trained with `train --labels` on that
@@ -46,6 +48,7 @@ import peers  # noqa: E402
 from inject import inject  # noqa: E402
 from seqrisk.config import load_config  # noqa: E402
 from seqrisk.detectors.combination import DETECTORS as WEIGHTED  # noqa: E402
+from seqrisk.detectors.combination import corroborated  # noqa: E402
 from seqrisk.evaluation.metrics import Binned, pr_auc, recall_at_budget, roc_auc  # noqa: E402
 from seqrisk.jobs.evaluate import run_evaluate  # noqa: E402
 from seqrisk.jobs.generate import run_generate  # noqa: E402
@@ -53,12 +56,19 @@ from seqrisk.jobs.ingest import run_ingest  # noqa: E402
 from seqrisk.jobs.score import run_score  # noqa: E402
 from seqrisk.jobs.sessionize import run_sessionize  # noqa: E402
 from seqrisk.jobs.train import run_train  # noqa: E402
+from seqrisk.lake.lake import Lake  # noqa: E402
 from seqrisk.registry.model_store import latest  # noqa: E402
 from seqrisk.spark import get_spark  # noqa: E402
 from sequence_signal import read_sessions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DETECTORS = {"default": "seqrisk", "sequence": "sequence_only", "features (IF)": "baseline", "counts": "count_only"}
+DETECTORS = {
+    "default": "seqrisk",
+    "sequence": "sequence_only",
+    "features (IF)": "baseline",
+    "counts": "count_only",
+    "n-grams": "ngram_only",
+}
 COLUMNS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct")
 
 
@@ -78,8 +88,10 @@ def main() -> None:
     for name in args.only or RUNS:
         started = time.perf_counter()
         results[name] = RUNS[name](work / name, data, args.set, spark, args.reuse)
+        scored_lake, reference_lake, labels = LAKES[name](work / name, data)
+        results[name]["others"] = {"3 detectors (no n-grams)": without_ngrams(spark, scored_lake, labels)}
         if not args.no_peers:
-            results[name]["peers"] = peer_metrics(spark, *LAKES[name](work / name, data))
+            results[name]["others"].update(peer_metrics(spark, scored_lake, reference_lake, labels))
         for fraction in args.labels:
             labeled[(name, fraction)] = LABELED_RUNS[name](work / name, data, args.set, spark, fraction)
         print(f"quality: {name} done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
@@ -191,11 +203,23 @@ def peer_metrics(spark, scored_lake: Path, reference_lake: Path, labels: Path) -
         "DeepLog": peers.deeplog(known, events),
     }
     anomalous = scored["anomalous"].to_numpy(dtype=bool)
-    out = {}
-    for name, values in scores.items():
-        bins = _binned(values, anomalous)
-        out[name] = {"roc_auc": roc_auc(bins), "pr_auc": pr_auc(bins), "recall_at_1pct": recall_at_budget(bins, 1.0)}
-    return out
+    return {f"{name} (peer)": _metrics(values, anomalous) for name, values in scores.items()}
+
+
+def without_ngrams(spark, scored_lake: Path, labels: Path) -> dict:
+    """The default as it was before the n-gram detector: the other three detectors' percentiles, combined as seqrisk does."""
+    sessions = read_sessions(spark, str(scored_lake), str(labels))[["session_id", "anomalous"]]
+    others = [name for name in WEIGHTED if name != "ngram"]
+    tables = load_config(REPO / "conf" / "local.yaml", [f"tables.root={scored_lake}"]).tables
+    risk = Lake.open(spark, tables).read("session_risk").select("session_id", *[f"{name}_pct" for name in others]).toPandas()
+    merged = sessions.merge(risk, on="session_id", validate="one_to_one")
+    score = corroborated([-np.log10(np.maximum(1.0 - merged[f"{name}_pct"].to_numpy() / 100.0, 1e-15)) for name in others])
+    return _metrics(score, merged["anomalous"].to_numpy(dtype=bool))
+
+
+def _metrics(scores: np.ndarray, anomalous: np.ndarray) -> dict:
+    bins = _binned(scores, anomalous)
+    return {"roc_auc": roc_auc(bins), "pr_auc": pr_auc(bins), "recall_at_1pct": recall_at_budget(bins, 1.0)}
 
 
 def _binned(scores: np.ndarray, anomalous: np.ndarray) -> Binned:
@@ -273,8 +297,8 @@ def table(results: dict[str, dict]) -> str:
     for name, metrics in results.items():
         for label, key in DETECTORS.items():
             lines.append(f"| {name} | {label} | " + " | ".join(_fmt(metrics[key][c]) for c in COLUMNS) + " |")
-        for peer, m in metrics.get("peers", {}).items():
-            lines.append(f"| {name} | {peer} (peer) | " + " | ".join(_fmt(m.get(c)) for c in COLUMNS) + " |")
+        for other, m in metrics.get("others", {}).items():
+            lines.append(f"| {name} | {other} | " + " | ".join(_fmt(m.get(c)) for c in COLUMNS) + " |")
     lines += ["", "Recall at a 1 % budget per anomaly type (the default detector; ROC AUC in brackets):", ""]
     for name, metrics in results.items():
         per_type = metrics["seqrisk"]["per_type"]
@@ -286,12 +310,14 @@ def labels_table(results: dict[str, dict], labeled: dict[tuple[str, float], dict
     """The default against the default trained with a share of the labels (their sessions left out)."""
     lines = [
         "",
-        "| data set | labels | labeled sessions | weights (sequence/feature/count) | high | " + " | ".join(COLUMNS) + " |",
+        f"| data set | labels | labeled sessions | weights ({'/'.join(WEIGHTED)}) | high | " + " | ".join(COLUMNS) + " |",
         "| --- | ---: | ---: | --- | ---: |" + " ---: |" * len(COLUMNS),
     ]
     for name, metrics in results.items():
         lines.append(
-            f"| {name} | none | 0 | 1/1/1 | {metrics['cutoff_pct']:g} | " + " | ".join(_fmt(metrics["seqrisk"][c]) for c in COLUMNS) + " |"
+            f"| {name} | none | 0 | {'/'.join('1' for _ in WEIGHTED)} | {metrics['cutoff_pct']:g} | "
+            + " | ".join(_fmt(metrics["seqrisk"][c]) for c in COLUMNS)
+            + " |"
         )
         for (data_set, fraction), m in labeled.items():
             if data_set != name:

@@ -9,15 +9,20 @@ from seqrisk.scoring.settings import RiskLevels
 
 
 def _population(rng, n):
-    """Raw scores of three detectors; `sequence` has a heavy tail of its own (normal sessions score high on it)."""
-    return {"sequence": rng.pareto(1.5, n), "feature": rng.normal(0, 1, n), "count": rng.gamma(2.0, size=n)}
+    """Raw scores of the four detectors; `sequence` has a heavy tail of its own (normal sessions score high on it)."""
+    return {"sequence": rng.pareto(1.5, n), "feature": rng.normal(0, 1, n), "count": rng.gamma(2.0, size=n), "ngram": rng.beta(0.2, 5.0, n)}
 
 
 def test_the_default_is_the_largest_surprisal_plus_half_the_second_and_survives_a_round_trip():
-    surprisals = {"sequence": np.array([1.0, 5.0]), "feature": np.array([3.0, 0.0]), "count": np.array([2.0, 2.0])}
+    surprisals = {
+        "sequence": np.array([1.0, 5.0]),
+        "feature": np.array([3.0, 0.0]),
+        "count": np.array([2.0, 2.0]),
+        "ngram": np.array([0.5, 2.5]),
+    }
     assert Combination.from_bytes(None) == Combination()  # a model directory without combination.json
-    assert list(Combination().score(surprisals)) == [4.0, 6.0]
-    weighted = Combination({"sequence": 0.0, "feature": 1.0, "count": 0.5}, high_pct=98.5, labeled_sessions=["a"])
+    assert list(Combination().score(surprisals)) == [4.0, 6.25]
+    weighted = Combination({"sequence": 0.0, "feature": 1.0, "count": 0.5, "ngram": 0.0}, high_pct=98.5, labeled_sessions=["a"])
     assert Combination.from_bytes(weighted.to_bytes()) == weighted
     assert list(weighted.score(surprisals)) == [3.5, 1.0]
 
@@ -27,6 +32,7 @@ def test_labels_drop_a_detector_whose_tail_hides_the_cases():
     reference = {name: rng.exponential(1.0 / np.log(10), 20_000) for name in DETECTORS}  # surprisal-like: 1 % above 2
     reference["sequence"] = reference["sequence"] * 3  # a noisy detector: many normal sessions far out
     cases = {"sequence": rng.exponential(0.5, 20), "feature": 2.2 + rng.exponential(0.3, 20), "count": rng.exponential(0.4, 20)}
+    cases["ngram"] = rng.exponential(0.4, 20)
     weights, caught, caught_default = choose_weights(reference, cases)
     assert weights["sequence"] < 1.0 and weights["feature"] == 1.0
     assert caught > caught_default
@@ -37,9 +43,10 @@ def test_a_few_more_cases_caught_are_not_enough_to_replace_the_default():
     reference = {name: rng.exponential(1.0 / np.log(10), 20_000) for name in DETECTORS}
     reference["sequence"] = reference["sequence"] * 3
     cases = {"sequence": rng.exponential(0.5, 4), "feature": 2.2 + rng.exponential(0.3, 4), "count": rng.exponential(0.4, 4)}
-    weights, caught, caught_default = choose_weights(reference, cases)  # 4 cases: no sign test can pass 26 weightings
+    cases["ngram"] = rng.exponential(0.4, 4)
+    weights, caught, caught_default = choose_weights(reference, cases)  # 4 cases: no sign test can pass 80 weightings
     assert weights == Combination().weights and caught == caught_default
-    assert sign_test(3, 0) == 0.125 and sign_test(0, 0) == 1.0 and sign_test(10, 0) * 26 < 0.05
+    assert sign_test(3, 0) == 0.125 and sign_test(0, 0) == 1.0 and sign_test(10, 0) * 80 > 0.05 > sign_test(11, 0) * 80
 
 
 def test_the_cutoff_is_lowered_to_keep_the_asked_share_of_cases_never_raised():
@@ -53,6 +60,7 @@ def test_learning_from_labels_reports_what_they_bought_and_too_few_change_nothin
     rng = np.random.default_rng(1)
     reference = _population(rng, 20_000)
     cases = {"sequence": rng.pareto(3.0, 30), "feature": 2.5 + rng.normal(0, 0.05, 30), "count": rng.gamma(1.0, size=30)}
+    cases["ngram"] = rng.beta(0.2, 5.0, 30)
     ids = [f"s{i}" for i in range(30)]
     settings, levels = TrainConfig(), RiskLevels()
     combination, report = learn_from_labels(reference, cases, ids, settings, levels.medium, levels.high)

@@ -27,7 +27,9 @@ def assembled():
         model_dir.VOCABULARY: vocabulary.to_json().encode(),
         model_dir.PROBE: model_dir.probe_bytes(model, tokens, gaps),
         # checksummed like any file; scoring's tests read real ones
-        **dict.fromkeys((model_dir.FEATURE_DETECTOR, model_dir.COUNT_DETECTOR, model_dir.CALIBRATION), b"stand-in"),
+        **dict.fromkeys(
+            (model_dir.FEATURE_DETECTOR, model_dir.COUNT_DETECTOR, model_dir.NGRAM_DETECTOR, model_dir.CALIBRATION), b"stand-in"
+        ),
     }
     return ModelDir.assemble("m1", CONFIG, files, {"run_id": "r"}), model
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-DETECTORS = ("sequence", "feature", "count")  # calibration names, in the order of the *_pct columns
+DETECTORS = ("sequence", "feature", "count", "ngram")  # calibration names, in the order of the *_pct columns
 WEIGHTS = (0.0, 0.5, 1.0)  # the weights tried per detector
 BUDGET = 0.01  # the weights are judged by the labeled cases caught in the reference's riskiest 1 %
 SIGNIFICANCE = 0.05  # family-wise level at which learned weights replace the default

@@ -35,15 +35,14 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 from seqrisk.errors import SeqriskError
-from seqrisk.sessions.vocabulary import RARE, Vocabulary
+from seqrisk.sessions.vocabulary import RARE, Vocabulary, session_tokens
 
 
 def token_counts(sessions: pd.DataFrame, vocabulary: Vocabulary, max_columns: int) -> np.ndarray:
     """(n_sessions, columns) token counts of each session, encoded with `vocabulary`."""
     columns = min(max_columns, vocabulary.size)
     out = np.zeros((len(sessions), columns), dtype=np.float64)
-    for row, (types, categories, prices) in enumerate(sessions[["event_types", "categories", "prices"]].itertuples(index=False)):
-        tokens = vocabulary.encode(list(types), None if categories is None else list(categories), None if prices is None else list(prices))
+    for row, tokens in enumerate(session_tokens(sessions, vocabulary)):
         tokens = np.where(tokens < columns, tokens, RARE)
         out[row] = np.bincount(tokens, minlength=columns)[:columns]
     return out

@@ -1,7 +1,8 @@
 """Fitting the feature and count detectors, the calibration and, from labels, the combination (at training time).
 
 Everything here works on a pandas sample of reference sessions on the driver; the train job draws
-the sample and stores what comes back in the model directory.
+the sample (and fits the n-gram detector on Spark: `NgramDetector.fit`) and stores what comes back
+in the model directory.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from seqrisk.detectors.calibration import Calibration
 from seqrisk.detectors.combination import DETECTORS, Combination, LabelReport, choose_weights, cutoff, with_labels
 from seqrisk.detectors.count_detector import CountDetector, token_counts
 from seqrisk.detectors.feature_detector import FeatureDetector
+from seqrisk.detectors.ngram_detector import NgramDetector
 from seqrisk.detectors.sequence_evidence import event_types_of, session_evidence
 from seqrisk.model.sequence_model import SequenceModel
 from seqrisk.model.settings import TrainConfig
 from seqrisk.sessions.features import feature_matrix
-from seqrisk.sessions.vocabulary import Vocabulary
+from seqrisk.sessions.vocabulary import Vocabulary, session_tokens
 
 log = logging.getLogger("seqrisk")
 
@@ -28,6 +30,7 @@ def fit_detectors(
     reference: pd.DataFrame,
     model: SequenceModel,
     vocabulary: Vocabulary,
+    ngrams: NgramDetector,
     settings: TrainConfig,
     stride: int,
     batch_windows: int,
@@ -35,7 +38,10 @@ def fit_detectors(
 ) -> tuple[FeatureDetector, CountDetector, dict[str, np.ndarray]]:
     """(feature detector, count detector, reference scores) from a pandas sample of reference sessions.
 
-    The reference scores (by detector) are cross-fitted: each half scored by detectors fitted on the other.
+    The reference scores (by detector) hold for sessions the detectors were not fitted on: the
+    feature and count detectors' are cross-fitted (each half scored by detectors fitted on the
+    other), the n-gram detector's leave each session out (`ngrams` was fitted on sessions that
+    include the sample).
     """
     event_types = event_types_of(vocabulary, settings.feature_event_types)
     X, names = feature_matrix(reference, event_types)
@@ -49,7 +55,8 @@ def fit_detectors(
         reference, model, vocabulary, length=model.config.max_len, stride=stride, batch_windows=batch_windows, top_k=top_k
     )
     detector = FeatureDetector.fit(X, names, event_types, settings.seed, settings.detector_trees)
-    reference_raw = {"sequence": evidence.score, "feature": feature_risk, "count": count_risk}
+    ngram_risk, _ = ngrams.risk(session_tokens(reference, vocabulary), in_reference=True)
+    reference_raw = {"sequence": evidence.score, "feature": feature_risk, "count": count_risk, "ngram": ngram_risk}
     return detector, CountDetector.fit(C, settings.count_floor), reference_raw
 
 

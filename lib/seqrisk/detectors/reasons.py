@@ -12,6 +12,7 @@ REASONS = {
     "unseen_event": "the session holds an event type the model's vocabulary has never seen",
     "unusual_event_counts": "the session's counts of each event type are unlike normal sessions' (count percentile at or above score.reason_percentile): a step missing, repeated or out of proportion",
     "unseen_combination": "the session holds two events that no reference session holds together (with unusual_event_counts): a step each normal session may take, but never both",
+    "unseen_sequence": "runs of events that no reference session holds make up an unusual share of the session (n-gram percentile at or above score.reason_percentile)",
     "duplicate_sequence": "at least score.duplicate_min_users users played this exact sequence of events and items",
     "bot_like_timing": "time gaps between events unusually short, long or regular",
     "velocity_burst": "unusually many events, or events per minute, or an unusual duration",

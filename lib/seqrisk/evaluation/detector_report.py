@@ -1,9 +1,9 @@
 """Metrics, plots and the report of session_risk against labels (the evaluate job's work).
 
 The baseline is the IsolationForest over session features alone (the `feature_pct` column, the
-same forest seqrisk combines with the other detectors); `sequence_only` and `count_only` (the
-`sequence_pct` and `count_pct` columns) show the sequence model and the count detector by
-themselves. Spark reduces the labeled sessions to counts per score bin and label; bins are 0.001
+same forest seqrisk combines with the other detectors); `sequence_only`, `count_only` and
+`ngram_only` (the `sequence_pct`, `count_pct` and `ngram_pct` columns) show the sequence model, the
+count detector and the n-gram detector by themselves. Spark reduces the labeled sessions to counts per score bin and label; bins are 0.001
 wide on the surprisal scale (-log10 of 1 - percentile/100), so the riskiest sessions, where
 alerting happens, stay apart instead of tying at a percentile of 100.00. Metrics and plots come
 from those counts (`metrics.py`).
@@ -24,7 +24,13 @@ from seqrisk.detectors.combination import LabelReport
 from seqrisk.evaluation.metrics import Binned, at_cutoff, pr_auc, pr_curve, recall_at_budget, roc_auc
 
 log = logging.getLogger("seqrisk")
-DETECTORS = {"seqrisk": "risk_pct", "baseline": "feature_pct", "sequence_only": "sequence_pct", "count_only": "count_pct"}
+DETECTORS = {
+    "seqrisk": "risk_pct",
+    "baseline": "feature_pct",
+    "sequence_only": "sequence_pct",
+    "count_only": "count_pct",
+    "ngram_only": "ngram_pct",
+}
 BIN_WIDTH = 1000  # bins per unit of surprisal
 MAX_SURPRISAL = 15.0  # where double precision stops telling 100 - percentile apart
 BUDGETS_PCT = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -171,7 +177,8 @@ def report_markdown(metrics: dict, plots: dict[str, str], history: dict | None) 
         f"{metrics['sessions']:,} sessions{_dates(metrics)}, {metrics['anomalous_sessions']:,} of them anomalous; model {metrics['model_version']}; "
         f"labels {metrics['labels']}. Alerts at risk percentile {metrics['cutoff_pct']} or above; alert budget "
         f"{metrics['alert_budget_pct']} % of sessions. The baseline is the IsolationForest over session features alone; "
-        "sequence_only is the sequence model alone and count_only the count detector alone (seqrisk combines all three).",
+        "sequence_only, count_only and ngram_only are the sequence model, the count detector and the n-gram detector alone"
+        " (seqrisk combines all four).",
         *_training_labels(metrics),
         "",
         "| metric | " + " | ".join(DETECTORS) + " |",

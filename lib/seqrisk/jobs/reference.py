@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from seqrisk.config import Config
 from seqrisk.detectors.combination import Combination, LabelReport
 from seqrisk.detectors.fitting import fit_calibration, fit_detectors, learn_from_labels
+from seqrisk.detectors.ngram_detector import NgramDetector
 from seqrisk.errors import SeqriskError
 from seqrisk.evaluation.labels import label_sessions, open_labels
 from seqrisk.jobs.start import Job
@@ -43,7 +44,10 @@ def labeled_session_ids(job: Job, labels: str) -> frozenset:
 def fit_reference(
     job: Job, config: Config, model: SequenceModel, vocabulary, dates: list[str], sample_size: int, labels: str | None = None
 ) -> tuple[int, LabelReport | None, dict[str, bytes]]:
-    """Fit the feature and count detectors, the combination and the calibration on a sample of the training dates' sessions.
+    """Fit the detectors, the combination and the calibration on the training dates' sessions.
+
+    The n-gram detector counts runs of tokens over all of the training dates' (unlabeled)
+    sessions on Spark; the feature and count detectors are fitted on a sample of them.
 
     The calibration must hold for sessions the detectors were not fitted on, so it is cross-fitted:
     each half of the sample is scored by detectors fitted on the other half, and those scores set
@@ -51,7 +55,8 @@ def fit_reference(
     `labels`, the labeled sessions (at most MAX_CASES) are left out of the sample and set the
     combination. Returns the sessions sampled, what the labels did, and the model directory's
     files of the detectors, the calibration and the combination. Shuffles: by sequence
-    hash (users per sequence); with labels, a join with the (broadcast) labels.
+    hash (users per sequence), by run hash (the n-gram detector); with labels, a join with the
+    (broadcast) labels.
     """
     sessions = scorer_input(job.lake.read("sessions", where={"session_date": dates}))
     cases = None
@@ -65,17 +70,21 @@ def fit_reference(
     total = sessions.count()
     if total < 4:
         raise SeqriskError(f"the training dates hold {total} unlabeled session(s); the detectors and their calibration need at least 4")
+    settings = config.train
+    ngrams = NgramDetector.fit(sessions, vocabulary, settings.ngram_length, settings.ngram_min_sessions, settings.ngram_max_stored)
     fraction = min(1.0, 1.2 * sample_size / total)
     sampled = sessions.sample(fraction=fraction, seed=config.train.seed)
     reference = sampled.orderBy(F.rand(config.train.seed)).limit(sample_size).toPandas()  # a top-k: no order of the input favoured
     detector, counts, reference_raw = fit_detectors(
-        reference, model, vocabulary, config.train, config.windows.stride, config.score.batch_windows, config.score.top_events
+        reference, model, vocabulary, ngrams, settings, config.windows.stride, config.score.batch_windows, config.score.top_events
     )
     combination, label_report = Combination(), None
     if cases is not None:
         enough = len(cases) >= config.train.label_min_cases
         cases_raw = (
-            raw_scores(cases, model, vocabulary, detector, counts, config.windows.stride, config.score).by_detector() if enough else {}
+            raw_scores(cases, model, vocabulary, detector, counts, ngrams, config.windows.stride, config.score).by_detector()
+            if enough
+            else {}
         )
         combination, label_report = learn_from_labels(
             reference_raw, cases_raw, list(cases["session_id"]), config.train, config.score.levels.medium, config.score.levels.high
@@ -83,6 +92,7 @@ def fit_reference(
     files = {
         model_dir.FEATURE_DETECTOR: detector.to_bytes(),
         model_dir.COUNT_DETECTOR: counts.to_bytes(),
+        model_dir.NGRAM_DETECTOR: ngrams.to_bytes(),
         model_dir.CALIBRATION: fit_calibration(reference_raw, combination).to_bytes(),
         model_dir.COMBINATION: combination.to_bytes(),
     }

@@ -1,8 +1,8 @@
 """Versioned, self-contained model directories (DESIGN.md, "Model and scores").
 
 A model directory holds what scoring needs without the training data: the sequence model's
-weights (a state dict, loaded with `weights_only=True`), its vocabulary, the feature and count
-detectors, the reference score quantiles, how the detectors combine, the training history, a
+weights (a state dict, loaded with `weights_only=True`), its vocabulary, the feature, count and
+n-gram detectors, the reference score quantiles, how the detectors combine, the training history, a
 probe of known surprises, and `manifest.json` with the model's config, the versions it was built
 with, and a SHA-256 checksum of every other file. This module owns those file names.
 
@@ -30,17 +30,18 @@ from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.model.sequence_model import ModelConfig, SequenceModel, surprises
 from seqrisk.sessions.vocabulary import Vocabulary
 
-FORMAT = 7  # 2: the second detector and the calibration; 3: the count detector; 4: the end token; 5: sequence score = largest surprise; 6: token pairs in the count detector; 7: an undefined gap CV read as 1
+FORMAT = 8  # 2: the second detector and the calibration; 3: the count detector; 4: the end token; 5: sequence score = largest surprise; 6: token pairs in the count detector; 7: an undefined gap CV read as 1; 8: the n-gram detector
 WEIGHTS = "weights.pt"
 VOCABULARY = "vocabulary.json"
 FEATURE_DETECTOR = "detector.skops"
 COUNT_DETECTOR = "count_detector.npz"
+NGRAM_DETECTOR = "ngram_detector.npz"
 CALIBRATION = "calibration.npz"
 COMBINATION = "combination.json"
 HISTORY = "history.json"
 PROBE = "probe.npz"  # a few validation windows and the surprises the trained model gave them
 MANIFEST = "manifest.json"
-REQUIRED = (WEIGHTS, VOCABULARY, FEATURE_DETECTOR, COUNT_DETECTOR, CALIBRATION)
+REQUIRED = (WEIGHTS, VOCABULARY, FEATURE_DETECTOR, COUNT_DETECTOR, NGRAM_DETECTOR, CALIBRATION)
 PROBE_WINDOWS = 16
 PACKAGES = ("seqrisk", "torch", "horovod", "petastorm", "pyspark", "numpy", "scikit-learn")
 

@@ -1,10 +1,11 @@
 """Scoring sessions with a model directory: pandas in, risk rows out (what the scoring UDF runs).
 
-Three detectors score each session: the sequence model (surprise of the most surprising step),
-the IsolationForest over session features, and the count detector over token counts. The
+Four detectors score each session: the sequence model (surprise of the most surprising step),
+the IsolationForest over session features, the count detector over token counts, and the n-gram
+detector (the share of runs of tokens no reference session holds). The
 calibration turns each raw score into its surprisal on the reference population (-log10 of the
 share of reference sessions scoring as high; 2 means 1 in 100); the session's `score` is the
-largest of the three plus half the second largest (`combination.py`; weighted when the model was
+largest of the four plus half the second largest (`combination.py`; weighted when the model was
 trained with labels), and `risk_pct` is that score's percentile among the reference population's
 scores. Reasons come from the evidence (docs/scoring.md), and the
 risk-action policy of the config turns level and reasons into an action.
@@ -27,15 +28,25 @@ from seqrisk.detectors.combination import DETECTORS, Combination
 from seqrisk.detectors.count_detector import CountDetector, token_counts
 from seqrisk.detectors.feature_detector import FeatureDetector
 from seqrisk.detectors.fitting import surprisals
+from seqrisk.detectors.ngram_detector import NgramDetector
 from seqrisk.detectors.reasons import feature_reasons
 from seqrisk.detectors.sequence_evidence import SequenceEvidence, session_evidence
 from seqrisk.errors import SeqriskError
 from seqrisk.lake.contracts import SESSION_RISK
-from seqrisk.model.model_dir import CALIBRATION, COMBINATION, COUNT_DETECTOR, FEATURE_DETECTOR, LoadedModel, ModelDir, load_model
+from seqrisk.model.model_dir import (
+    CALIBRATION,
+    COMBINATION,
+    COUNT_DETECTOR,
+    FEATURE_DETECTOR,
+    NGRAM_DETECTOR,
+    LoadedModel,
+    ModelDir,
+    load_model,
+)
 from seqrisk.model.sequence_model import SequenceModel
 from seqrisk.scoring.settings import ScoreConfig
 from seqrisk.sessions.features import FEATURE_COLUMNS, with_sequence_users
-from seqrisk.sessions.vocabulary import Vocabulary
+from seqrisk.sessions.vocabulary import Vocabulary, session_tokens
 from seqrisk.sessions.windows import TOKEN_INPUTS
 
 # Session columns the scorer reads (after features.with_sequence_users).
@@ -49,6 +60,7 @@ class RiskModel:
     loaded: LoadedModel
     detector: FeatureDetector
     counts: CountDetector
+    ngrams: NgramDetector
     calibration: Calibration
     combination: Combination
 
@@ -68,9 +80,11 @@ class RawScores:
     deviations: np.ndarray
     count_risk: np.ndarray
     unseen_pairs: np.ndarray  # token pairs no reference session held together (count detector)
+    ngram_risk: np.ndarray
+    unseen_runs: np.ndarray  # runs of tokens no reference session holds (n-gram detector)
 
     def by_detector(self) -> dict[str, np.ndarray]:
-        return {"sequence": self.evidence.score, "feature": self.feature_risk, "count": self.count_risk}
+        return {"sequence": self.evidence.score, "feature": self.feature_risk, "count": self.count_risk, "ngram": self.ngram_risk}
 
 
 def scorer_input(sessions: DataFrame) -> DataFrame:
@@ -88,6 +102,7 @@ def load_risk_model(directory: ModelDir) -> RiskModel:
         loaded,
         FeatureDetector.from_bytes(directory.read(FEATURE_DETECTOR)),
         CountDetector.from_bytes(directory.read(COUNT_DETECTOR)),
+        NgramDetector.from_bytes(directory.read(NGRAM_DETECTOR)),
         Calibration.from_bytes(directory.read(CALIBRATION)),
         Combination.from_bytes(directory.files.get(COMBINATION)),
     )
@@ -99,10 +114,11 @@ def raw_scores(
     vocabulary: Vocabulary,
     detector: FeatureDetector,
     counts: CountDetector,
+    ngrams: NgramDetector,
     stride: int,
     settings: ScoreConfig,
 ) -> RawScores:
-    """The three detectors' raw scores for a pandas batch of sessions (GPU for the model when there is one)."""
+    """The four detectors' raw scores for a pandas batch of sessions (GPU for the model when there is one)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     evidence = session_evidence(
         sessions,
@@ -117,7 +133,8 @@ def raw_scores(
     X = detector.matrix(sessions)
     C = token_counts(sessions, vocabulary, len(counts.mean))
     unseen = counts.unseen_pairs(C)  # in the count risk and in the reasons: computed once
-    return RawScores(evidence, detector.risk(X), detector.deviations(X), counts.risk(C, unseen), unseen)
+    ngram_risk, unseen_runs = ngrams.risk(session_tokens(sessions, vocabulary))
+    return RawScores(evidence, detector.risk(X), detector.deviations(X), counts.risk(C, unseen), unseen, ngram_risk, unseen_runs)
 
 
 def risk_levels(risk_pct: np.ndarray, settings: ScoreConfig, combination: Combination) -> np.ndarray:
@@ -129,13 +146,15 @@ def risk_levels(risk_pct: np.ndarray, settings: ScoreConfig, combination: Combin
 
 def risk_frame(sessions: pd.DataFrame, model: RiskModel, settings: ScoreConfig, run_id: str, scored_at: datetime) -> pd.DataFrame:
     """session_risk rows for a pandas batch of sessions (columns INPUT_COLUMNS)."""
-    raw = raw_scores(sessions, model.loaded.model, model.loaded.vocabulary, model.detector, model.counts, model.stride, settings)
+    raw = raw_scores(
+        sessions, model.loaded.model, model.loaded.vocabulary, model.detector, model.counts, model.ngrams, model.stride, settings
+    )
     by_detector = surprisals(model.calibration, raw.by_detector())
-    sequence_pct, feature_pct, count_pct = (to_percentile(by_detector[name]) for name in DETECTORS)
+    pct = {name: to_percentile(by_detector[name]) for name in DETECTORS}
     score = model.combination.score(by_detector)
     risk_pct = model.calibration.percentile("combined", score)
     levels = risk_levels(risk_pct, settings, model.combination)
-    reasons = session_reasons(sessions, raw, sequence_pct, feature_pct, count_pct, model.detector.feature_names, settings)
+    reasons = session_reasons(sessions, raw, pct, model.detector.feature_names, settings)
     return pd.DataFrame(
         {
             "session_id": sessions["session_id"].to_numpy(),
@@ -150,9 +169,7 @@ def risk_frame(sessions: pd.DataFrame, model: RiskModel, settings: ScoreConfig, 
             "reasons": reasons,
             "top_events": raw.evidence.top_events,
             "action": [action_for(level, found, settings) for level, found in zip(levels, reasons)],
-            "sequence_pct": sequence_pct,
-            "feature_pct": feature_pct,
-            "count_pct": count_pct,
+            **{f"{name}_pct": pct[name] for name in DETECTORS},
             "model_version": model.version,
             "scored_at": pd.Timestamp(scored_at),  # naive UTC, as Spark's UTC session hands timestamps over
             "run_id": run_id,
@@ -164,27 +181,28 @@ def risk_frame(sessions: pd.DataFrame, model: RiskModel, settings: ScoreConfig, 
 def session_reasons(
     sessions: pd.DataFrame,
     raw: RawScores,
-    sequence_pct: np.ndarray,
-    feature_pct: np.ndarray,
-    count_pct: np.ndarray,
+    pct: dict[str, np.ndarray],
     names: list[str],
     settings: ScoreConfig,
 ) -> list[list[str]]:
-    """Reason codes per session, in a fixed order: sequence evidence first, then the features'."""
-    from_features = feature_reasons(raw.deviations, names, feature_pct >= settings.reason_percentile, settings.reason_z)
+    """Reason codes per session, in a fixed order: sequence evidence first, then the features' (`pct`: by detector)."""
+    flagged = {name: values >= settings.reason_percentile for name, values in pct.items()}
+    from_features = feature_reasons(raw.deviations, names, flagged["feature"], settings.reason_z)
     duplicated = (sessions["users_with_sequence"].to_numpy() >= settings.duplicate_min_users) & (
         sessions["n_events"].to_numpy() >= settings.duplicate_min_events
     )
     out = []
     for row in range(len(sessions)):
         found = []
-        if sequence_pct[row] >= settings.reason_percentile:
+        if flagged["sequence"][row]:
             found.append("rare_transition")
         if raw.evidence.unseen[row] > 0:
             found.append("unseen_event")
+        if flagged["ngram"][row] and raw.unseen_runs[row] > 0:
+            found.append("unseen_sequence")
         if duplicated[row]:
             found.append("duplicate_sequence")
-        if count_pct[row] >= settings.reason_percentile:
+        if flagged["count"][row]:
             found.append("unusual_event_counts")
             if raw.unseen_pairs[row] > 0:
                 found.append("unseen_combination")

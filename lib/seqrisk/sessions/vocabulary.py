@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 PAD, UNK, RARE, END = 0, 1, 2, 3
 SPECIAL = ("<pad>", "<unk>", "<rare>", "<end>")
@@ -169,3 +170,9 @@ class Vocabulary:
             price_edges=tuple(data.get("price_edges", ())),  # absent in files written before price tokens
             gap_buckets_s=tuple(data["gap_buckets_s"]),
         )
+
+
+def session_tokens(sessions: pd.DataFrame, vocabulary: Vocabulary) -> Iterator[np.ndarray]:
+    """Each session's token ids (from its columns event_types, categories, prices), encoded with `vocabulary`."""
+    for types, categories, prices in sessions[["event_types", "categories", "prices"]].itertuples(index=False):
+        yield vocabulary.encode(list(types), None if categories is None else list(categories), None if prices is None else list(prices))
