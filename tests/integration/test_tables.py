@@ -88,6 +88,17 @@ def test_partition_overwrite_replaces_only_the_named_partitions(spark, tables, l
     assert [r.id for r in tables.read(path, where={"day": ["2024-05-01"]}).collect()] == ["n"]
 
 
+def test_a_column_a_newer_contract_adds_joins_the_table_on_the_next_write(spark, tables, lake):
+    """A table written by an earlier seqrisk takes the new column in the write's own commit; its older rows read null."""
+    path = str(lake / "t")
+    tables.publish(TableWrite(path, sample(spark), "append", partition_by=("day",)), run_id="r1")
+    day2 = frame(spark, [("n", dt.datetime(2024, 5, 2, 8), {}, [7], 3.0, "view")]).withColumn("score", F.lit(0.5))
+    (result,) = tables.publish(TableWrite(path, day2, "overwrite", partition_by=("day",), replace={"day": ["2024-05-02"]}), run_id="r2")
+    assert result.version == 1
+    after = open_backend(spark, tables.backend, max_records_per_file=1000).read(path)  # a new run: reads the new version
+    assert {r.id: r.score for r in after.collect()} == {"a": None, "b": None, "n": 0.5}
+
+
 def test_partition_overwrite_with_no_rows_deletes_those_partitions(spark, tables, lake):
     path = str(lake / "t")
     tables.publish(TableWrite(path, sample(spark), "append", partition_by=("day",)), run_id="r1")

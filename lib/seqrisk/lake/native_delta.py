@@ -134,6 +134,7 @@ class NativeDeltaTables(DeltaTables):
             .option("userMetadata", json.dumps({"run_id": run_id, WRITE_ID: write_id, **write.metadata}))
             .option("txnAppId", APP_ID)
             .option("txnVersion", 0 if base is None else base + 1)
+            .option("mergeSchema", "true")  # a newer contract's added columns join the table in this commit
         )
         if write.partition_by:
             writer = writer.partitionBy(*write.partition_by)
