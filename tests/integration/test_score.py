@@ -245,6 +245,9 @@ def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trai
     cases = {
         "rare_transition": case(event_types=odd_types, prices=odd_prices, categories=[None] * 12, gaps_s=[None] + [30.0] * 11, n_events=12),
         "unseen_event": case(event_types=["teleport", *base["event_types"][1:]]),
+        "unseen_sequence": case(
+            event_types=odd_types * 3, prices=odd_prices * 3, categories=[None] * 36, gaps_s=[None] + [30.0] * 35, n_events=36
+        ),
         "duplicate_sequence": case(users_with_sequence=25),
         "bot_like_timing": case(gap_mean_s=5000.0, gap_median_s=5000.0, gap_min_s=5000.0, gap_max_s=5000.0, gap_std_s=0.0, gap_cv=0.0),
         "velocity_burst": case(duration_s=30000.0, events_per_minute=900.0),
@@ -260,6 +263,29 @@ def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trai
     risk = risk_frame(pd.DataFrame(list(cases.values())), model, config.score, "r", datetime(2024, 1, 1))
     missing = [(reason, list(found), pct) for reason, found, pct in zip(cases, risk["reasons"], risk["risk_pct"]) if reason not in found]
     assert not missing
+
+
+def test_a_sequence_replayed_by_other_users_gets_duplicate_sequence_and_the_original_alone_does_not(spark, trained):
+    lake, models, summary = trained
+    config = _config(lake, models)
+    model = load_risk_model(model_store.fetch(spark, summary.model_dir))
+    sessions = _lake(spark, config).read("sessions")
+    with_users = with_sequence_users(sessions)
+    long_enough = F.col("n_events") >= config.score.duplicate_min_events
+    original = (
+        with_users.filter(long_enough & (F.col("users_with_sequence") == 1)).orderBy("session_id").limit(1).drop("users_with_sequence")
+    )
+    replays = [original.withColumn("session_id", F.lit(f"replay-{k}")).withColumn("user_id", F.lit(f"script-{k}")) for k in range(2)]
+    alone = scorer_input(original).toPandas()
+    replayed = scorer_input(original.unionByName(replays[0]).unionByName(replays[1])).toPandas()
+    risk = {
+        "alone": risk_frame(alone, model, config.score, "r", datetime(2024, 1, 1)),
+        "replayed": risk_frame(replayed, model, config.score, "r", datetime(2024, 1, 1)),
+    }
+    assert list(replayed["users_with_sequence"]) == [3, 3, 3]
+    assert all("duplicate_sequence" in found for found in risk["replayed"]["reasons"])
+    assert "duplicate_sequence" not in risk["alone"]["reasons"][0]
+    assert risk["replayed"]["feature_pct"].min() > risk["alone"]["feature_pct"][0]  # the shared length is a feature too
 
 
 def test_evaluate_writes_the_stable_metrics_shape_real_plots_and_agrees_with_scikit_learn(spark, trained, tmp_path):

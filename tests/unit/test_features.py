@@ -40,6 +40,13 @@ def test_feature_matrix_scales_volumes_shares_types_and_puts_hours_on_a_circle()
     assert dict(zip(names, X[1]))["share_buy"] == 1.0 and dict(zip(names, X[1]))["gap_cv"] == UNDEFINED_RATIO == 1.0
 
 
+def test_a_sequence_another_user_played_counts_its_length_and_an_unshared_one_nothing():
+    shared = {**ROW, "users_with_sequence": 2}
+    X, names = feature_matrix(pd.DataFrame([ROW, shared]), ["view"])
+    column = names.index("log1p_shared_sequence_events")
+    assert X[:, column].tolist() == [0.0, pytest.approx(np.log1p(4))]
+
+
 @pytest.mark.parametrize("name", ["isolation_forest", "pca_reconstruction", "gaussian_mixture"])
 def test_each_detector_ranks_an_obvious_outlier_riskiest(name):
     rng = np.random.default_rng(0)

@@ -13,7 +13,7 @@ REASONS = {
     "unusual_event_counts": "the session's counts of each event type are unlike normal sessions' (count percentile at or above score.reason_percentile): a step missing, repeated or out of proportion",
     "unseen_combination": "the session holds two events that no reference session holds together (with unusual_event_counts): a step each normal session may take, but never both",
     "unseen_sequence": "runs of events that no reference session holds make up an unusual share of the session (n-gram percentile at or above score.reason_percentile)",
-    "duplicate_sequence": "at least score.duplicate_min_users users played this exact sequence of events and items",
+    "duplicate_sequence": "at least score.duplicate_min_users users played this exact sequence of events and items, or another user played it and it is unusually long",
     "bot_like_timing": "time gaps between events unusually short, long or regular",
     "velocity_burst": "unusually many events, or events per minute, or an unusual duration",
     "broad_browsing": "unusually many distinct items, categories or event types",
@@ -40,6 +40,7 @@ _FEATURE_REASONS = {
     "log1p_gap_max_s": "bot_like_timing",
     "gap_cv": "bot_like_timing",
     "log1p_users_with_sequence": "duplicate_sequence",
+    "log1p_shared_sequence_events": "duplicate_sequence",
     "hour_sin": None,  # the hour feeds the detector, but on a circle no single hour is far from the median
     "hour_cos": None,
 }

@@ -129,6 +129,18 @@ def with_sequence_users(sessions: DataFrame) -> DataFrame:
     return sessions.join(users, on="sequence_hash", how="left")
 
 
+def shared_sequence_events(sessions: pd.DataFrame) -> np.ndarray:
+    """Per session, its length when another user played the same (type, item) sequence, else 0.
+
+    Users share short sequences by chance (one view of a popular item), long ones almost never: a
+    real clickstream's normal sessions of 5 events or more shared with another user are under 1 in
+    10,000, its scripted replays all are (docs/detectors.md, "Scripted replays"). How many users
+    share it says less than how long it is.
+    """
+    shared = sessions["users_with_sequence"].astype(float).fillna(1.0).to_numpy() >= 2
+    return np.where(shared, sessions["n_events"].astype(float).to_numpy(), 0.0)
+
+
 def feature_matrix(sessions: pd.DataFrame, event_types: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """(n_sessions, n_features) floats and their names; `event_types` fixes the type-share columns."""
     columns, names = [], []
@@ -138,6 +150,8 @@ def feature_matrix(sessions: pd.DataFrame, event_types: Sequence[str]) -> tuple[
     for name in RATIOS:
         columns.append(sessions[name].astype(float).fillna(UNDEFINED_RATIO))
         names.append(name)
+    columns.append(np.log1p(shared_sequence_events(sessions)))
+    names.append("log1p_shared_sequence_events")
     angle = 2 * np.pi * sessions["start_hour"].astype(float) / 24
     columns += [np.sin(angle), np.cos(angle)]
     names += ["hour_sin", "hour_cos"]
