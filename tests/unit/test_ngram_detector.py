@@ -38,7 +38,7 @@ def test_fit_counts_the_sessions_holding_each_run_and_scores_the_share_unseen(sp
     scored = sessions(normal, ["open", "read", "read", "read", "close"], ["open", "seek", "read", "close"], ["open", "write"])
     share, unseen = detector.risk(session_tokens(scored, VOCABULARY))
     assert unseen.tolist() == [0, 1, 2, 1]  # (read read read) is new; a short session is its one run
-    assert share.tolist() == [0.0, 1 / 4, 2 / 3, 1 / 2]  # unseen / (runs + 1): two of two above one of one
+    assert share.tolist() == [0.0, pytest.approx(1 / 3), 1.0, 1.0]
 
 
 def test_a_reference_session_is_judged_by_the_others_leave_one_out(spark):
@@ -48,8 +48,8 @@ def test_a_reference_session_is_judged_by_the_others_leave_one_out(spark):
     tokens = list(session_tokens(sessions(normal, twice, once), VOCABULARY))
     as_new, _ = detector.risk(iter(tokens))
     left_out, _ = detector.risk(iter(tokens), in_reference=True)
-    assert as_new.tolist() == [0.0, 0.0, 0.5]  # a new session: held by 3, by 2, by 1 (not stored)
-    assert left_out.tolist() == [0.0, 0.5, 0.5]  # held by 2 others, by 1 other, by none
+    assert as_new.tolist() == [0.0, 0.0, 1.0]  # a new session: held by 3, by 2, by 1 (not stored)
+    assert left_out.tolist() == [0.0, 1.0, 1.0]  # held by 2 others, by 1 other, by none
 
 
 def test_only_the_most_widely_held_runs_are_kept_past_the_cap(spark):
@@ -57,7 +57,7 @@ def test_only_the_most_widely_held_runs_are_kept_past_the_cap(spark):
     detector = NgramDetector.fit(spark.createDataFrame(frame), VOCABULARY, length=3, min_sessions=2, max_stored=2)
     assert sorted(detector.sessions.tolist()) == [3, 4]
     share, _ = detector.risk(session_tokens(sessions(["open", "seek", "close"]), VOCABULARY))
-    assert share.tolist() == [0.5]
+    assert share.tolist() == [1.0]
 
 
 def test_a_corrupt_store_is_refused():

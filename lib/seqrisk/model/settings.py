@@ -42,7 +42,7 @@ class TrainConfig(Settings):
     feature_event_types: int = Field(64, ge=1)  # the feature detector's event-type share columns: the most frequent types
     count_columns: int = Field(512, ge=4)  # the count detector's columns: the most frequent tokens, the rest as <rare>
     count_floor: float = Field(1e-3, gt=0, lt=1)  # the count detector's variance floor, relative to the largest (docs/detectors.md)
-    ngram_length: int = Field(6, ge=1)  # the n-gram detector's runs of tokens (docs/detectors.md)
+    ngram_length: int = Field(8, ge=1)  # the n-gram detector's runs of tokens (docs/detectors.md)
     ngram_min_sessions: int = Field(2, ge=1)  # a run is known when this many reference sessions hold it
     ngram_max_stored: int = Field(2_000_000, ge=1)  # runs the model keeps (16 bytes each), the most widely held first
     label_min_cases: int = Field(5, ge=1)  # `train --labels`: fewer labeled sessions than this change nothing
