@@ -4,7 +4,8 @@ usage: python bench/bench_score.py --lake demo/lake --models demo/models [--repe
 Both score the same sessions with the newest model: the plain loop calls `scoring.risk_frame` on
 the sessions in one process (2 torch threads: the machine's cores); the job runs `score_sessions`
 (mapInPandas on local Spark, one Python worker per core) and writes to Spark's no-op sink. Prints
-sessions per second, their ratio (the cost of Spark and Arrow), and each Python worker's peak memory.
+sessions per second, their ratio (the cost of Spark and Arrow), each Python worker's peak memory,
+and each detector's share of the plain loop (its raw scores alone, same sessions, best of the runs).
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from pathlib import Path
 import torch
 
 from seqrisk.config import load_config
+from seqrisk.detectors.count_detector import token_counts
+from seqrisk.detectors.sequence_evidence import session_evidence
 from seqrisk.lake.lake import Lake
 from seqrisk.registry import model_store
 from seqrisk.scoring.risk_model import load_risk_model, risk_frame, scorer_input
 from seqrisk.scoring.session_risk import score_sessions
+from seqrisk.sessions.vocabulary import session_tokens
 from seqrisk.spark import get_spark
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,12 +65,40 @@ def main() -> None:
         started = time.perf_counter()
         score_sessions(sessions, directory, config.score, "bench", at).write.format("noop").mode("overwrite").save()
         job.append(time.perf_counter() - started)
+    detectors = {name: min(_timed(score) for _ in range(args.repeat)) for name, score in _detectors(frame, model, config).items()}
     rss = [r["rss_mb"] for r in spark.range(0, 64, numPartitions=2).mapInPandas(peak_rss_mb, "rss_mb double").collect()]
     print(f"{n:,} sessions, model {model.version}, {torch.get_num_threads()} torch threads in the plain loop")
     print(f"plain PyTorch loop   {min(plain):6.1f} s   {n / min(plain):8,.0f} sessions/s")
     print(f"pandas-UDF job       {min(job):6.1f} s   {n / min(job):8,.0f} sessions/s")
     print(f"ratio (job / plain)  {min(plain) / min(job):.2f}")
     print("peak memory per Python worker: " + ", ".join(f"{m:,.0f} MB" for m in rss))
+    for name, seconds in detectors.items():
+        print(f"  {name:<32s} {seconds:6.2f} s   {seconds / min(plain):6.1%} of the plain loop")
+
+
+def _detectors(frame, model, config) -> dict:
+    """Each detector's raw scoring of the sessions, as `risk_model.raw_scores` runs it."""
+    vocabulary, sequence_model = model.loaded.vocabulary, model.loaded.model
+    return {
+        "sequence model (windows, GRU)": lambda: session_evidence(
+            frame,
+            sequence_model,
+            vocabulary,
+            length=sequence_model.config.max_len,
+            stride=model.stride,
+            batch_windows=config.score.batch_windows,
+            top_k=config.score.top_events,
+        ),
+        "feature detector": lambda: model.detector.risk(model.detector.matrix(frame)),
+        "count detector": lambda: model.counts.risk(token_counts(frame, vocabulary, len(model.counts.mean))),
+        "n-gram detector": lambda: model.ngrams.risk(session_tokens(frame, vocabulary)),
+    }
+
+
+def _timed(work) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ def test_two_workers_train_and_publish_a_model_that_reloads_and_reproduces_its_s
         "probe.npz",
         "detector.skops",
         "count_detector.npz",
+        "ngram_detector.npz",
         "calibration.npz",
         "combination.json",
     }

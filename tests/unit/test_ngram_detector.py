@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seqrisk.detectors.ngram_detector import NgramDetector, ngram_hashes
+from seqrisk.detectors.ngram_detector import NgramDetector, run_hashes
 from seqrisk.errors import SeqriskError
 from seqrisk.sessions.vocabulary import Vocabulary, session_tokens
 
@@ -13,6 +13,10 @@ VOCABULARY = Vocabulary.learn({"open": 50, "read": 40, "write": 30, "close": 50,
 
 def sessions(*event_lists):
     return pd.DataFrame({"event_types": list(event_lists), "categories": [None] * len(event_lists), "prices": [None] * len(event_lists)})
+
+
+def ngram_hashes(tokens, length):
+    return run_hashes([np.asarray(tokens)], length)[0]
 
 
 def test_hashes_name_each_run_by_its_tokens_and_a_short_session_by_its_whole_run():
@@ -24,6 +28,14 @@ def test_hashes_name_each_run_by_its_tokens_and_a_short_session_by_its_whole_run
     assert ngram_hashes(np.array([4, 5]), 2)[0] != ngram_hashes(np.array([4, 5, 9]), 3)[0]
     assert ngram_hashes(np.array([5, 4]), 2)[0] != ngram_hashes(np.array([4, 5]), 2)[0]  # order matters
     assert len(ngram_hashes(np.array([], dtype=np.int64), 3)) == 0
+
+
+def test_hashes_of_many_sessions_at_once_are_each_sessions_own():
+    rng = np.random.default_rng(0)
+    sessions = [rng.integers(4, 9, size) for size in (0, 1, 2, 3, 7, 3, 12, 2)]
+    hashes, runs = run_hashes(sessions, 3)
+    assert runs.tolist() == [0, 1, 1, 1, 5, 1, 10, 1]
+    assert hashes.tolist() == np.concatenate([ngram_hashes(t, 3) for t in sessions]).tolist()
 
 
 def test_fit_counts_the_sessions_holding_each_run_and_scores_the_share_unseen(spark):

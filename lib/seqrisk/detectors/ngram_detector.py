@@ -11,7 +11,7 @@ docs/detectors.md, "The n-gram detector".) It sees what a next-event model train
 a trace whose every step is plausible on its own but whose runs of steps never occur in normal
 sessions (docs/detectors.md, "Where the order signal goes").
 
-Fitted at scale on Spark: executors hash each session's distinct runs (`ngram_hashes`, 64 bits,
+Fitted at scale on Spark: executors hash each session's distinct runs (`run_hashes`, 64 bits,
 so collisions are negligible), one shuffle counts the sessions per hash, and only the hashes
 held by `min_sessions` or more, at most `max_stored` of the most widely held, come to the driver.
 They are stored sorted with their session counts (`ngram_detector.npz`, no pickle), so scoring
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import cast
@@ -48,12 +48,35 @@ _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
 
 
-def ngram_hashes(tokens: np.ndarray, length: int) -> np.ndarray:
-    """The 64-bit hashes (as int64) of every run of `length` consecutive tokens, in order; one run of all when shorter."""
-    width = max(1, min(length, len(tokens)))
-    if len(tokens) == 0:
-        return np.zeros(0, dtype=np.int64)
-    runs = sliding_window_view(np.asarray(tokens, dtype=np.uint64), width)
+def run_hashes(token_lists: list[np.ndarray], length: int) -> tuple[np.ndarray, np.ndarray]:
+    """(every session's run hashes, concatenated in session order; each session's number of runs), vectorized over sessions.
+
+    A run is `length` consecutive tokens, hashed to 64 bits (as int64); a session shorter than
+    `length` is one run of its own length.
+    """
+    sizes = np.array([len(t) for t in token_lists], dtype=np.int64)
+    runs = np.where(sizes >= length, sizes - length + 1, np.minimum(sizes, 1))
+    out = np.empty(int(runs.sum()), dtype=np.int64)
+    if not len(out):
+        return out, runs
+    tokens = np.concatenate([np.asarray(t, dtype=np.uint64) for t in token_lists])
+    first_token = np.cumsum(sizes) - sizes
+    first_run = np.cumsum(runs) - runs
+    long = sizes >= length
+    if long.any():
+        counts = runs[long]
+        within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)  # 0, 1, ... per session
+        starts = np.repeat(first_token[long], counts) + within
+        out[np.repeat(first_run[long], counts) + within] = _mix(sliding_window_view(tokens, length)[starts], length)
+    for size in np.unique(sizes[(sizes > 0) & ~long]):  # a shorter session: one run of its own length
+        chosen = sizes == size
+        rows = tokens[first_token[chosen][:, None] + np.arange(size)]
+        out[first_run[chosen]] = _mix(rows, int(size))
+    return out, runs
+
+
+def _mix(runs: np.ndarray, width: int) -> np.ndarray:
+    """One 64-bit hash (as int64) per row of `runs` ((k, width) uint64 tokens): multiply-xorshift, splitmix64's finalizer."""
     with np.errstate(over="ignore"):  # arithmetic modulo 2**64 on purpose
         h = np.full(len(runs), np.uint64(width), dtype=np.uint64)
         for column in range(width):
@@ -99,19 +122,19 @@ class NgramDetector:
         log.info("train: n-gram detector: %d runs of %d tokens held by %d or more sessions", len(kept), length, min_sessions)
         return cls(length, min_sessions, kept["run"].to_numpy(np.int64)[order], kept["sessions"].to_numpy(np.int64)[order])
 
-    def unseen(self, tokens: np.ndarray, in_reference: bool = False) -> tuple[int, int]:
-        """(runs not known, runs) of one session; `in_reference`: the session is one of the reference's, judged by the others."""
-        runs = ngram_hashes(tokens, self.length)
-        at = np.minimum(np.searchsorted(self.hashes, runs), max(len(self.hashes) - 1, 0))
-        held = np.where(self.hashes[at] == runs, self.sessions[at], 0) if len(self.hashes) else np.zeros(len(runs), dtype=np.int64)
+    def risk(self, token_lists: Iterable[np.ndarray], in_reference: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(share of runs not known, runs not known) per session.
+
+        `in_reference`: the sessions are among the reference's, each judged by the others.
+        """
+        hashes, runs = run_hashes(list(token_lists), self.length)
+        at = np.minimum(np.searchsorted(self.hashes, hashes), max(len(self.hashes) - 1, 0))
+        held = np.where(self.hashes[at] == hashes, self.sessions[at], 0) if len(self.hashes) else np.zeros(len(hashes), dtype=np.int64)
         if in_reference:
             held = held - (held > 0)  # each of its runs is held by itself too
-        return int(np.sum(held < self.min_sessions)), len(runs)
-
-    def risk(self, token_lists: Iterator[np.ndarray], in_reference: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """(share of runs not known, runs not known) per session."""
-        counted = np.array([self.unseen(tokens, in_reference) for tokens in token_lists], dtype=np.float64).reshape(-1, 2)
-        return counted[:, 0] / np.maximum(counted[:, 1], 1.0), counted[:, 0]
+        session = np.repeat(np.arange(len(runs)), runs)
+        unseen = np.bincount(session, weights=held < self.min_sessions, minlength=len(runs))
+        return unseen / np.maximum(runs, 1), unseen
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
@@ -130,5 +153,6 @@ class NgramDetector:
 def _distinct_runs(batches: Iterator[pd.DataFrame], vocabulary: Vocabulary, length: int) -> Iterator[pd.DataFrame]:
     """`mapInPandas` body: each session's distinct run hashes, one row each."""
     for batch in batches:
-        runs = [np.unique(ngram_hashes(tokens, length)) for tokens in session_tokens(batch, vocabulary)]
-        yield pd.DataFrame({"run": np.concatenate(runs) if runs else np.zeros(0, dtype=np.int64)})
+        hashes, runs = run_hashes(list(session_tokens(batch, vocabulary)), length)
+        held = pd.DataFrame({"session": np.repeat(np.arange(len(runs)), runs), "run": hashes}).drop_duplicates()
+        yield held[["run"]]

@@ -132,10 +132,10 @@ def with_sequence_users(sessions: DataFrame) -> DataFrame:
 def shared_sequence_events(sessions: pd.DataFrame) -> np.ndarray:
     """Per session, its length when another user played the same (type, item) sequence, else 0.
 
-    Users share short sequences by chance (one view of a popular item), long ones almost never: a
-    real clickstream's normal sessions of 5 events or more shared with another user are under 1 in
-    10,000, its scripted replays all are (docs/detectors.md, "Scripted replays"). How many users
-    share it says less than how long it is.
+    Users share short sequences by chance (one view of a popular item), long ones almost never: of a
+    real clickstream's normal sessions, 7 in 14,098 have 5 events or more and share them with
+    another user; its scripted replays all do (docs/detectors.md, "Scripted replays"). How many
+    users share it says less than how long it is.
     """
     shared = sessions["users_with_sequence"].astype(float).fillna(1.0).to_numpy() >= 2
     return np.where(shared, sessions["n_events"].astype(float).to_numpy(), 0.0)
