@@ -11,7 +11,7 @@ Data sets (docs/detectors.md says what each is and why it is here):
   another);
 - `syscalls_dev`: real Linux system-call traces with labeled attacks, held out the same way (here
   the order of the calls is the anomaly, not their counts);
-- `taobao_injected`: the real Taobao clickstream slice with 72 scripted sessions injected
+- `taobao_injected`: the real Taobao clickstream slice with 84 scripted sessions injected
   (`bench/inject.py`), trained and scored on the same lake (the injected sessions are in the
   training data, as unlabeled abuse would be).
 
