@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from seqrisk.detectors.count_detector import CountDetector, token_counts
-from seqrisk.sessions.vocabulary import RARE, UNK, Vocabulary
+from seqrisk.sessions.vocabulary import RARE, UNK, Vocabulary, session_tokens
 
 VOCABULARY = Vocabulary.learn({"open": 50, "read": 40, "write": 30, "close": 50, "seek": 2}, min_count=5, max_size=100)
 
@@ -13,14 +13,20 @@ def sessions(*event_lists):
     return pd.DataFrame({"event_types": list(event_lists), "categories": [None] * len(event_lists), "prices": [None] * len(event_lists)})
 
 
+def encoded(*event_lists):
+    return list(session_tokens(sessions(*event_lists), VOCABULARY))
+
+
 def test_counts_follow_the_vocabulary_with_rare_unseen_and_capped_tokens_in_their_columns():
     frame = sessions(["open", "read", "read", "close"], ["open", "seek", "teleport"])
-    counts = token_counts(frame, VOCABULARY, max_columns=100)
+    counts = token_counts(list(session_tokens(frame, VOCABULARY)), VOCABULARY, max_columns=100)
     ids = {t: i for i, t in enumerate(VOCABULARY.tokens)}
     assert counts.shape == (2, VOCABULARY.size)
     assert counts[0, ids["read"]] == 2 and counts[0, ids["open"]] == 1 and counts[0].sum() == 4
     assert counts[1, RARE] == 1 and counts[1, UNK] == 1  # seek is rarer than min_count; teleport never seen
-    capped = token_counts(frame, VOCABULARY, max_columns=5)  # <pad>, <unk>, <rare>, <end>, the most frequent token
+    capped = token_counts(
+        list(session_tokens(frame, VOCABULARY)), VOCABULARY, max_columns=5
+    )  # <pad>, <unk>, <rare>, <end>, the most frequent token
     assert capped.shape == (2, 5) and capped[0].sum() == 4 and capped[0, RARE] == 3  # the rest fold into <rare>
 
 
@@ -35,13 +41,13 @@ def normal_workload(rng, n):
 
 def test_a_missing_step_and_an_unseen_event_score_far_above_normal_sessions():
     rng = np.random.default_rng(0)
-    reference = token_counts(sessions(*normal_workload(rng, 400)), VOCABULARY, 100)
+    reference = token_counts(encoded(*normal_workload(rng, 400)), VOCABULARY, 100)
     detector = CountDetector.fit(reference, floor=1e-3)
     detector = CountDetector.from_bytes(detector.to_bytes())
-    normal = detector.risk(token_counts(sessions(*normal_workload(rng, 200)), VOCABULARY, 100))
+    normal = detector.risk(token_counts(encoded(*normal_workload(rng, 200)), VOCABULARY, 100))
     odd = detector.risk(
         token_counts(
-            sessions(
+            encoded(
                 ["open", "read", "read"],  # never closed: one step short
                 ["open", "read", "close", "close"],  # closed twice
                 ["open", "read", "teleport", "close"],  # an event no normal session holds
@@ -55,9 +61,9 @@ def test_a_missing_step_and_an_unseen_event_score_far_above_normal_sessions():
 
 def test_a_longer_but_proportionate_session_is_not_an_outlier():
     rng = np.random.default_rng(1)
-    detector = CountDetector.fit(token_counts(sessions(*normal_workload(rng, 400)), VOCABULARY, 100), floor=1e-3)
-    normal = detector.risk(token_counts(sessions(*normal_workload(rng, 200)), VOCABULARY, 100))
-    longer = detector.risk(token_counts(sessions(["open"] + ["read"] * 5 + ["close"]), VOCABULARY, 100))
+    detector = CountDetector.fit(token_counts(encoded(*normal_workload(rng, 400)), VOCABULARY, 100), floor=1e-3)
+    normal = detector.risk(token_counts(encoded(*normal_workload(rng, 200)), VOCABULARY, 100))
+    longer = detector.risk(token_counts(encoded(["open"] + ["read"] * 5 + ["close"]), VOCABULARY, 100))
     assert longer[0] <= np.quantile(normal, 0.99)
 
 
@@ -65,10 +71,10 @@ def test_two_steps_each_normal_but_never_together_stand_out_and_are_counted_once
     rng = np.random.default_rng(2)
     # normal sessions either read or write, never both; the counts alone are linear in both
     workload = [["open"] + [kind] * int(rng.integers(1, 6)) + ["close"] for kind in rng.choice(["read", "write"], 400)]
-    detector = CountDetector.fit(token_counts(sessions(*workload), VOCABULARY, 100), floor=1e-3)
+    detector = CountDetector.fit(token_counts(encoded(*workload), VOCABULARY, 100), floor=1e-3)
     detector = CountDetector.from_bytes(detector.to_bytes())
-    normal = token_counts(sessions(*workload[:200]), VOCABULARY, 100)
-    mixed = token_counts(sessions(["open", "read", "write", "close"], ["open", "read", "read", "write", "write", "close"]), VOCABULARY, 100)
+    normal = token_counts(encoded(*workload[:200]), VOCABULARY, 100)
+    mixed = token_counts(encoded(["open", "read", "write", "close"], ["open", "read", "read", "write", "write", "close"]), VOCABULARY, 100)
     assert detector.unseen_pairs(normal).max() == 0
     assert list(detector.unseen_pairs(mixed)) == [1, 1]  # read with write, however often each occurs
     assert detector.risk(mixed).min() > 10 * np.quantile(detector.risk(normal), 0.99)

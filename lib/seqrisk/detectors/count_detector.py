@@ -28,21 +28,21 @@ pickle).
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from sklearn.decomposition import PCA
 
 from seqrisk.errors import SeqriskError
-from seqrisk.sessions.vocabulary import RARE, Vocabulary, session_tokens
+from seqrisk.sessions.vocabulary import RARE, Vocabulary
 
 
-def token_counts(sessions: pd.DataFrame, vocabulary: Vocabulary, max_columns: int) -> np.ndarray:
-    """(n_sessions, columns) token counts of each session, encoded with `vocabulary`."""
+def token_counts(encoded: Sequence[np.ndarray], vocabulary: Vocabulary, max_columns: int) -> np.ndarray:
+    """(n_sessions, columns) token counts of each session (`encoded`: its token ids, `vocabulary.session_tokens`)."""
     columns = min(max_columns, vocabulary.size)
-    out = np.zeros((len(sessions), columns), dtype=np.float64)
-    for row, tokens in enumerate(session_tokens(sessions, vocabulary)):
+    out = np.zeros((len(encoded), columns), dtype=np.float64)
+    for row, tokens in enumerate(encoded):
         tokens = np.where(tokens < columns, tokens, RARE)
         out[row] = np.bincount(tokens, minlength=columns)[:columns]
     return out

@@ -45,7 +45,8 @@ def fit_detectors(
     """
     event_types = event_types_of(vocabulary, settings.feature_event_types)
     X, names = feature_matrix(reference, event_types)
-    C = token_counts(reference, vocabulary, settings.count_columns)
+    encoded = list(session_tokens(reference, vocabulary))  # the count and n-gram detectors read the same token ids
+    C = token_counts(encoded, vocabulary, settings.count_columns)
     halves = np.array_split(np.random.default_rng(settings.seed).permutation(len(reference)), 2)
     feature_risk, count_risk = np.zeros(len(reference)), np.zeros(len(reference))
     for scored, fitted in ((halves[0], halves[1]), (halves[1], halves[0])):
@@ -55,7 +56,7 @@ def fit_detectors(
         reference, model, vocabulary, length=model.config.max_len, stride=stride, batch_windows=batch_windows, top_k=top_k
     )
     detector = FeatureDetector.fit(X, names, event_types, settings.seed, settings.detector_trees)
-    ngram_risk, _ = ngrams.risk(session_tokens(reference, vocabulary), in_reference=True)
+    ngram_risk, _ = ngrams.risk(encoded, in_reference=True)
     reference_raw = {"sequence": evidence.score, "feature": feature_risk, "count": count_risk, "ngram": ngram_risk}
     return detector, CountDetector.fit(C, settings.count_floor), reference_raw
 

@@ -131,9 +131,10 @@ def raw_scores(
         device=device,
     )
     X = detector.matrix(sessions)
-    C = token_counts(sessions, vocabulary, len(counts.mean))
+    encoded = list(session_tokens(sessions, vocabulary))  # the count and n-gram detectors read the same token ids
+    C = token_counts(encoded, vocabulary, len(counts.mean))
     unseen = counts.unseen_pairs(C)  # in the count risk and in the reasons: computed once
-    ngram_risk, unseen_runs = ngrams.risk(session_tokens(sessions, vocabulary))
+    ngram_risk, unseen_runs = ngrams.risk(encoded)
     return RawScores(evidence, detector.risk(X), detector.deviations(X), counts.risk(C, unseen), unseen, ngram_risk, unseen_runs)
 
 
