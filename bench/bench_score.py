@@ -20,6 +20,7 @@ import torch
 
 from seqrisk.config import load_config
 from seqrisk.detectors.count_detector import token_counts
+from seqrisk.detectors.replay_detector import replay_risk
 from seqrisk.detectors.sequence_evidence import session_evidence
 from seqrisk.lake.lake import Lake
 from seqrisk.registry import model_store
@@ -94,6 +95,7 @@ def _detectors(frame, model, config) -> dict:
         "token ids (both detectors below)": lambda: list(session_tokens(frame, vocabulary)),
         "count detector": lambda: model.counts.risk(token_counts(encoded, vocabulary, len(model.counts.mean))),
         "n-gram detector": lambda: model.ngrams.risk(encoded),
+        "replay detector": lambda: replay_risk(frame),
     }
 
 

@@ -19,7 +19,7 @@ Every step is the real job (`run_ingest`, `run_sessionize`, `run_train`, `run_sc
 `run_evaluate`) in one local Spark session with `conf/local.yaml`; `--set` overrides apply to all.
 The table's columns: ROC AUC, PR AUC, precision, recall and F1 at the `high` level (risk_pct 99,
 the reference population's top 1 %), and recall when alerting on the riskiest 1 % of sessions.
-Beside each detector: the default as it was before the n-gram detector (the other three
+Beside each detector: the default as it was before the replay detector (the other four
 detectors' percentiles combined the same way), and the peers (`bench/peers.py`; `--no-peers`).
 `--reuse` keeps each data set's lakes and model and only scores and evaluates again.
 
@@ -68,6 +68,7 @@ DETECTORS = {
     "features (IF)": "baseline",
     "counts": "count_only",
     "n-grams": "ngram_only",
+    "replays": "replay_only",
 }
 COLUMNS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "recall_at_1pct")
 
@@ -89,7 +90,7 @@ def main() -> None:
         started = time.perf_counter()
         results[name] = RUNS[name](work / name, data, args.set, spark, args.reuse)
         scored_lake, reference_lake, labels = LAKES[name](work / name, data)
-        results[name]["others"] = {"3 detectors (no n-grams)": without_ngrams(spark, scored_lake, labels)}
+        results[name]["others"] = {"4 detectors (no replay)": without(spark, scored_lake, labels, "replay")}
         if not args.no_peers:
             results[name]["others"].update(peer_metrics(spark, scored_lake, reference_lake, labels))
         for fraction in args.labels:
@@ -206,10 +207,10 @@ def peer_metrics(spark, scored_lake: Path, reference_lake: Path, labels: Path) -
     return {f"{name} (peer)": _metrics(values, anomalous) for name, values in scores.items()}
 
 
-def without_ngrams(spark, scored_lake: Path, labels: Path) -> dict:
-    """The default as it was before the n-gram detector: the other three detectors' percentiles, combined as seqrisk does."""
+def without(spark, scored_lake: Path, labels: Path, left_out: str) -> dict:
+    """The default without one detector: the others' percentiles, combined as seqrisk does without labels."""
     sessions = read_sessions(spark, str(scored_lake), str(labels))[["session_id", "anomalous"]]
-    others = [name for name in WEIGHTED if name != "ngram"]
+    others = [name for name in WEIGHTED if name != left_out]
     tables = load_config(REPO / "conf" / "local.yaml", [f"tables.root={scored_lake}"]).tables
     risk = Lake.open(spark, tables).read("session_risk").select("session_id", *[f"{name}_pct" for name in others]).toPandas()
     merged = sessions.merge(risk, on="session_id", validate="one_to_one")
@@ -315,7 +316,7 @@ def labels_table(results: dict[str, dict], labeled: dict[tuple[str, float], dict
     ]
     for name, metrics in results.items():
         lines.append(
-            f"| {name} | none | 0 | {'/'.join('1' for _ in WEIGHTED)} | {metrics['cutoff_pct']:g} | "
+            f"| {name} | none | 0 | unlabeled | {metrics['cutoff_pct']:g} | "
             + " | ".join(_fmt(metrics["seqrisk"][c]) for c in COLUMNS)
             + " |"
         )

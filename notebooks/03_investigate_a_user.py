@@ -31,7 +31,7 @@ nb.show(users.filter(F.col("user_id") == user_id))
 
 risk = lake.read("session_risk").filter(F.col("user_id") == user_id)
 nb.show(risk.orderBy(F.desc("risk_pct")).select("session_id", "session_start", "n_events", "risk_pct", "risk_level", "action", "reasons",
-                                                "sequence_pct", "feature_pct", "count_pct", "ngram_pct"))
+                                                "sequence_pct", "feature_pct", "count_pct", "ngram_pct", "replay_pct"))
 
 # COMMAND ----------
 

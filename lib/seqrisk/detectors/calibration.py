@@ -16,7 +16,8 @@ surprisals already, and its percentile must be the reference's share at or above
 means 1 % of the reference), so its ranks hold up to the reference's largest score and the fitted
 tail only orders scores beyond it. So does the n-gram detector's share of unseen runs: most
 reference sessions hold none, so its bulk is a point mass at zero that says nothing about the
-tail (a tail fitted to it would make one unseen run in a thousand a one-in-a-billion event).
+tail (a tail fitted to it would make one unseen run in a thousand a one-in-a-billion event); and
+the replay detector's, 0 for nearly every reference session.
 The evidence for the fit range and the shape's bounds is in docs/detectors.md.
 """
 
@@ -32,7 +33,7 @@ POINTS = 10_001  # quantiles kept per score: percentile resolution of 0.01
 TAIL_FIT = (0.80, 0.98)  # the quantile levels the tail is fitted between; above the upper one it is extrapolated
 SHAPES = np.linspace(0.0, 1.0, 21)  # tail shapes tried: exponential (0) to heavy (1); bounded tails are not
 FIT_POINTS = 50  # quantile levels the tail is fitted on
-EXACT = frozenset({"combined", "ngram"})  # scores ranked on the reference up to its largest (see below)
+EXACT = frozenset({"combined", "ngram", "replay"})  # scores ranked on the reference up to its largest (see below)
 
 
 def to_percentile(surprisal: np.ndarray) -> np.ndarray:

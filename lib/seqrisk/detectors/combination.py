@@ -1,12 +1,13 @@
 """How the detectors' surprisals become one score, and what a user's labels change about it.
 
-Without labels every detector counts the same: the score is the largest surprisal (the strongest
-evidence) plus SECOND times the second largest (evidence that a second detector corroborates:
+Without labels every detector counts the same (but one that abstains on the reference: the replay
+detector where long shared sequences are common, `replay_detector.py`): the score is the largest
+surprisal (the strongest evidence) plus SECOND times the second largest (evidence that a second detector corroborates:
 docs/detectors.md compares this with the plain maximum and the sum on three data sets). With labels
 (`seqrisk train --labels`), each detector gets a weight from WEIGHTS and the same rule applies to
 the weighted surprisals; the weights are the ones that put the most labeled
 cases into the reference's riskiest 1 % (ties: the higher ROC AUC of the cases against the
-reference, then the weights closest to the default), kept only when they beat the default
+reference, then the weights closest to the unlabeled ones), kept only when they beat those
 significantly: a one-sided sign test on the cases one catches and the other misses, Bonferroni-
 corrected for the weightings tried, at SIGNIFICANCE. The labels also set the `high` cut-off: it is
 lowered, never raised, to the risk percentile that still catches `label_recall` of the labeled
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-DETECTORS = ("sequence", "feature", "count", "ngram")  # calibration names, in the order of the *_pct columns
+DETECTORS = ("sequence", "feature", "count", "ngram", "replay")  # calibration names, in the order of the *_pct columns
 WEIGHTS = (0.0, 0.5, 1.0)  # the weights tried per detector
 BUDGET = 0.01  # the weights are judged by the labeled cases caught in the reference's riskiest 1 %
 SIGNIFICANCE = 0.05  # family-wise level at which learned weights replace the default
@@ -86,9 +87,10 @@ class LabelReport:
         ]
 
 
-def choose_weights(reference: dict[str, np.ndarray], cases: dict[str, np.ndarray]) -> tuple[dict[str, float], int, int]:
-    """(weights, cases caught with them, cases caught with the default) in the reference's riskiest 1 %."""
-    default = Combination().weights
+def choose_weights(
+    reference: dict[str, np.ndarray], cases: dict[str, np.ndarray], default: dict[str, float]
+) -> tuple[dict[str, float], int, int]:
+    """(weights, cases caught with them, cases caught with the `default` weights) in the reference's riskiest 1 %."""
     caught_by = {}
     for values in itertools.product(WEIGHTS, repeat=len(DETECTORS)):
         if any(values):

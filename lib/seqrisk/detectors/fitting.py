@@ -1,4 +1,4 @@
-"""Fitting the feature and count detectors, the calibration and, from labels, the combination (at training time).
+"""Fitting the feature and count detectors, the calibration and the combination (from labels too) at training time.
 
 Everything here works on a pandas sample of reference sessions on the driver; the train job draws
 the sample (and fits the n-gram detector on Spark: `NgramDetector.fit`) and stores what comes back
@@ -17,6 +17,7 @@ from seqrisk.detectors.combination import DETECTORS, Combination, LabelReport, c
 from seqrisk.detectors.count_detector import CountDetector, token_counts
 from seqrisk.detectors.feature_detector import FeatureDetector
 from seqrisk.detectors.ngram_detector import NgramDetector
+from seqrisk.detectors.replay_detector import abstains, replay_risk
 from seqrisk.detectors.sequence_evidence import event_types_of, session_evidence
 from seqrisk.model.sequence_model import SequenceModel
 from seqrisk.model.settings import TrainConfig
@@ -57,21 +58,41 @@ def fit_detectors(
     )
     detector = FeatureDetector.fit(X, names, event_types, settings.seed, settings.detector_trees)
     ngram_risk, _ = ngrams.risk(encoded, in_reference=True)
-    reference_raw = {"sequence": evidence.score, "feature": feature_risk, "count": count_risk, "ngram": ngram_risk}
+    reference_raw = {
+        "sequence": evidence.score,
+        "feature": feature_risk,
+        "count": count_risk,
+        "ngram": ngram_risk,
+        "replay": replay_risk(reference),
+    }
     return detector, CountDetector.fit(C, settings.count_floor), reference_raw
 
 
+def unlabeled_combination(reference_raw: dict) -> Combination:
+    """Every detector at weight 1, but the replay detector at 0 where it abstains on the reference."""
+    weights = dict.fromkeys(DETECTORS, 1.0)
+    if abstains(reference_raw["replay"]):
+        weights["replay"] = 0.0
+        share = float(np.mean(reference_raw["replay"] > 0))
+        log.info(
+            "train: %.1f %% of the reference sessions are long sequences another user played too: the replay detector abstains", 100 * share
+        )
+    return Combination(weights)
+
+
 def learn_from_labels(
-    reference_raw: dict, cases_raw: dict, session_ids: list[str], settings: TrainConfig, medium: float, high: float
+    default: Combination, reference_raw: dict, cases_raw: dict, session_ids: list[str], settings: TrainConfig, medium: float, high: float
 ) -> tuple[Combination, LabelReport]:
-    """The detectors' weights and the `high` cut-off from the labeled cases' scores (`medium`, `high`: the configured levels)."""
-    default = Combination()
+    """The detectors' weights and the `high` cut-off from the labeled cases' scores, beside the `default` (unlabeled) weights.
+
+    `medium`, `high`: the configured levels.
+    """
     if len(session_ids) < settings.label_min_cases:
         report = LabelReport(len(session_ids), False, default.weights, 0, 0, high)
         return with_labels(default, report, session_ids), report
     parts = Calibration.fit(reference_raw)
     reference, cases = surprisals(parts, reference_raw), surprisals(parts, cases_raw)
-    weights, caught, caught_default = choose_weights(reference, cases)
+    weights, caught, caught_default = choose_weights(reference, cases, default.weights)
     combination = Combination(weights)
     calibration = fit_calibration(reference_raw, combination)
     case_pct = calibration.percentile("combined", combination.score(cases))

@@ -1,9 +1,9 @@
 """Metrics, plots and the report of session_risk against labels (the evaluate job's work).
 
 The baseline is the IsolationForest over session features alone (the `feature_pct` column, the
-same forest seqrisk combines with the other detectors); `sequence_only`, `count_only` and
-`ngram_only` (the `sequence_pct`, `count_pct` and `ngram_pct` columns) show the sequence model, the
-count detector and the n-gram detector by themselves. Spark reduces the labeled sessions to counts per score bin and label; bins are 0.001
+same forest seqrisk combines with the other detectors); `sequence_only`, `count_only`,
+`ngram_only` and `replay_only` (the `sequence_pct`, `count_pct`, `ngram_pct` and `replay_pct`
+columns) show the sequence model, the count, n-gram and replay detectors by themselves. Spark reduces the labeled sessions to counts per score bin and label; bins are 0.001
 wide on the surprisal scale (-log10 of 1 - percentile/100), so the riskiest sessions, where
 alerting happens, stay apart instead of tying at a percentile of 100.00. Metrics and plots come
 from those counts (`metrics.py`).
@@ -30,6 +30,7 @@ DETECTORS = {
     "sequence_only": "sequence_pct",
     "count_only": "count_pct",
     "ngram_only": "ngram_pct",
+    "replay_only": "replay_pct",
 }
 BIN_WIDTH = 1000  # bins per unit of surprisal
 MAX_SURPRISAL = 15.0  # where double precision stops telling 100 - percentile apart
@@ -177,8 +178,8 @@ def report_markdown(metrics: dict, plots: dict[str, str], history: dict | None) 
         f"{metrics['sessions']:,} sessions{_dates(metrics)}, {metrics['anomalous_sessions']:,} of them anomalous; model {metrics['model_version']}; "
         f"labels {metrics['labels']}. Alerts at risk percentile {metrics['cutoff_pct']} or above; alert budget "
         f"{metrics['alert_budget_pct']} % of sessions. The baseline is the IsolationForest over session features alone; "
-        "sequence_only, count_only and ngram_only are the sequence model, the count detector and the n-gram detector alone"
-        " (seqrisk combines all four).",
+        "sequence_only, count_only, ngram_only and replay_only are the sequence model, the count, n-gram and replay detectors"
+        " alone (seqrisk combines all five).",
         *_training_labels(metrics),
         "",
         "| metric | " + " | ".join(DETECTORS) + " |",

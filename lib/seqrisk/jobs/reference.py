@@ -9,8 +9,8 @@ import logging
 from pyspark.sql import functions as F
 
 from seqrisk.config import Config
-from seqrisk.detectors.combination import Combination, LabelReport
-from seqrisk.detectors.fitting import fit_calibration, fit_detectors, learn_from_labels
+from seqrisk.detectors.combination import LabelReport
+from seqrisk.detectors.fitting import fit_calibration, fit_detectors, learn_from_labels, unlabeled_combination
 from seqrisk.detectors.ngram_detector import NgramDetector
 from seqrisk.errors import SeqriskError
 from seqrisk.evaluation.labels import label_sessions, open_labels
@@ -78,7 +78,7 @@ def fit_reference(
     detector, counts, reference_raw = fit_detectors(
         reference, model, vocabulary, ngrams, settings, config.windows.stride, config.score.batch_windows, config.score.top_events
     )
-    combination, label_report = Combination(), None
+    combination, label_report = unlabeled_combination(reference_raw), None
     if cases is not None:
         enough = len(cases) >= config.train.label_min_cases
         cases_raw = (
@@ -87,7 +87,13 @@ def fit_reference(
             else {}
         )
         combination, label_report = learn_from_labels(
-            reference_raw, cases_raw, list(cases["session_id"]), config.train, config.score.levels.medium, config.score.levels.high
+            combination,
+            reference_raw,
+            cases_raw,
+            list(cases["session_id"]),
+            config.train,
+            config.score.levels.medium,
+            config.score.levels.high,
         )
     files = {
         model_dir.FEATURE_DETECTOR: detector.to_bytes(),

@@ -143,6 +143,7 @@ SESSION_RISK = _fields(
     ("feature_pct", _REAL),
     ("count_pct", _REAL),
     ("ngram_pct", _REAL),
+    ("replay_pct", _REAL),
     ("model_version", _TEXT),
     ("scored_at", _TIME),
     ("run_id", _TEXT),

@@ -1,11 +1,12 @@
 """Scoring sessions with a model directory: pandas in, risk rows out (what the scoring UDF runs).
 
-Four detectors score each session: the sequence model (surprise of the most surprising step),
-the IsolationForest over session features, the count detector over token counts, and the n-gram
-detector (the share of runs of tokens no reference session holds). The
+Five detectors score each session: the sequence model (surprise of the most surprising step),
+the IsolationForest over session features, the count detector over token counts, the n-gram
+detector (the share of runs of tokens no reference session holds), and the replay detector (the
+length of a long sequence another user played too). The
 calibration turns each raw score into its surprisal on the reference population (-log10 of the
 share of reference sessions scoring as high; 2 means 1 in 100); the session's `score` is the
-largest of the four plus half the second largest (`combination.py`; weighted when the model was
+largest of the five plus half the second largest (`combination.py`; weighted when the model was
 trained with labels), and `risk_pct` is that score's percentile among the reference population's
 scores. Reasons come from the evidence (docs/scoring.md), and the
 risk-action policy of the config turns level and reasons into an action.
@@ -30,6 +31,7 @@ from seqrisk.detectors.feature_detector import FeatureDetector
 from seqrisk.detectors.fitting import surprisals
 from seqrisk.detectors.ngram_detector import NgramDetector
 from seqrisk.detectors.reasons import feature_reasons
+from seqrisk.detectors.replay_detector import replay_risk
 from seqrisk.detectors.sequence_evidence import SequenceEvidence, session_evidence
 from seqrisk.errors import SeqriskError
 from seqrisk.lake.contracts import SESSION_RISK
@@ -82,9 +84,16 @@ class RawScores:
     unseen_pairs: np.ndarray  # token pairs no reference session held together (count detector)
     ngram_risk: np.ndarray
     unseen_runs: np.ndarray  # runs of tokens no reference session holds (n-gram detector)
+    replay_risk: np.ndarray
 
     def by_detector(self) -> dict[str, np.ndarray]:
-        return {"sequence": self.evidence.score, "feature": self.feature_risk, "count": self.count_risk, "ngram": self.ngram_risk}
+        return {
+            "sequence": self.evidence.score,
+            "feature": self.feature_risk,
+            "count": self.count_risk,
+            "ngram": self.ngram_risk,
+            "replay": self.replay_risk,
+        }
 
 
 def scorer_input(sessions: DataFrame) -> DataFrame:
@@ -118,7 +127,7 @@ def raw_scores(
     stride: int,
     settings: ScoreConfig,
 ) -> RawScores:
-    """The four detectors' raw scores for a pandas batch of sessions (GPU for the model when there is one)."""
+    """The five detectors' raw scores for a pandas batch of sessions (GPU for the model when there is one)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     evidence = session_evidence(
         sessions,
@@ -135,7 +144,9 @@ def raw_scores(
     C = token_counts(encoded, vocabulary, len(counts.mean))
     unseen = counts.unseen_pairs(C)  # in the count risk and in the reasons: computed once
     ngram_risk, unseen_runs = ngrams.risk(encoded)
-    return RawScores(evidence, detector.risk(X), detector.deviations(X), counts.risk(C, unseen), unseen, ngram_risk, unseen_runs)
+    return RawScores(
+        evidence, detector.risk(X), detector.deviations(X), counts.risk(C, unseen), unseen, ngram_risk, unseen_runs, replay_risk(sessions)
+    )
 
 
 def risk_levels(risk_pct: np.ndarray, settings: ScoreConfig, combination: Combination) -> np.ndarray:
@@ -191,7 +202,7 @@ def session_reasons(
     from_features = feature_reasons(raw.deviations, names, flagged["feature"], settings.reason_z)
     duplicated = (sessions["users_with_sequence"].to_numpy() >= settings.duplicate_min_users) & (
         sessions["n_events"].to_numpy() >= settings.duplicate_min_events
-    )
+    ) | (flagged["replay"] & (raw.replay_risk > 0))
     out = []
     for row in range(len(sessions)):
         found = []
