@@ -63,3 +63,14 @@ def test_surprisal_and_percentile_agree_inside_the_reference():
     values = np.array([0.0, 500.0, 899.0, 979.0, 999.0])
     assert np.allclose(to_percentile(calibration.surprisal("s", values)), calibration.percentile("s", values))
     assert calibration.surprisal("s", np.array([899.0]))[0] == pytest.approx(1.0, abs=0.01)  # 100.5 of 1,000 at or above (mid-rank)
+
+
+def test_no_evidence_has_no_surprisal_while_the_rest_keeps_its_rank():
+    """The n-gram and replay scores are 0 for most sessions: 0 means no evidence, not the point mass's mid-rank."""
+    reference = np.concatenate([np.zeros(9_900), np.arange(1.0, 101.0)])  # 99 % without evidence, then 100 distinct scores
+    calibration = Calibration.fit({"replay": reference, "combined": reference})  # both ranked up to the largest
+    assert calibration.surprisal("replay", np.array([0.0]))[0] == 0.0
+    assert calibration.surprisal("combined", np.array([0.0]))[0] > 0.25  # any other score: the point mass's mid-rank
+    evidence = calibration.surprisal("replay", np.array([1.0, 50.0, 100.0]))
+    assert np.allclose(evidence, calibration.surprisal("combined", np.array([1.0, 50.0, 100.0])))
+    assert evidence[0] == pytest.approx(2.0, abs=0.02) and np.all(np.diff(evidence) > 0)

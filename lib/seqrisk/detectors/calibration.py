@@ -17,7 +17,10 @@ means 1 % of the reference), so its ranks hold up to the reference's largest sco
 tail only orders scores beyond it. So does the n-gram detector's share of unseen runs: most
 reference sessions hold none, so its bulk is a point mass at zero that says nothing about the
 tail (a tail fitted to it would make one unseen run in a thousand a one-in-a-billion event); and
-the replay detector's, 0 for nearly every reference session.
+the replay detector's, 0 for nearly every reference session. For those two (`EVIDENCE`) a score
+of 0 means no evidence at all, so a score no higher than the reference's smallest has surprisal
+0 (percentile 0), not the mid-rank of the reference's point mass there: a mid-rank would hand every
+session a floor of about 0.3 from each of them, and the combined score would pile up on it.
 The evidence for the fit range and the shape's bounds is in docs/detectors.md.
 """
 
@@ -34,6 +37,7 @@ TAIL_FIT = (0.80, 0.98)  # the quantile levels the tail is fitted between; above
 SHAPES = np.linspace(0.0, 1.0, 21)  # tail shapes tried: exponential (0) to heavy (1); bounded tails are not
 FIT_POINTS = 50  # quantile levels the tail is fitted on
 EXACT = frozenset({"combined", "ngram", "replay"})  # scores ranked on the reference up to its largest (see below)
+EVIDENCE = frozenset({"ngram", "replay"})  # scores whose smallest value means no evidence (see below)
 
 
 def to_percentile(surprisal: np.ndarray) -> np.ndarray:
@@ -65,7 +69,8 @@ class Calibration:
         tail = 1.0 - (below + not_above) / (2.0 * len(q))
         by_rank = -np.log10(np.maximum(tail, 0.5 / len(q)))
         fitted = self.tails[name]
-        return np.where(values > fitted.start, fitted.surprisal(values), by_rank)
+        out = np.where(values > fitted.start, fitted.surprisal(values), by_rank)
+        return np.where(values <= q[0], 0.0, out) if name in EVIDENCE else out
 
     def percentile(self, name: str, values: np.ndarray) -> np.ndarray:
         """0 to 100: the share of the reference below each value (mid-rank; under 100 past the reference)."""
