@@ -86,14 +86,9 @@ def fit_reference(
             if enough
             else {}
         )
+        levels = config.score.levels
         combination, label_report = learn_from_labels(
-            combination,
-            reference_raw,
-            cases_raw,
-            list(cases["session_id"]),
-            config.train,
-            config.score.levels.medium,
-            config.score.levels.high,
+            combination, reference_raw, cases_raw, list(cases["session_id"]), settings, levels.medium, levels.high
         )
     files = {
         model_dir.FEATURE_DETECTOR: detector.to_bytes(),
