@@ -18,15 +18,13 @@ def encoded(*event_lists):
 
 
 def test_counts_follow_the_vocabulary_with_rare_unseen_and_capped_tokens_in_their_columns():
-    frame = sessions(["open", "read", "read", "close"], ["open", "seek", "teleport"])
-    counts = token_counts(list(session_tokens(frame, VOCABULARY)), VOCABULARY, max_columns=100)
+    ids_of_sessions = encoded(["open", "read", "read", "close"], ["open", "seek", "teleport"])
+    counts = token_counts(ids_of_sessions, VOCABULARY, max_columns=100)
     ids = {t: i for i, t in enumerate(VOCABULARY.tokens)}
     assert counts.shape == (2, VOCABULARY.size)
     assert counts[0, ids["read"]] == 2 and counts[0, ids["open"]] == 1 and counts[0].sum() == 4
     assert counts[1, RARE] == 1 and counts[1, UNK] == 1  # seek is rarer than min_count; teleport never seen
-    capped = token_counts(
-        list(session_tokens(frame, VOCABULARY)), VOCABULARY, max_columns=5
-    )  # <pad>, <unk>, <rare>, <end>, the most frequent token
+    capped = token_counts(ids_of_sessions, VOCABULARY, max_columns=5)  # <pad>, <unk>, <rare>, <end>, the most frequent token
     assert capped.shape == (2, 5) and capped[0].sum() == 4 and capped[0, RARE] == 3  # the rest fold into <rare>
 
 
