@@ -20,7 +20,9 @@ Every step is the real job (`run_ingest`, `run_sessionize`, `run_train`, `run_sc
 The table's columns: ROC AUC, PR AUC, precision, recall and F1 at the `high` level (risk_pct 99,
 the reference population's top 1 %), and recall when alerting on the riskiest 1 % of sessions.
 Beside each detector: the default as it was before the replay detector (the other four
-detectors' percentiles combined the same way), and the peers (`bench/peers.py`; `--no-peers`).
+detectors' percentiles combined the same way), the default as it was before the third-largest
+surprisal counted (the five percentiles, largest plus half the second), and the peers
+(`bench/peers.py`; `--no-peers`).
 `--reuse` keeps each data set's lakes and model and only scores and evaluates again.
 
 `--labels 0.01 0.1` adds, per data set and fraction, a model trained with `train --labels` on that
@@ -47,8 +49,8 @@ import pandas as pd  # noqa: E402
 import peers  # noqa: E402
 from inject import inject  # noqa: E402
 from seqrisk.config import load_config  # noqa: E402
+from seqrisk.detectors.combination import CORROBORATION, Combination, corroborated  # noqa: E402
 from seqrisk.detectors.combination import DETECTORS as WEIGHTED  # noqa: E402
-from seqrisk.detectors.combination import corroborated  # noqa: E402
 from seqrisk.evaluation.metrics import Binned, pr_auc, recall_at_budget, roc_auc  # noqa: E402
 from seqrisk.jobs.evaluate import run_evaluate  # noqa: E402
 from seqrisk.jobs.generate import run_generate  # noqa: E402
@@ -90,7 +92,11 @@ def main() -> None:
         started = time.perf_counter()
         results[name] = RUNS[name](work / name, data, args.set, spark, args.reuse)
         scored_lake, reference_lake, labels = LAKES[name](work / name, data)
-        results[name]["others"] = {"4 detectors (no replay)": without(spark, scored_lake, labels, "replay")}
+        weights = model_weights(reference_lake.parent / "models")
+        results[name]["others"] = {
+            "4 detectors (no replay)": recombined(spark, scored_lake, labels, {**weights, "replay": 0.0}),
+            "largest + half the second (before)": recombined(spark, scored_lake, labels, weights, shares=(1.0, 0.5)),
+        }
         if not args.no_peers:
             results[name]["others"].update(peer_metrics(spark, scored_lake, reference_lake, labels))
         for fraction in args.labels:
@@ -207,15 +213,20 @@ def peer_metrics(spark, scored_lake: Path, reference_lake: Path, labels: Path) -
     return {f"{name} (peer)": _metrics(values, anomalous) for name, values in scores.items()}
 
 
-def without(spark, scored_lake: Path, labels: Path, left_out: str) -> dict:
-    """The default without one detector: the others' percentiles, combined as seqrisk does without labels."""
+def model_weights(models: Path) -> dict[str, float]:
+    """The detector weights of the newest model directory under `models` (0 for a detector that abstains)."""
+    newest = max(models.glob("m*"))
+    return Combination.from_bytes((newest / "combination.json").read_bytes()).weights
+
+
+def recombined(spark, scored_lake: Path, labels: Path, weights: dict[str, float], shares: tuple[float, ...] = CORROBORATION) -> dict:
+    """The stored percentiles' surprisals times `weights`, combined with `shares` of the largest (seqrisk's rule by default)."""
     sessions = read_sessions(spark, str(scored_lake), str(labels))[["session_id", "anomalous"]]
-    others = [name for name in WEIGHTED if name != left_out]
     tables = load_config(REPO / "conf" / "local.yaml", [f"tables.root={scored_lake}"]).tables
-    risk = Lake.open(spark, tables).read("session_risk").select("session_id", *[f"{name}_pct" for name in others]).toPandas()
+    risk = Lake.open(spark, tables).read("session_risk").select("session_id", *[f"{name}_pct" for name in WEIGHTED]).toPandas()
     merged = sessions.merge(risk, on="session_id", validate="one_to_one")
-    score = corroborated([-np.log10(np.maximum(1.0 - merged[f"{name}_pct"].to_numpy() / 100.0, 1e-15)) for name in others])
-    return _metrics(score, merged["anomalous"].to_numpy(dtype=bool))
+    surprisals = [weights[name] * -np.log10(np.maximum(1.0 - merged[f"{name}_pct"].to_numpy() / 100.0, 1e-15)) for name in WEIGHTED]
+    return _metrics(corroborated(surprisals, shares), merged["anomalous"].to_numpy(dtype=bool))
 
 
 def _metrics(scores: np.ndarray, anomalous: np.ndarray) -> dict:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from seqrisk.detectors.combination import DETECTORS, WEIGHTS, Combination, choose_weights, cutoff, sign_test
+from seqrisk.detectors.combination import DETECTORS, WEIGHTS, Combination, choose_weights, corroborated, cutoff, sign_test
 from seqrisk.detectors.fitting import learn_from_labels, unlabeled_combination
 from seqrisk.model.settings import TrainConfig
 from seqrisk.scoring.settings import RiskLevels
@@ -19,7 +19,7 @@ def _population(rng, n):
     }
 
 
-def test_the_default_is_the_largest_surprisal_plus_half_the_second_and_survives_a_round_trip():
+def test_the_default_is_the_largest_surprisal_plus_half_the_second_and_a_quarter_of_the_third_and_survives_a_round_trip():
     surprisals = {
         "sequence": np.array([1.0, 5.0]),
         "feature": np.array([3.0, 0.0]),
@@ -28,7 +28,8 @@ def test_the_default_is_the_largest_surprisal_plus_half_the_second_and_survives_
         "replay": np.array([0.0, 0.0]),
     }
     assert Combination.from_bytes(None) == Combination()  # a model directory without combination.json
-    assert list(Combination().score(surprisals)) == [4.0, 6.25]
+    assert list(Combination().score(surprisals)) == [3 + 2 / 2 + 1 / 4, 5 + 2.5 / 2 + 2 / 4]
+    assert list(corroborated([np.array([1.0]), np.array([3.0])])) == [3.5]  # fewer scores than shares
     weighted = Combination(
         {"sequence": 0.0, "feature": 1.0, "count": 0.5, "ngram": 0.0, "replay": 1.0}, high_pct=98.5, labeled_sessions=["a"]
     )

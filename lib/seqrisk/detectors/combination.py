@@ -2,8 +2,9 @@
 
 Without labels every detector counts the same (but one that abstains on the reference: the replay
 detector where long shared sequences are common, `replay_detector.py`): the score is the largest
-surprisal (the strongest evidence) plus SECOND times the second largest (evidence that a second detector corroborates:
-docs/detectors.md compares this with the plain maximum and the sum on three data sets). With labels
+surprisal (the strongest evidence) plus half the second largest and a quarter of the third
+(CORROBORATION: each further detector that agrees counts half as much as the one before; docs/
+detectors.md compares this with the plain maximum, the sum and other shares on four data sets). With labels
 (`seqrisk train --labels`), each detector gets a weight from WEIGHTS and the same rule applies to
 the weighted surprisals; the weights are the ones that put the most labeled
 cases into the reference's riskiest 1 % (ties: the higher ROC AUC of the cases against the
@@ -30,13 +31,14 @@ DETECTORS = ("sequence", "feature", "count", "ngram", "replay")  # calibration n
 WEIGHTS = (0.0, 0.5, 1.0)  # the weights tried per detector
 BUDGET = 0.01  # the weights are judged by the labeled cases caught in the reference's riskiest 1 %
 SIGNIFICANCE = 0.05  # family-wise level at which learned weights replace the default
-SECOND = 0.5  # the second-largest surprisal's share of the score
+CORROBORATION = (1.0, 0.5, 0.25)  # the shares of the largest, second and third largest surprisals in the score
 
 
-def corroborated(surprisals: list[np.ndarray]) -> np.ndarray:
-    """Per session, the largest of the scores' surprisals plus SECOND times the second largest."""
-    ranked = np.sort(np.column_stack(surprisals), axis=1)
-    return ranked[:, -1] + SECOND * ranked[:, -2]
+def corroborated(surprisals: list[np.ndarray], shares: tuple[float, ...] = CORROBORATION) -> np.ndarray:
+    """Per session, the scores' surprisals from the largest down, weighted by `shares` and summed."""
+    ranked = -np.sort(-np.column_stack(surprisals), axis=1)  # largest first
+    shares = shares[: ranked.shape[1]]
+    return ranked[:, : len(shares)] @ np.asarray(shares)
 
 
 @dataclass(frozen=True)
