@@ -6,7 +6,7 @@ detector (the share of runs of tokens no reference session holds), and the repla
 length of a long sequence another user played too). The
 calibration turns each raw score into its surprisal on the reference population (-log10 of the
 share of reference sessions scoring as high; 2 means 1 in 100); the session's `score` is the
-largest of the five plus half the second largest (`combination.py`; weighted when the model was
+largest of the five plus half the second and a quarter of the third (`combination.py`; weighted when the model was
 trained with labels), and `risk_pct` is that score's percentile among the reference population's
 scores. Reasons come from the evidence (docs/scoring.md), and the
 risk-action policy of the config turns level and reasons into an action.
