@@ -93,9 +93,10 @@ def main() -> None:
         results[name] = RUNS[name](work / name, data, args.set, spark, args.reuse)
         scored_lake, reference_lake, labels = LAKES[name](work / name, data)
         weights = model_weights(reference_lake.parent / "models")
+        surprisals, anomalous = stored_surprisals(spark, scored_lake, labels)
         results[name]["others"] = {
-            "4 detectors (no replay)": recombined(spark, scored_lake, labels, {**weights, "replay": 0.0}),
-            "largest + half the second (before)": recombined(spark, scored_lake, labels, weights, shares=(1.0, 0.5)),
+            "4 detectors (no replay)": recombined(surprisals, anomalous, {**weights, "replay": 0.0}),
+            "largest + half the second (before)": recombined(surprisals, anomalous, weights, shares=(1.0, 0.5)),
         }
         if not args.no_peers:
             results[name]["others"].update(peer_metrics(spark, scored_lake, reference_lake, labels))
@@ -219,14 +220,21 @@ def model_weights(models: Path) -> dict[str, float]:
     return Combination.from_bytes((newest / "combination.json").read_bytes()).weights
 
 
-def recombined(spark, scored_lake: Path, labels: Path, weights: dict[str, float], shares: tuple[float, ...] = CORROBORATION) -> dict:
-    """The stored percentiles' surprisals times `weights`, combined with `shares` of the largest (seqrisk's rule by default)."""
+def stored_surprisals(spark, scored_lake: Path, labels: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each detector's surprisal per session of the scored lake, from its stored percentile; and which sessions are anomalous."""
     sessions = read_sessions(spark, str(scored_lake), str(labels))[["session_id", "anomalous"]]
     tables = load_config(REPO / "conf" / "local.yaml", [f"tables.root={scored_lake}"]).tables
     risk = Lake.open(spark, tables).read("session_risk").select("session_id", *[f"{name}_pct" for name in WEIGHTED]).toPandas()
     merged = sessions.merge(risk, on="session_id", validate="one_to_one")
-    surprisals = [weights[name] * -np.log10(np.maximum(1.0 - merged[f"{name}_pct"].to_numpy() / 100.0, 1e-15)) for name in WEIGHTED]
-    return _metrics(corroborated(surprisals, shares), merged["anomalous"].to_numpy(dtype=bool))
+    surprisals = {name: -np.log10(np.maximum(1.0 - merged[f"{name}_pct"].to_numpy() / 100.0, 1e-15)) for name in WEIGHTED}
+    return surprisals, merged["anomalous"].to_numpy(dtype=bool)
+
+
+def recombined(
+    surprisals: dict[str, np.ndarray], anomalous: np.ndarray, weights: dict[str, float], shares: tuple[float, ...] = CORROBORATION
+) -> dict:
+    """The surprisals times `weights`, combined with `shares` of the largest (seqrisk's rule by default)."""
+    return _metrics(corroborated([weights[name] * surprisals[name] for name in WEIGHTED], shares), anomalous)
 
 
 def _metrics(scores: np.ndarray, anomalous: np.ndarray) -> dict:
