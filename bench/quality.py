@@ -13,7 +13,10 @@ Data sets (docs/detectors.md says what each is and why it is here):
   the order of the calls is the anomaly, not their counts);
 - `taobao_injected`: the real Taobao clickstream slice with 84 scripted sessions injected
   (`bench/inject.py`), trained and scored on the same lake (the injected sessions are in the
-  training data, as unlabeled abuse would be).
+  training data, as unlabeled abuse would be);
+- `trivago_injected`: the real trivago hotel-search slice (sessions given, two days) with 72
+  scripted sessions injected the same way (`bench/inject.py --format trivago`): a second real
+  clickstream, with another vocabulary and no purchases.
 
 Every step is the real job (`run_ingest`, `run_sessionize`, `run_train`, `run_score`,
 `run_evaluate`) in one local Spark session with `conf/local.yaml`; `--set` overrides apply to all.
@@ -47,7 +50,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import peers  # noqa: E402
-from inject import inject  # noqa: E402
+from inject import SOURCES, inject  # noqa: E402
 from seqrisk.config import load_config  # noqa: E402
 from seqrisk.detectors.combination import CORROBORATION, Combination, corroborated  # noqa: E402
 from seqrisk.detectors.combination import DETECTORS as WEIGHTED  # noqa: E402
@@ -166,16 +169,22 @@ def _events(source: Path, split: str) -> Path:
     return path
 
 
-def run_taobao_injected(folder: Path, data: Path, sets: list[str], spark, reuse: bool) -> dict:
-    cfg = config(folder, sets)
-    if fresh(folder, reuse):
-        _clear(folder)
-        inject(data / "taobao_userbehavior_815users.csv", folder / "raw")
-        run_ingest(cfg, input_path=str(folder / "raw" / "events.csv"), mapping_name="taobao", spark=spark)
-        run_sessionize(cfg, spark=spark)
-        run_train(cfg, spark=spark)
-    run_score(cfg, spark=spark)
-    return run_evaluate(cfg, labels=str(folder / "raw" / "labels.csv"), spark=spark).metrics
+def injected(source: str, fmt: str):
+    """A run for a real clickstream with scripted sessions injected (`bench/inject.py`'s `fmt` recipe; the
+    ingest preset of the same name), trained and scored on one lake."""
+
+    def run(folder: Path, data: Path, sets: list[str], spark, reuse: bool) -> dict:
+        cfg = config(folder, sets)
+        if fresh(folder, reuse):
+            _clear(folder)
+            inject(data / source, folder / "raw", fmt=fmt)
+            run_ingest(cfg, input_path=str(folder / "raw" / SOURCES[fmt].events_file), mapping_name=fmt, spark=spark)
+            run_sessionize(cfg, spark=spark)
+            run_train(cfg, spark=spark)
+        run_score(cfg, spark=spark)
+        return run_evaluate(cfg, labels=str(folder / "raw" / "labels.csv"), spark=spark).metrics
+
+    return run
 
 
 def same_lake(folder: Path, data: Path) -> tuple[Path, Path, Path]:
@@ -193,6 +202,7 @@ LAKES = {
     "hdfs_dev": held_out_lakes("hdfs_dev"),
     "syscalls_dev": held_out_lakes("syscalls_dev"),
     "taobao_injected": same_lake,
+    "trivago_injected": same_lake,
 }
 
 
@@ -254,7 +264,8 @@ RUNS = {
     "demo": run_demo,
     "hdfs_dev": held_out("hdfs_dev"),
     "syscalls_dev": held_out("syscalls_dev"),
-    "taobao_injected": run_taobao_injected,
+    "taobao_injected": injected("taobao_userbehavior_815users.csv", "taobao"),
+    "trivago_injected": injected("trivago_sessions_100k.parquet", "trivago"),
 }
 LABEL_SEED = 13
 
@@ -280,7 +291,7 @@ def _with_labels(folder: Path, lake: Path, sets: list[str], spark, known: Path, 
 
 
 def labeled_same_lake(folder: Path, data: Path, sets: list[str], spark, fraction: float) -> dict:
-    """Train, score and evaluate on the data set's own lake (demo, taobao_injected)."""
+    """Train, score and evaluate on the data set's own lake (demo and the injected clickstreams)."""
     out = folder / f"labels_{fraction:g}"
     out.mkdir(parents=True, exist_ok=True)
     known = some_labels(folder / "raw" / "labels.csv", fraction, out / "known.csv")
@@ -308,6 +319,7 @@ LABELED_RUNS = {
     "hdfs_dev": labeled_held_out,
     "syscalls_dev": labeled_held_out,
     "taobao_injected": labeled_same_lake,
+    "trivago_injected": labeled_same_lake,
 }
 
 
