@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from seqrisk.config import load_config
-from seqrisk.detectors.count_detector import token_counts
+from seqrisk.detectors.count_detector import count_matrix
 from seqrisk.detectors.replay_detector import replay_risk
 from seqrisk.detectors.sequence_evidence import session_evidence
 from seqrisk.lake.lake import Lake
@@ -93,7 +93,7 @@ def _detectors(frame, model, config) -> dict:
         ),
         "feature detector": lambda: model.detector.risk(model.detector.matrix(frame)),
         "token ids (both detectors below)": lambda: list(session_tokens(frame, vocabulary)),
-        "count detector": lambda: model.counts.risk(token_counts(encoded, vocabulary, len(model.counts.mean))),
+        "count detector": lambda: model.counts.risk(count_matrix(encoded, frame["item_revisits"], vocabulary, model.counts.token_columns)),
         "n-gram detector": lambda: model.ngrams.risk(encoded),
         "replay detector": lambda: replay_risk(frame),
     }

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seqrisk.sessions.features import UNDEFINED_RATIO, detectors, feature_matrix, with_sequence_users
+from seqrisk.sessions.features import UNDEFINED_RATIO, detectors, feature_matrix, item_revisits, with_sequence_users
 
 ROW = dict(
     n_events=4,
@@ -64,6 +64,15 @@ def test_sequence_users_count_distinct_users_replaying_a_sequence(spark):
     )
     got = {r.session_id: r.users_with_sequence for r in with_sequence_users(sessions).collect()}
     assert got == {"s1": 2, "s2": 2, "s3": 2, "s4": 1}
+
+
+def test_item_revisits_count_events_on_an_item_the_session_had_already_and_ignore_events_without_one(spark):
+    sessions = spark.createDataFrame(
+        [("s1", ["a", "b", "a", "a"]), ("s2", ["a", "b", "c"]), ("s3", [None, "a", None, "a"]), ("s4", [None, None]), ("s5", None)],
+        "session_id string, item_ids array<string>",
+    )
+    got = {r.session_id: r.item_revisits for r in sessions.select("session_id", item_revisits()).collect()}
+    assert got == {"s1": 2, "s2": 0, "s3": 1, "s4": 0, "s5": 0}
 
 
 def test_the_feature_detector_gets_a_column_for_the_most_frequent_event_types_only():

@@ -1,7 +1,11 @@
 """The count detector: how far a session's token counts lie from those of normal sessions.
 
 A session becomes a vector of counts, one per token of the model's vocabulary (event type, with a
-price or category bucket where the vocabulary has one): the loglizer-style "event count matrix".
+price or category bucket where the vocabulary has one): the loglizer-style "event count matrix",
+and one count more, its item revisits (events on an item the session had already). Normal
+sessions with many events revisit items (a gallery swiped, a product compared); a scraper's
+many events each on a new item lie off that relation, far along a direction the reference
+barely varies in (docs/detectors.md, "Item revisits").
 PCA of the reference sessions' counts gives the principal axes and their variances; a session's
 risk is its squared distance from the reference mean in those axes, each scaled by its variance,
 with every variance floored at `floor` times the largest one. This is PCA's two classic statistics
@@ -38,6 +42,11 @@ from seqrisk.errors import SeqriskError
 from seqrisk.sessions.vocabulary import RARE, Vocabulary
 
 
+def count_matrix(encoded: Sequence[np.ndarray], revisits: Sequence[int], vocabulary: Vocabulary, token_columns: int) -> np.ndarray:
+    """(n_sessions, token columns + 1): each session's token counts (`token_counts`), then its item revisits."""
+    return np.column_stack([token_counts(encoded, vocabulary, token_columns), np.asarray(revisits, dtype=np.float64)])
+
+
 def token_counts(encoded: Sequence[np.ndarray], vocabulary: Vocabulary, max_columns: int) -> np.ndarray:
     """(n_sessions, columns) token counts of each session (`encoded`: its token ids, `vocabulary.session_tokens`)."""
     columns = min(max_columns, vocabulary.size)
@@ -50,20 +59,22 @@ def token_counts(encoded: Sequence[np.ndarray], vocabulary: Vocabulary, max_colu
 
 @dataclass
 class CountDetector:
-    mean: np.ndarray  # (columns,) reference mean counts
+    mean: np.ndarray  # (columns,) reference mean counts: the token columns, then the item revisits
     axes: np.ndarray  # (k, columns) principal axes of the reference counts
     variances: np.ndarray  # (k,) their variances, floored
-    together: np.ndarray  # (columns, columns) bool: token pairs some reference session holds both of (diagonal: seen at all)
+    together: np.ndarray  # (tokens, tokens) bool: token pairs some reference session holds both of (diagonal: seen at all)
 
     @classmethod
     def fit(cls, counts: np.ndarray, floor: float) -> CountDetector:
+        """Fit on a `count_matrix` of reference sessions."""
         if len(counts) < 2:
             raise SeqriskError(f"the count detector needs at least 2 reference sessions, got {len(counts)}")
         mean = counts.mean(axis=0)
         pca = PCA(svd_solver="full").fit(counts - mean)
         largest = float(pca.explained_variance_[0]) if len(pca.explained_variance_) else 0.0
         smallest = max(floor * largest, 1e-12)  # all-equal counts: any difference is far away
-        return cls(mean, pca.components_.copy(), np.maximum(pca.explained_variance_, smallest), co_occurrence(counts))
+        together = co_occurrence(counts[:, :-1])  # the token columns, not the revisits
+        return cls(mean, pca.components_.copy(), np.maximum(pca.explained_variance_, smallest), together)
 
     def risk(self, counts: np.ndarray, unseen_pairs: np.ndarray | None = None) -> np.ndarray:
         """Higher means more anomalous: the variance-scaled squared distance from the reference mean.
@@ -77,11 +88,16 @@ class CountDetector:
         outside = np.einsum("ij,ij->i", residual, residual) + unseen
         return (inside**2 / self.variances).sum(axis=1) + outside / self.variances.min()
 
+    @property
+    def token_columns(self) -> int:
+        """The token columns of the `count_matrix` it reads (the item revisits follow them)."""
+        return len(self.together)
+
     def unseen_pairs(self, counts: np.ndarray) -> np.ndarray:
         """Per session, the pairs of (distinct) tokens it holds that no reference session held together."""
         novel = (~self.together).astype(np.float32)
         np.fill_diagonal(novel, 0.0)
-        present = (counts > 0).astype(np.float32)
+        present = (counts[:, : self.token_columns] > 0).astype(np.float32)
         return 0.5 * np.einsum("ij,ij->i", present @ novel, present).astype(np.float64)  # each pair counted once
 
     def to_bytes(self) -> bytes:

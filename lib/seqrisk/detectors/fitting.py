@@ -14,7 +14,7 @@ import pandas as pd
 
 from seqrisk.detectors.calibration import Calibration
 from seqrisk.detectors.combination import DETECTORS, Combination, LabelReport, choose_weights, cutoff, with_labels
-from seqrisk.detectors.count_detector import CountDetector, token_counts
+from seqrisk.detectors.count_detector import CountDetector, count_matrix
 from seqrisk.detectors.feature_detector import FeatureDetector
 from seqrisk.detectors.ngram_detector import NgramDetector
 from seqrisk.detectors.replay_detector import abstains, replay_risk
@@ -47,7 +47,7 @@ def fit_detectors(
     event_types = event_types_of(vocabulary, settings.feature_event_types)
     X, names = feature_matrix(reference, event_types)
     encoded = list(session_tokens(reference, vocabulary))  # the count and n-gram detectors read the same token ids
-    C = token_counts(encoded, vocabulary, settings.count_columns)
+    C = count_matrix(encoded, reference["item_revisits"], vocabulary, settings.count_columns)
     halves = np.array_split(np.random.default_rng(settings.seed).permutation(len(reference)), 2)
     feature_risk, count_risk = np.zeros(len(reference)), np.zeros(len(reference))
     for scored, fitted in ((halves[0], halves[1]), (halves[1], halves[0])):

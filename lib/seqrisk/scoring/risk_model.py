@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame
 
 from seqrisk.detectors.calibration import Calibration, to_percentile
 from seqrisk.detectors.combination import DETECTORS, Combination
-from seqrisk.detectors.count_detector import CountDetector, token_counts
+from seqrisk.detectors.count_detector import CountDetector, count_matrix
 from seqrisk.detectors.feature_detector import FeatureDetector
 from seqrisk.detectors.fitting import surprisals
 from seqrisk.detectors.ngram_detector import NgramDetector
@@ -47,7 +47,7 @@ from seqrisk.model.model_dir import (
 )
 from seqrisk.model.sequence_model import SequenceModel
 from seqrisk.scoring.settings import ScoreConfig
-from seqrisk.sessions.features import FEATURE_COLUMNS, with_sequence_users
+from seqrisk.sessions.features import FEATURE_COLUMNS, item_revisits, with_sequence_users
 from seqrisk.sessions.vocabulary import Vocabulary, session_tokens
 from seqrisk.sessions.windows import TOKEN_INPUTS
 
@@ -97,11 +97,11 @@ class RawScores:
 
 
 def scorer_input(sessions: DataFrame) -> DataFrame:
-    """What the scorer reads of each session (a Spark DataFrame): the sequence, the features, users per sequence.
+    """What the scorer reads of each session (a Spark DataFrame): the sequence, the features, users per sequence, item revisits.
 
     Shuffle: by sequence hash.
     """
-    return with_sequence_users(sessions).select(*dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS]))
+    return with_sequence_users(sessions).select(*dict.fromkeys([*INPUT_COLUMNS, *FEATURE_COLUMNS]), item_revisits())
 
 
 def load_risk_model(directory: ModelDir) -> RiskModel:
@@ -141,7 +141,7 @@ def raw_scores(
     )
     X = detector.matrix(sessions)
     encoded = list(session_tokens(sessions, vocabulary))  # the count and n-gram detectors read the same token ids
-    C = token_counts(encoded, vocabulary, len(counts.mean))
+    C = count_matrix(encoded, sessions["item_revisits"], vocabulary, counts.token_columns)
     unseen = counts.unseen_pairs(C)  # in the count risk and in the reasons: computed once
     ngram_risk, unseen_runs = ngrams.risk(encoded)
     return RawScores(

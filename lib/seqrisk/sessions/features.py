@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
@@ -127,6 +127,15 @@ def with_sequence_users(sessions: DataFrame) -> DataFrame:
     """
     users = sessions.groupBy("sequence_hash").agg(F.countDistinct("user_id").cast("int").alias("users_with_sequence"))
     return sessions.join(users, on="sequence_hash", how="left")
+
+
+def item_revisits() -> Column:
+    """A session's events on an item it had already (events with an item minus its distinct items), computed in Spark.
+
+    Derived when the scorer reads sessions (`scoring.scorer_input`), so tables written before it need no rewrite.
+    """
+    items = F.filter("item_ids", lambda item: item.isNotNull())
+    return F.coalesce(F.size(items) - F.size(F.array_distinct(items)), F.lit(0)).cast("int").alias("item_revisits")
 
 
 def shared_sequence_events(sessions: pd.DataFrame) -> np.ndarray:
