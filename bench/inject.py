@@ -5,8 +5,9 @@ usage: python bench/inject.py --source FILE --out DIR [--format taobao|trivago] 
 Reads a real clickstream slice and writes DIR/events.csv or DIR/events.parquet (the real rows
 verbatim, then the injected ones, in the source's own format) and DIR/labels.csv (one row per
 injected session: user_id, anomaly_type, start, end). Items of injected events are drawn from the
-real rows, so no detector can spot them by an unknown id. The recipes (docs/detectors.md, "The
-injected clickstreams"), `PER_SCRIPT` sessions per script:
+real rows, so no detector can spot them by an unknown id. The recipes (docs/detectors.md: "Quality
+on three data sets" and "Scripted replays" for Taobao's, "Item revisits, and a second injected
+clickstream" for trivago's), `PER_SCRIPT` sessions per script:
 
 - `taobao`, the Taobao UserBehavior slice (CSV, no header: user_id,item_id,category_id,
   behavior_type,timestamp; behaviours pv, cart, fav, buy), seven scripts (84 sessions, about 0.6 %
@@ -81,9 +82,10 @@ def inject(source: Path, out: Path, seed: int = 11, fmt: str = "taobao") -> tupl
 class Recipe:
     """One source's format and scripts.
 
-    `read` gives the real rows as user_id, item_id, category_id, behavior_type, timestamp (Unix s)
-    and session (the source's session id, or None to cut a user's events at 30-minute gaps); `write`
-    copies the source and appends the injected sessions in its format.
+    `read` gives the real rows as user_id, item_id, category_id, behavior_type, timestamp (Unix s),
+    session (the source's session id, or None to cut a user's events at 30-minute gaps) and item
+    (whether scripts may draw the row's item); `write` copies the source and appends the injected
+    sessions in its format.
     """
 
     window: tuple[int, int]  # the slice's collection window, Unix seconds
