@@ -5,7 +5,7 @@ price or category bucket where the vocabulary has one): the loglizer-style "even
 and one count more, its item revisits (events on an item the session had already). Normal
 sessions with many events revisit items (a gallery swiped, a product compared); a scraper's
 many events each on a new item lie off that relation, far along a direction the reference
-barely varies in (docs/detectors.md, "Item revisits").
+barely varies in (docs/detectors.md, "Item revisits, and a second injected clickstream").
 PCA of the reference sessions' counts gives the principal axes and their variances; a session's
 risk is its squared distance from the reference mean in those axes, each scaled by its variance,
 with every variance floored at `floor` times the largest one. This is PCA's two classic statistics
