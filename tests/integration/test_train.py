@@ -71,6 +71,7 @@ def test_two_workers_train_and_publish_a_model_that_reloads_and_reproduces_its_s
         "detector.skops",
         "count_detector.npz",
         "ngram_detector.npz",
+        "sequence_score.npz",
         "calibration.npz",
         "combination.json",
     }

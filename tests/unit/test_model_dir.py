@@ -28,7 +28,14 @@ def assembled():
         model_dir.PROBE: model_dir.probe_bytes(model, tokens, gaps),
         # checksummed like any file; scoring's tests read real ones
         **dict.fromkeys(
-            (model_dir.FEATURE_DETECTOR, model_dir.COUNT_DETECTOR, model_dir.NGRAM_DETECTOR, model_dir.CALIBRATION), b"stand-in"
+            (
+                model_dir.FEATURE_DETECTOR,
+                model_dir.COUNT_DETECTOR,
+                model_dir.NGRAM_DETECTOR,
+                model_dir.SEQUENCE_SCORE,
+                model_dir.CALIBRATION,
+            ),
+            b"stand-in",
         ),
     }
     return ModelDir.assemble("m1", CONFIG, files, {"run_id": "r"}), model

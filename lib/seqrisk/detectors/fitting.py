@@ -19,6 +19,7 @@ from seqrisk.detectors.feature_detector import FeatureDetector
 from seqrisk.detectors.ngram_detector import NgramDetector
 from seqrisk.detectors.replay_detector import abstains, replay_risk
 from seqrisk.detectors.sequence_evidence import event_types_of, session_evidence
+from seqrisk.detectors.sequence_score import LONG_STEPS, MIN_LONG_REFERENCE, SequenceScore
 from seqrisk.model.sequence_model import SequenceModel
 from seqrisk.model.settings import TrainConfig
 from seqrisk.sessions.features import feature_matrix
@@ -36,13 +37,14 @@ def fit_detectors(
     stride: int,
     batch_windows: int,
     top_k: int,
-) -> tuple[FeatureDetector, CountDetector, dict[str, np.ndarray]]:
-    """(feature detector, count detector, reference scores) from a pandas sample of reference sessions.
+) -> tuple[FeatureDetector, CountDetector, SequenceScore, dict[str, np.ndarray]]:
+    """(feature detector, count detector, sequence score, reference scores) from a pandas sample of reference sessions.
 
     The reference scores (by detector) hold for sessions the detectors were not fitted on: the
     feature and count detectors' are cross-fitted (each half scored by detectors fitted on the
     other), the n-gram detector's leave each session out (`ngrams` was fitted on sessions that
-    include the sample).
+    include the sample). The sequence score ranks its statistics on the same sample the
+    calibration ranks its scores on (the model was trained on the training dates either way).
     """
     event_types = event_types_of(vocabulary, settings.feature_event_types)
     X, names = feature_matrix(reference, event_types)
@@ -57,15 +59,22 @@ def fit_detectors(
         reference, model, vocabulary, length=model.config.max_len, stride=stride, batch_windows=batch_windows, top_k=top_k
     )
     detector = FeatureDetector.fit(X, names, event_types, settings.seed, settings.detector_trees)
+    sequence = SequenceScore.fit(evidence)
+    log.info(
+        "train: %d reference sessions of %d predicted steps or more: %s",
+        int(np.sum(evidence.steps >= LONG_STEPS)),
+        LONG_STEPS,
+        "their mean surprise is ranked too" if sequence.ranks_mean else f"fewer than {MIN_LONG_REFERENCE}, the largest step speaks alone",
+    )
     ngram_risk, _ = ngrams.risk(encoded, in_reference=True)
     reference_raw = {
-        "sequence": evidence.score,
+        "sequence": sequence.risk(evidence),
         "feature": feature_risk,
         "count": count_risk,
         "ngram": ngram_risk,
         "replay": replay_risk(reference),
     }
-    return detector, CountDetector.fit(C, settings.count_floor), reference_raw
+    return detector, CountDetector.fit(C, settings.count_floor), sequence, reference_raw
 
 
 def unlabeled_combination(reference_raw: dict) -> Combination:

@@ -4,10 +4,11 @@ Each session is cut into windows with the model's own vocabulary (`windows.sessi
 function the windows table was built with), the windows are scored in large tensor batches, and
 every event takes its surprise from the first window that holds it (where it has the most context
 before it). The session's end is a step of its own (position `n_events`): stopping where the model
-expects more is a surprise like any event. The session's sequence score is the surprise of its most
-surprising step: one very unlikely step (a credential change, an unseen event, a missing last step)
-marks a session however ordinary the rest (docs/detectors.md compares it with the mean of the top 3
-on three data sets). The `top_k` most surprising steps are kept as evidence for analysts.
+expects more is a surprise like any event. Two statistics of a session's steps come back: the
+surprise of its most surprising step (one very unlikely step, a credential change, an unseen event,
+a missing last step, marks a session however ordinary the rest) and the mean surprise of its steps
+(an unlikely order throughout; `sequence_score.py` ranks both). The `top_k` most surprising steps
+are kept as evidence for analysts.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class SequenceEvidence:
     """Per session (aligned with the input rows)."""
 
     score: np.ndarray  # float64: surprise of the most surprising step (the end included)
+    mean: np.ndarray  # float64: mean surprise of the steps the model predicted (0 where none)
+    steps: np.ndarray  # int: the steps the model predicted
     unseen: np.ndarray  # int: events the model's vocabulary has never seen
     top_events: list[list[dict]]  # the most surprising positions, most surprising first (`n_events`: the end)
 
@@ -94,7 +97,8 @@ def session_evidence(
 ) -> SequenceEvidence:
     """Score `sessions` (the `windows.TOKEN_INPUTS` columns) with `model`."""
     n_sessions = len(sessions)
-    score = np.zeros(n_sessions)
+    score, mean = np.zeros(n_sessions), np.zeros(n_sessions)
+    steps_predicted = np.zeros(n_sessions, dtype=np.int64)
     unseen = np.zeros(n_sessions, dtype=np.int64)
     top_events: list[list[dict]] = [[] for _ in range(n_sessions)]
     steps = session_steps(
@@ -108,6 +112,7 @@ def session_evidence(
             continue
         order = scored[np.argsort(-event_nll[scored], kind="stable")][:top_k]
         score[row] = float(event_nll[order[0]])
+        mean[row], steps_predicted[row] = float(event_nll[scored].mean()), len(scored)
         top_events[row] = [
             {
                 "position": int(p),
@@ -117,7 +122,7 @@ def session_evidence(
             }
             for p in order
         ]
-    return SequenceEvidence(score, unseen, top_events)
+    return SequenceEvidence(score, mean, steps_predicted, unseen, top_events)
 
 
 @dataclass

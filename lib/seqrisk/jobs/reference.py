@@ -75,14 +75,14 @@ def fit_reference(
     fraction = min(1.0, 1.2 * sample_size / total)
     sampled = sessions.sample(fraction=fraction, seed=config.train.seed)
     reference = sampled.orderBy(F.rand(config.train.seed)).limit(sample_size).toPandas()  # a top-k: no order of the input favoured
-    detector, counts, reference_raw = fit_detectors(
+    detector, counts, sequence, reference_raw = fit_detectors(
         reference, model, vocabulary, ngrams, settings, config.windows.stride, config.score.batch_windows, config.score.top_events
     )
     combination, label_report = unlabeled_combination(reference_raw), None
     if cases is not None:
         enough = len(cases) >= config.train.label_min_cases
         cases_raw = (
-            raw_scores(cases, model, vocabulary, detector, counts, ngrams, config.windows.stride, config.score).by_detector()
+            raw_scores(cases, model, vocabulary, detector, counts, ngrams, sequence, config.windows.stride, config.score).by_detector()
             if enough
             else {}
         )
@@ -94,6 +94,7 @@ def fit_reference(
         model_dir.FEATURE_DETECTOR: detector.to_bytes(),
         model_dir.COUNT_DETECTOR: counts.to_bytes(),
         model_dir.NGRAM_DETECTOR: ngrams.to_bytes(),
+        model_dir.SEQUENCE_SCORE: sequence.to_bytes(),
         model_dir.CALIBRATION: fit_calibration(reference_raw, combination).to_bytes(),
         model_dir.COMBINATION: combination.to_bytes(),
     }

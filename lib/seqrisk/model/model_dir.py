@@ -30,18 +30,19 @@ from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.model.sequence_model import ModelConfig, SequenceModel, surprises
 from seqrisk.sessions.vocabulary import Vocabulary
 
-FORMAT = 11  # 2: the second detector and the calibration; 3: the count detector; 4: the end token; 5: sequence score = largest surprise; 6: token pairs in the count detector; 7: an undefined gap CV read as 1; 8: the n-gram detector and the shared-sequence length feature; 9: the replay detector; 10: the third-largest surprisal corroborates; 11: item revisits in the count detector
+FORMAT = 12  # 2: the second detector and the calibration; 3: the count detector; 4: the end token; 5: sequence score = largest surprise; 6: token pairs in the count detector; 7: an undefined gap CV read as 1; 8: the n-gram detector and the shared-sequence length feature; 9: the replay detector; 10: the third-largest surprisal corroborates; 11: item revisits in the count detector; 12: the sequence score ranks long sessions' mean surprise too
 WEIGHTS = "weights.pt"
 VOCABULARY = "vocabulary.json"
 FEATURE_DETECTOR = "detector.skops"
 COUNT_DETECTOR = "count_detector.npz"
 NGRAM_DETECTOR = "ngram_detector.npz"
+SEQUENCE_SCORE = "sequence_score.npz"
 CALIBRATION = "calibration.npz"
 COMBINATION = "combination.json"
 HISTORY = "history.json"
 PROBE = "probe.npz"  # a few validation windows and the surprises the trained model gave them
 MANIFEST = "manifest.json"
-REQUIRED = (WEIGHTS, VOCABULARY, FEATURE_DETECTOR, COUNT_DETECTOR, NGRAM_DETECTOR, CALIBRATION)
+REQUIRED = (WEIGHTS, VOCABULARY, FEATURE_DETECTOR, COUNT_DETECTOR, NGRAM_DETECTOR, SEQUENCE_SCORE, CALIBRATION)
 PROBE_WINDOWS = 16
 PACKAGES = ("seqrisk", "torch", "horovod", "petastorm", "pyspark", "numpy", "scikit-learn")
 

@@ -1,6 +1,7 @@
 """Scoring sessions with a model directory: pandas in, risk rows out (what the scoring UDF runs).
 
-Five detectors score each session: the sequence model (surprise of the most surprising step),
+Five detectors score each session: the sequence model (surprise of the most surprising step, or
+of a long session's mean step where that is more extreme: `sequence_score.py`),
 the IsolationForest over session features, the count detector over token counts, the n-gram
 detector (the share of runs of tokens no reference session holds), and the replay detector (the
 length of a long sequence another user played too). The
@@ -33,6 +34,7 @@ from seqrisk.detectors.ngram_detector import NgramDetector
 from seqrisk.detectors.reasons import feature_reasons
 from seqrisk.detectors.replay_detector import replay_risk
 from seqrisk.detectors.sequence_evidence import SequenceEvidence, session_evidence
+from seqrisk.detectors.sequence_score import SequenceScore
 from seqrisk.errors import SeqriskError
 from seqrisk.lake.contracts import SESSION_RISK
 from seqrisk.model.model_dir import (
@@ -41,6 +43,7 @@ from seqrisk.model.model_dir import (
     COUNT_DETECTOR,
     FEATURE_DETECTOR,
     NGRAM_DETECTOR,
+    SEQUENCE_SCORE,
     LoadedModel,
     ModelDir,
     load_model,
@@ -63,6 +66,7 @@ class RiskModel:
     detector: FeatureDetector
     counts: CountDetector
     ngrams: NgramDetector
+    sequence: SequenceScore
     calibration: Calibration
     combination: Combination
 
@@ -78,6 +82,7 @@ class RiskModel:
 @dataclass
 class RawScores:
     evidence: SequenceEvidence
+    sequence_risk: np.ndarray
     feature_risk: np.ndarray
     deviations: np.ndarray
     count_risk: np.ndarray
@@ -88,7 +93,7 @@ class RawScores:
 
     def by_detector(self) -> dict[str, np.ndarray]:
         return {
-            "sequence": self.evidence.score,
+            "sequence": self.sequence_risk,
             "feature": self.feature_risk,
             "count": self.count_risk,
             "ngram": self.ngram_risk,
@@ -112,6 +117,7 @@ def load_risk_model(directory: ModelDir) -> RiskModel:
         FeatureDetector.from_bytes(directory.read(FEATURE_DETECTOR)),
         CountDetector.from_bytes(directory.read(COUNT_DETECTOR)),
         NgramDetector.from_bytes(directory.read(NGRAM_DETECTOR)),
+        SequenceScore.from_bytes(directory.read(SEQUENCE_SCORE)),
         Calibration.from_bytes(directory.read(CALIBRATION)),
         Combination.from_bytes(directory.files.get(COMBINATION)),
     )
@@ -124,6 +130,7 @@ def raw_scores(
     detector: FeatureDetector,
     counts: CountDetector,
     ngrams: NgramDetector,
+    sequence: SequenceScore,
     stride: int,
     settings: ScoreConfig,
 ) -> RawScores:
@@ -145,7 +152,15 @@ def raw_scores(
     unseen = counts.unseen_pairs(C)  # in the count risk and in the reasons: computed once
     ngram_risk, unseen_runs = ngrams.risk(encoded)
     return RawScores(
-        evidence, detector.risk(X), detector.deviations(X), counts.risk(C, unseen), unseen, ngram_risk, unseen_runs, replay_risk(sessions)
+        evidence,
+        sequence.risk(evidence),
+        detector.risk(X),
+        detector.deviations(X),
+        counts.risk(C, unseen),
+        unseen,
+        ngram_risk,
+        unseen_runs,
+        replay_risk(sessions),
     )
 
 
@@ -159,7 +174,15 @@ def risk_levels(risk_pct: np.ndarray, settings: ScoreConfig, combination: Combin
 def risk_frame(sessions: pd.DataFrame, model: RiskModel, settings: ScoreConfig, run_id: str, scored_at: datetime) -> pd.DataFrame:
     """session_risk rows for a pandas batch of sessions (columns INPUT_COLUMNS)."""
     raw = raw_scores(
-        sessions, model.loaded.model, model.loaded.vocabulary, model.detector, model.counts, model.ngrams, model.stride, settings
+        sessions,
+        model.loaded.model,
+        model.loaded.vocabulary,
+        model.detector,
+        model.counts,
+        model.ngrams,
+        model.sequence,
+        model.stride,
+        settings,
     )
     by_detector = surprisals(model.calibration, raw.by_detector())
     pct = {name: to_percentile(by_detector[name]) for name in DETECTORS}

@@ -1,0 +1,54 @@
+"""The sequence score: the largest step for every session, the mean surprise too for long ones."""
+
+import numpy as np
+
+from seqrisk.detectors.sequence_evidence import SequenceEvidence
+from seqrisk.detectors.sequence_score import LONG_STEPS, MIN_LONG_REFERENCE, SequenceScore
+
+
+def evidence(largest, mean, steps) -> SequenceEvidence:
+    n = len(largest)
+    return SequenceEvidence(
+        np.asarray(largest, dtype=float), np.asarray(mean, dtype=float), np.asarray(steps), np.zeros(n, dtype=int), [[] for _ in range(n)]
+    )
+
+
+def reference(n_long: int, n_short: int = 2_000, seed: int = 0) -> SequenceEvidence:
+    rng = np.random.default_rng(seed)
+    n = n_long + n_short
+    steps = np.concatenate([rng.integers(LONG_STEPS, 500, n_long), rng.integers(2, LONG_STEPS, n_short)])
+    return evidence(rng.gamma(4.0, 1.5, n), rng.normal(1.0, 0.1, n), steps)
+
+
+def test_a_long_session_unlikely_throughout_outranks_the_reference():
+    ref = reference(n_long=2_000)
+    score = SequenceScore.fit(ref)
+    assert score.ranks_mean
+    ordinary_largest = float(np.median(ref.score))
+    cases = evidence([ordinary_largest] * 2, [1.6, 1.6], [300, LONG_STEPS - 1])
+    risk, on_reference = score.risk(cases), score.risk(ref)
+    assert risk[0] > np.quantile(on_reference, 0.999)  # far beyond the reference's mean surprise
+    assert risk[1] < np.quantile(on_reference, 0.9)  # the same mean in a short session: the largest step alone speaks
+    assert risk[1] == score.statistics.surprisal("largest", np.array([ordinary_largest]))[0]
+
+
+def test_one_very_unlikely_step_still_marks_a_session_of_any_length():
+    score = SequenceScore.fit(reference(n_long=2_000))
+    risk = score.risk(evidence([40.0, 40.0], [1.0, 1.0], [5, 300]))
+    assert (risk > 4.0).all()  # beyond 1 in 10,000 of the reference
+
+
+def test_too_few_long_reference_sessions_leave_the_largest_step_alone():
+    ref = reference(n_long=MIN_LONG_REFERENCE - 1)
+    score = SequenceScore.fit(ref)
+    assert not score.ranks_mean
+    cases = evidence([3.0], [5.0], [300])  # an extreme mean, nothing to rank it against
+    assert score.risk(cases)[0] == score.statistics.surprisal("largest", np.array([3.0]))[0]
+
+
+def test_the_stored_score_scores_the_same():
+    ref = reference(n_long=500)
+    score = SequenceScore.fit(ref)
+    again = SequenceScore.from_bytes(score.to_bytes())
+    assert again.ranks_mean
+    np.testing.assert_array_equal(again.risk(ref), score.risk(ref))
