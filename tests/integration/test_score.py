@@ -121,8 +121,9 @@ def test_scores_equal_the_model_applied_directly_and_do_not_depend_on_partitioni
     nll = surprises(model.loaded.model, tokens, gaps)["nll"].numpy().astype(np.float64)
     scored = one.set_index("session_id")
     for row, (session_id, (_, n, _, _)) in enumerate(zip(short, windows)):
-        direct = nll[row, 1:n].max()  # the documented score: the most surprising step's surprise (the end included)
-        expected_pct = model.calibration.percentile("sequence", np.array([direct]))[0]
+        direct = nll[row, 1:n].max()  # the documented score of a short session: the most surprising step's surprise (the end included)
+        raw = model.sequence.statistics.surprisal("largest", np.array([direct]))  # ranked on the reference, then calibrated
+        expected_pct = model.calibration.percentile("sequence", raw)[0]
         assert scored.loc[session_id, "sequence_pct"] == pytest.approx(expected_pct, abs=1e-9)
 
 
