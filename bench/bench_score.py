@@ -5,7 +5,8 @@ Both score the same sessions with the newest model: the plain loop calls `scorin
 the sessions in one process (2 torch threads: the machine's cores); the job runs `score_sessions`
 (mapInPandas on local Spark, one Python worker per core) and writes to Spark's no-op sink. Prints
 sessions per second, their ratio (the cost of Spark and Arrow), each Python worker's peak memory,
-and each detector's share of the plain loop (its raw scores alone, same sessions, best of the runs).
+and each detector's share of the plain loop (its raw scores alone, same sessions, best of the runs; the
+sequence score's ranking of the model's two statistics apart from the model).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import resource
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -81,16 +83,20 @@ def _detectors(frame, model, config) -> dict:
     """Each detector's raw scoring of the sessions, as `risk_model.raw_scores` runs it."""
     vocabulary, sequence_model = model.loaded.vocabulary, model.loaded.model
     encoded = list(session_tokens(frame, vocabulary))  # encoding is timed with neither detector: scoring does it once for both
+    evidence = partial(
+        session_evidence,
+        frame,
+        sequence_model,
+        vocabulary,
+        length=sequence_model.config.max_len,
+        stride=model.stride,
+        batch_windows=config.score.batch_windows,
+        top_k=config.score.top_events,
+    )
+    steps = evidence()  # the sequence score's ranking is timed on its own
     return {
-        "sequence model (windows, GRU)": lambda: session_evidence(
-            frame,
-            sequence_model,
-            vocabulary,
-            length=sequence_model.config.max_len,
-            stride=model.stride,
-            batch_windows=config.score.batch_windows,
-            top_k=config.score.top_events,
-        ),
+        "sequence model (windows, GRU)": evidence,
+        "sequence score (two statistics)": lambda: model.sequence.risk(steps),
         "feature detector": lambda: model.detector.risk(model.detector.matrix(frame)),
         "token ids (both detectors below)": lambda: list(session_tokens(frame, vocabulary)),
         "count detector": lambda: model.counts.risk(count_matrix(encoded, frame["item_revisits"], vocabulary, model.counts.token_columns)),
