@@ -83,7 +83,7 @@ def _detectors(frame, model, config) -> dict:
     """Each detector's raw scoring of the sessions, as `risk_model.raw_scores` runs it."""
     vocabulary, sequence_model = model.loaded.vocabulary, model.loaded.model
     encoded = list(session_tokens(frame, vocabulary))  # encoding is timed with neither detector: scoring does it once for both
-    evidence = partial(
+    score_sequences = partial(
         session_evidence,
         frame,
         sequence_model,
@@ -93,10 +93,10 @@ def _detectors(frame, model, config) -> dict:
         batch_windows=config.score.batch_windows,
         top_k=config.score.top_events,
     )
-    steps = evidence()  # the sequence score's ranking is timed on its own
+    evidence = score_sequences()  # the sequence score's ranking is timed on its own
     return {
-        "sequence model (windows, GRU)": evidence,
-        "sequence score (two statistics)": lambda: model.sequence.risk(steps),
+        "sequence model (windows, GRU)": score_sequences,
+        "sequence score (two statistics)": lambda: model.sequence.risk(evidence),
         "feature detector": lambda: model.detector.risk(model.detector.matrix(frame)),
         "token ids (both detectors below)": lambda: list(session_tokens(frame, vocabulary)),
         "count detector": lambda: model.counts.risk(count_matrix(encoded, frame["item_revisits"], vocabulary, model.counts.token_columns)),
