@@ -73,7 +73,7 @@ def test_train_logs_a_run_and_registers_a_pyfunc_that_scores_as_its_folder(spark
     assert run.data.params["model.d_model"] == "32" and run.data.params["train.epochs"] == "2"
     assert run.data.tags["seqrisk.model_version"] == summary.version and int(run.data.tags["seqrisk.table.windows.version"]) >= 0
     history = summary.result["history"]
-    for metric in ("train_loss", "val_loss", "windows_per_s"):
+    for metric in ("train_loss", "val_loss", "windows_per_s", "learning_rate"):
         logged = sorted(client.get_metric_history(run.info.run_id, metric), key=lambda m: m.step)
         assert [m.value for m in logged] == pytest.approx([h[metric] for h in history])
     assert summary.registered.version == _holder(client, "candidate")

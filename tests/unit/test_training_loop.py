@@ -45,6 +45,8 @@ def test_the_loop_trains_in_one_process_and_its_validation_loss_falls():
     assert history[-1].val_loss < history[0].val_loss
     assert result.weights is not None and result.result.best_epoch == 2
     assert result.probe_tokens.shape == (16, 8)
+    rates = [h.learning_rate for h in history]  # logged with the losses: warm-up, then cosine decay
+    assert rates[0] > rates[1] > rates[2] > 0
 
 
 def test_the_loop_stops_at_a_loss_that_is_not_finite_and_keeps_no_weights():
@@ -56,6 +58,19 @@ def test_the_loop_stops_at_a_loss_that_is_not_finite_and_keeps_no_weights():
 
     result = train_loop(_plan(epochs=2), Diverging(), nan_batches, nan_batches, torch.device("cpu"))
     assert result.result.diverged_epoch == 0 and result.result.history == [] and result.weights is None
+
+
+def test_every_epoch_is_validated_on_the_same_windows():
+    drawn = []
+
+    def val_batches():
+        for batch in _cycle_batches(2):
+            drawn.append(batch)
+            yield batch
+
+    result = train_loop(_plan(epochs=3, val_steps=2), SingleProcess(), _cycle_batches(1), val_batches(), torch.device("cpu"))
+    assert len(result.result.history) == 3 and len(drawn) == 2
+    assert np.array_equal(result.probe_tokens, drawn[0][0])
 
 
 def test_a_torch_distributed_group_of_one_trains_exactly_as_one_process():

@@ -1,9 +1,9 @@
 """The training loop of the sequence model: written once, run by any launcher or none.
 
-`train_loop` trains on batches of (tokens, gap buckets) with early stopping, validation and a stop
-on a non-finite loss. What it needs from a distributed launcher is a `Collective`: this process's
-rank and the world size, averaging a number over ranks, wrapping the optimizer, and starting every
-rank from rank 0's weights. `SingleProcess` is the collective of one process (a test, `--dry-run`,
+`train_loop` trains on batches of (tokens, gap buckets) with early stopping, validation on the
+same windows every epoch, and a stop on a non-finite loss. What it needs from a distributed
+launcher is a `Collective`: this process's rank and the world size, averaging a number over ranks,
+wrapping the optimizer, and starting every rank from rank 0's weights. `SingleProcess` is the collective of one process (a test, `--dry-run`,
 `train.workers: 1`); `horovod_launcher.HorovodCollective` is Horovod's and
 `torch_distributor_launcher.TorchCollective` is `torch.distributed`'s. Rank 0's best weights come
 back in the `RankResult`; no rank writes a file.
@@ -39,7 +39,7 @@ class TrainPlan:
     learning_rate: float  # per worker; scaled by the number of workers
     epochs: int
     steps_per_epoch: int
-    val_steps: int
+    val_steps: int  # batches drawn once: every epoch is validated on the same windows
     patience: int  # epochs without a better validation loss before stopping
     seed: int
     mixed_precision: bool  # bf16 autocast on CUDA; ignored on CPU
@@ -57,6 +57,7 @@ class EpochRecord:
     val_loss: float
     windows_per_s: float
     seconds: float
+    learning_rate: float  # at the epoch's last step, per worker times the workers
 
 
 @dataclass
@@ -125,6 +126,7 @@ def train_loop(
     collective.start_together(model, optimizer)
     total_steps = plan.epochs * plan.steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, total_steps, max(1, total_steps // 20)))
+    val_set = [next(val_batches) for _ in range(plan.val_steps)]
     result = TrainResult(workers=size, device=str(device))
     best_state, bad_epochs = None, 0
     for epoch in range(plan.epochs):
@@ -132,13 +134,14 @@ def train_loop(
         losses = _train_epoch(model, optimizer, scheduler, train_batches, plan, device, amp)
         seconds = time.perf_counter() - started
         train_loss = collective.average(float(np.mean(losses)), "train_loss")
-        val_loss = collective.average(_validate(model, val_batches, plan, device, amp), "val_loss")
+        val_loss = collective.average(_validate(model, val_set, device, amp), "val_loss")
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):  # every rank sees the same averages: all stop
             result.diverged_epoch = epoch
             if rank == 0:
                 log.warning("train: epoch %d: the loss is not finite (train %s, val %s); training stops", epoch, train_loss, val_loss)
             break
-        record = EpochRecord(epoch, train_loss, val_loss, plan.steps_per_epoch * plan.batch_size * size / seconds, seconds)
+        throughput = plan.steps_per_epoch * plan.batch_size * size / seconds
+        record = EpochRecord(epoch, train_loss, val_loss, throughput, seconds, float(scheduler.get_last_lr()[0]))
         result.history.append(record)
         if rank == 0:
             log.info(
@@ -152,7 +155,7 @@ def train_loop(
             if bad_epochs >= plan.patience:  # every rank sees the same averaged val loss: all stop together
                 result.stopped_early = True
                 break
-    probe_tokens, probe_gaps = next(val_batches)
+    probe_tokens, probe_gaps = val_set[0]
     if rank != 0:
         return None
     weights = None if best_state is None else model_dir.weights_to_bytes(best_state)
@@ -178,11 +181,11 @@ def _train_epoch(
 
 
 @torch.no_grad()
-def _validate(model: SequenceModel, batches: Batches, plan: TrainPlan, device: torch.device, amp: bool) -> float:
+def _validate(model: SequenceModel, val_set: list[tuple[np.ndarray, np.ndarray]], device: torch.device, amp: bool) -> float:
     model.eval()
     losses = []
-    for _ in range(plan.val_steps):
-        tokens, gaps = (torch.from_numpy(a).to(device) for a in next(batches))
+    for batch in val_set:
+        tokens, gaps = (torch.from_numpy(a).to(device) for a in batch)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             losses.append(next_event_loss(model(tokens, gaps).float(), tokens).item())
     return float(np.mean(losses))
