@@ -196,7 +196,11 @@ def _columns(path: Path) -> list[str]:
 
 def kill_a_worker_while_a_job_runs(cluster: StandaloneCluster, submitted: Submitted, started: str) -> None:
     """Once the job has logged `started` and Spark runs a job for it, kill -9 a worker; it is restarted after the job."""
-    wait_for(lambda: started in submitted.output() or submitted.process.poll() is not None, f"the log line {started!r}")
+    wait_for(
+        lambda: started in submitted.output() or submitted.process.poll() is not None,
+        f"the log line {started!r}",
+        timeout=600,  # the job's start comes first: over two minutes on a loaded machine
+    )
     wait_for(lambda: bool(submitted.running_jobs()) or submitted.process.poll() is not None, "a running Spark job", every=0.1)
     assert submitted.process.poll() is None, "the job ended before the fault could land:\n" + submitted.output()[-3000:]
     name = next(iter(cluster.workers))
