@@ -3,9 +3,10 @@
 `train_loop` trains on batches of (tokens, gap buckets) with early stopping, validation on the
 same windows every epoch, and a stop on a non-finite loss. What it needs from a distributed
 launcher is a `Collective`: this process's rank and the world size, averaging a number over ranks,
-wrapping the optimizer, and starting every rank from rank 0's weights. `SingleProcess` is the collective of one process (a test, `--dry-run`,
-`train.workers: 1`); `horovod_launcher.HorovodCollective` is Horovod's and
-`torch_distributor_launcher.TorchCollective` is `torch.distributed`'s. Rank 0's best weights come
+wrapping the optimizer, and starting every rank from rank 0's weights. `SingleProcess` is the
+collective of one process (a test, `--dry-run`, `train.workers: 1`);
+`horovod_launcher.HorovodCollective` is Horovod's and `torch_distributor_launcher.TorchCollective`
+is `torch.distributed`'s. Rank 0's best weights come
 back in the `RankResult`; no rank writes a file.
 """
 
