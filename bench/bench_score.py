@@ -8,7 +8,7 @@ sessions per second, the job's first run apart from its later ones (the first st
 workers, imports torch and loads the model in each: a fixed cost per executor, several seconds),
 their ratio (the cost of Spark and Arrow, warm), each Python worker's peak memory,
 and each detector's share of the plain loop (its raw scores alone, same sessions, best of the runs; the
-sequence score's ranking of the model's two statistics apart from the model).
+sequence score's ranking of the model's statistics apart from the model).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _detectors(frame, model, config) -> dict:
     evidence = score_sequences()  # the sequence score's ranking is timed on its own
     return {
         "sequence model (windows, GRU)": score_sequences,
-        "sequence score (two statistics)": lambda: model.sequence.risk(evidence),
+        "sequence score (its statistics)": lambda: model.sequence.risk(evidence),
         "feature detector": lambda: model.detector.risk(model.detector.matrix(frame)),
         "token ids (both detectors below)": lambda: list(session_tokens(frame, vocabulary)),
         "count detector": lambda: model.counts.risk(count_matrix(encoded, frame["item_revisits"], vocabulary, model.counts.token_columns)),

@@ -64,7 +64,7 @@ def main() -> None:
                 started = time.perf_counter()
             rows = rng.integers(0, len(tokens), batch)
             x, g = torch.from_numpy(tokens[rows]), torch.from_numpy(gaps[rows])
-            loss = next_event_loss(model(x, g), x)
+            loss = next_event_loss(model(x, g), x, g)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

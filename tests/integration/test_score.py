@@ -13,6 +13,7 @@ from helpers import SMALL_TRAIN, SMALL_WINDOWS, make_config, synthetic_lake
 from pyspark.sql import functions as F
 
 from seqrisk.detectors.reasons import ACTIONS, REASONS
+from seqrisk.detectors.sequence_score import TIMED_STEPS
 from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.jobs.score import run_score
 from seqrisk.jobs.train import run_train
@@ -118,11 +119,17 @@ def test_scores_equal_the_model_applied_directly_and_do_not_depend_on_partitioni
     windows = [session_windows(*frame.loc[s, list(TOKEN_INPUTS)], model.loaded.vocabulary, 16, 8)[0] for s in short]
     tokens = torch.from_numpy(np.stack([w[2] for w in windows]).astype(np.int64))
     gaps = torch.from_numpy(np.stack([w[3] for w in windows]).astype(np.int64))
-    nll = surprises(model.loaded.model, tokens, gaps)["nll"].numpy().astype(np.float64)
+    said = surprises(model.loaded.model, tokens, gaps)
+    nll, gap_nll = (said[name].numpy().astype(np.float64) for name in ("nll", "gap_nll"))
     scored = one.set_index("session_id")
+    assert model.sequence.ranks_timing
     for row, (session_id, (_, n, _, _)) in enumerate(zip(short, windows)):
-        direct = nll[row, 1:n].max()  # the documented score of a short session: the most surprising step's surprise (the end included)
-        raw = model.sequence.statistics.surprisal("largest", np.array([direct]))  # ranked on the reference, then calibrated
+        # The documented score of a short session: its most surprising step's surprise (the end included)
+        # and, with TIMED_STEPS gaps or more, their mean surprise, each ranked on the reference; the larger, calibrated.
+        largest, timing = nll[row, 1:n].max(), gap_nll[row, 1 : n - 1]  # the end has no gap
+        raw = model.sequence.statistics.surprisal("largest", np.array([largest]))
+        if len(timing) >= TIMED_STEPS:
+            raw = np.maximum(raw, model.sequence.statistics.surprisal("timing", np.array([timing.mean()])))
         expected_pct = model.calibration.percentile("sequence", raw)[0]
         assert scored.loc[session_id, "sequence_pct"] == pytest.approx(expected_pct, abs=1e-9)
 
@@ -197,7 +204,7 @@ def _least_expected_sequence(model, length: int) -> tuple[list[str], list]:
     vocabulary, tokens = model.loaded.vocabulary, [len(SPECIAL)]
     for _ in range(length - 1):
         t = torch.tensor([tokens])
-        logits = model.loaded.model(t, torch.ones_like(t))[0, -1]
+        logits = model.loaded.model(t, torch.ones_like(t))[0][0, -1]
         logits[: len(SPECIAL)] = float("inf")  # never padding, unknown, rare or the end
         tokens.append(int(torch.argmin(logits)))
     events = [_event_of(vocabulary, vocabulary.tokens[t]) for t in tokens]
@@ -239,16 +246,18 @@ def test_every_documented_reason_code_comes_from_a_case_built_for_it(spark, trai
     frame = scorer_input(sessions).toPandas()
     base = frame[(frame["n_events"] >= 6) & (frame["n_events"] <= 12) & (frame["users_with_sequence"] == 1)].iloc[0]
 
-    def case(**changes):
-        row = base.copy()
+    def case(source=base, **changes):
+        row = source.copy()
         for key, value in changes.items():
             row[key] = value
         return row
 
     n = base["n_events"]
     odd_types, odd_prices = _least_expected_sequence(model, 12)
+    longer = frame[(frame["n_events"] >= 9) & (frame["n_events"] <= 12) & (frame["users_with_sequence"] == 1)].iloc[0]
     cases = {
         "rare_transition": case(event_types=odd_types, prices=odd_prices, categories=[None] * 12, gaps_s=[None] + [30.0] * 11, n_events=12),
+        "unusual_rhythm": case(longer, gaps_s=[None] + [1500.0] * (longer["n_events"] - 1)),  # 25 minutes between clicks
         "unseen_event": case(event_types=["teleport", *base["event_types"][1:]]),
         "unseen_sequence": case(
             event_types=odd_types * 3, prices=odd_prices * 3, categories=[None] * 36, gaps_s=[None] + [30.0] * 35, n_events=36

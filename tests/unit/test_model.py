@@ -17,7 +17,8 @@ def model(request):
 
 
 def test_logits_have_one_distribution_per_step(model):
-    assert model(TOKENS, GAPS).shape == (3, 8, 12)  # (B, T, V)
+    logits, gap_logits = model(TOKENS, GAPS)
+    assert logits.shape == (3, 8, 12) and gap_logits.shape == (3, 8, 8)  # (B, T, V), (B, T, G)
 
 
 def test_padding_never_influences_a_real_step(model):
@@ -40,9 +41,9 @@ def test_a_single_event_or_empty_window_gives_finite_zero_surprise(model):
 def test_loss_falls_when_overfitting_one_batch(model):
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    first = next_event_loss(model(TOKENS, GAPS), TOKENS).item()
+    first = next_event_loss(model(TOKENS, GAPS), TOKENS, GAPS).item()
     for _ in range(150):
-        loss = next_event_loss(model(TOKENS, GAPS), TOKENS)
+        loss = next_event_loss(model(TOKENS, GAPS), TOKENS, GAPS)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -61,3 +62,21 @@ def test_rank_one_means_the_observed_event_was_the_top_guess(model):
 def test_unknown_architecture_is_refused():
     with pytest.raises(ValueError, match="'transformer' or 'gru'"):
         SequenceModel(ModelConfig(**{**CONFIG.to_dict(), "arch": "lstm"}))
+
+
+def test_a_gap_is_judged_against_its_event(model):
+    """Event 4 always comes 1 bucket after its predecessor and event 5 always 6: each gap is judged
+    against the event it comes with, so the same event at the other's gap is a surprise."""
+    tokens = torch.tensor([[3, 4, 0, 0, 0, 0, 0, 0], [3, 5, 0, 0, 0, 0, 0, 0]]).repeat(8, 1)
+    gaps = torch.tensor([[7, 1, 0, 0, 0, 0, 0, 0], [7, 6, 0, 0, 0, 0, 0, 0]]).repeat(8, 1)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss = next_event_loss(model(tokens, gaps), tokens, gaps)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    swapped = gaps[:2].flip(0)  # event 4 after 6 buckets, event 5 after 1
+    usual, unusual = surprises(model, tokens[:2], gaps[:2]), surprises(model, tokens[:2], swapped)
+    assert (usual["gap_nll"][:, 1] < 0.1).all() and (unusual["gap_nll"][:, 1] > 2.0).all()
+    torch.testing.assert_close(usual["nll"], unusual["nll"])  # the events' surprise is the events' alone

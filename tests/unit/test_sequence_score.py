@@ -1,23 +1,31 @@
-"""The sequence score: the largest step for every session, the mean surprise too for long ones."""
+"""The sequence score: the largest step for every session, the mean surprise too for long ones, the gaps' for timed ones."""
 
 import numpy as np
 
 from seqrisk.detectors.sequence_evidence import SequenceEvidence
-from seqrisk.detectors.sequence_score import LONG_STEPS, MIN_LONG_REFERENCE, SequenceScore
+from seqrisk.detectors.sequence_score import FORESEEN, LONG_STEPS, MIN_LONG_REFERENCE, TIMED_STEPS, SequenceScore
 
 
-def evidence(largest, mean, steps) -> SequenceEvidence:
-    n = len(largest)
+def evidence(largest, mean, steps, timing=None) -> SequenceEvidence:
+    """Sessions whose steps all have a gap but the end: `timing` their gaps' mean surprise (0: none given)."""
+    n, steps = len(largest), np.asarray(steps)
+    timing = np.zeros(n) if timing is None else np.asarray(timing, dtype=float)
     return SequenceEvidence(
-        np.asarray(largest, dtype=float), np.asarray(mean, dtype=float), np.asarray(steps), np.zeros(n, dtype=int), [[] for _ in range(n)]
+        np.asarray(largest, dtype=float),
+        np.asarray(mean, dtype=float),
+        steps,
+        timing,
+        steps - 1,
+        np.zeros(n, dtype=int),
+        [[] for _ in range(n)],
     )
 
 
-def reference(n_long: int, n_short: int = 2_000, seed: int = 0) -> SequenceEvidence:
+def reference(n_long: int, n_short: int = 2_000, seed: int = 0, gap_surprise: float = 1.0) -> SequenceEvidence:
     rng = np.random.default_rng(seed)
     n = n_long + n_short
     steps = np.concatenate([rng.integers(LONG_STEPS, 500, n_long), rng.integers(2, LONG_STEPS, n_short)])
-    return evidence(rng.gamma(4.0, 1.5, n), rng.normal(1.0, 0.1, n), steps)
+    return evidence(rng.gamma(4.0, 1.5, n), rng.normal(1.0, 0.1, n), steps, rng.normal(gap_surprise, 0.1 * gap_surprise, n))
 
 
 def test_a_long_session_unlikely_throughout_outranks_the_reference():
@@ -50,5 +58,24 @@ def test_the_stored_score_scores_the_same():
     ref = reference(n_long=500)
     score = SequenceScore.fit(ref)
     again = SequenceScore.from_bytes(score.to_bytes())
-    assert again.ranks_mean
+    assert again.ranks_mean and again.ranks_timing
     np.testing.assert_array_equal(again.risk(ref), score.risk(ref))
+
+
+def test_a_session_whose_every_gap_is_unlikely_outranks_the_reference():
+    ref = reference(n_long=500)
+    score = SequenceScore.fit(ref)
+    assert score.ranks_timing
+    ordinary_largest = float(np.median(ref.score))
+    cases = evidence([ordinary_largest] * 2, [1.0, 1.0], [TIMED_STEPS + 1, TIMED_STEPS], [1.6, 1.6])
+    risk, on_reference = score.risk(cases), score.risk(ref)
+    assert risk[0] > np.quantile(on_reference, 0.999)  # a rhythm no reference session has, over enough steps
+    assert risk[1] == score.statistics.surprisal("largest", np.array([ordinary_largest]))[0]  # too few gaps to judge
+
+
+def test_gaps_the_model_foresees_are_not_ranked():
+    ref = reference(n_long=500, gap_surprise=FORESEEN / 10)  # machine traces: events a tick apart
+    score = SequenceScore.fit(ref)
+    assert not score.ranks_timing and score.ranks_mean
+    foreseen, untimed = evidence([3.0], [1.0], [300], [FORESEEN]), evidence([3.0], [1.0], [300])  # ten times the reference's
+    assert score.risk(foreseen)[0] == score.risk(untimed)[0]

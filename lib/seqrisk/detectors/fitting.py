@@ -19,7 +19,7 @@ from seqrisk.detectors.feature_detector import FeatureDetector
 from seqrisk.detectors.ngram_detector import NgramDetector
 from seqrisk.detectors.replay_detector import abstains, replay_risk
 from seqrisk.detectors.sequence_evidence import event_types_of, session_evidence
-from seqrisk.detectors.sequence_score import LONG_STEPS, MIN_LONG_REFERENCE, SequenceScore
+from seqrisk.detectors.sequence_score import LONG_STEPS, MIN_LONG_REFERENCE, TIMED_STEPS, SequenceScore
 from seqrisk.model.sequence_model import SequenceModel
 from seqrisk.model.settings import TrainConfig
 from seqrisk.sessions.features import feature_matrix
@@ -65,6 +65,12 @@ def fit_detectors(
         int(np.sum(evidence.steps >= LONG_STEPS)),
         LONG_STEPS,
         "their mean surprise is ranked too" if sequence.ranks_mean else f"fewer than {MIN_LONG_REFERENCE}, the largest step speaks alone",
+    )
+    log.info(
+        "train: %d reference sessions of %d gaps or more: %s",
+        int(np.sum(evidence.timed >= TIMED_STEPS)),
+        TIMED_STEPS,
+        "their gaps' mean surprise is ranked" if sequence.ranks_timing else "too few, or gaps the model always foresees: not ranked",
     )
     ngram_risk, _ = ngrams.risk(encoded, in_reference=True)
     reference_raw = {

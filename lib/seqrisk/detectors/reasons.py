@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 REASONS = {
-    "rare_transition": "the sequence model found the order of events unlikely (sequence percentile at or above score.reason_percentile)",
+    "rare_transition": "the sequence model found the order of events unlikely (the events alone reach the sequence percentile score.reason_percentile)",
+    "unusual_rhythm": "the sequence model found the time between events unlikely for those events, step after step (the gaps alone reach the sequence percentile score.reason_percentile)",
     "unseen_event": "the session holds an event type the model's vocabulary has never seen",
     "unusual_event_counts": "the session's counts of each event type are unlike normal sessions' (count percentile at or above score.reason_percentile): a step missing, repeated or out of proportion",
     "unseen_combination": "the session holds two events that no reference session holds together (with unusual_event_counts): a step each normal session may take, but never both",

@@ -4,11 +4,12 @@ Each session is cut into windows with the model's own vocabulary (`windows.sessi
 function the windows table was built with), the windows are scored in large tensor batches, and
 every event takes its surprise from the first window that holds it (where it has the most context
 before it). The session's end is a step of its own (position `n_events`): stopping where the model
-expects more is a surprise like any event. Two statistics of a session's steps come back: the
+expects more is a surprise like any event. Three statistics of a session's steps come back: the
 surprise of its most surprising step (one very unlikely step, a credential change, an unseen event,
-a missing last step, marks a session however ordinary the rest) and the mean surprise of its steps
-(an unlikely order throughout; `sequence_score.py` ranks both). The `top_k` most surprising steps
-are kept as evidence for analysts.
+a missing last step, marks a session however ordinary the rest), the mean surprise of its steps
+(an unlikely order throughout), and the mean surprise of its steps' gaps, each given its event (an
+unlikely rhythm throughout: clickouts seconds apart; `sequence_score.py` ranks all three). The
+`top_k` most surprising steps (their events' surprise) are kept as evidence for analysts.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class SequenceEvidence:
     score: np.ndarray  # float64: surprise of the most surprising step (the end included)
     mean: np.ndarray  # float64: mean surprise of the steps the model predicted (0 where none)
     steps: np.ndarray  # int: the steps the model predicted
+    timing: np.ndarray  # float64: mean surprise of those steps' gaps, each given its event (0 where none)
+    timed: np.ndarray  # int: the predicted steps with a gap (all but the end)
     unseen: np.ndarray  # int: events the model's vocabulary has never seen
     top_events: list[list[dict]]  # the most surprising positions, most surprising first (`n_events`: the end)
 
@@ -42,6 +45,7 @@ class SessionSteps:
 
     row: int  # the session's row in the input
     nll: np.ndarray  # float: surprise of each step
+    gap_nll: np.ndarray  # float: surprise of each step's gap given its event (0 at the end, which has no gap)
     rank: np.ndarray  # int: 1 + the tokens the model found strictly more likely than the observed one
     expected: np.ndarray  # int (steps, k): the tokens the model expected most
     tokens: np.ndarray  # int: the observed tokens
@@ -69,6 +73,7 @@ def session_steps(
         steps = SessionSteps(
             row,
             np.full(n_steps, np.nan),
+            np.full(n_steps, np.nan),
             np.zeros(n_steps, dtype=np.int64),
             np.zeros((n_steps, expected_k), dtype=np.int64),
             np.zeros(n_steps, dtype=np.int64),
@@ -78,6 +83,7 @@ def session_steps(
             steps.tokens[start : start + n_valid] = cut.tokens[window, :n_valid]
             predicted = np.arange(1, n_valid)  # step 0 of a window has nothing before it
             steps.nll[start + predicted] = out["nll"][window, predicted]
+            steps.gap_nll[start + predicted] = out["gap_nll"][window, predicted]
             steps.rank[start + predicted] = out["rank"][window, predicted]
             steps.expected[start + predicted] = out["expected"][window, predicted]
         yield steps
@@ -97,8 +103,8 @@ def session_evidence(
 ) -> SequenceEvidence:
     """Score `sessions` (the `windows.TOKEN_INPUTS` columns) with `model`."""
     n_sessions = len(sessions)
-    score, mean = np.zeros(n_sessions), np.zeros(n_sessions)
-    steps_predicted = np.zeros(n_sessions, dtype=np.int64)
+    score, mean, timing = np.zeros(n_sessions), np.zeros(n_sessions), np.zeros(n_sessions)
+    steps_predicted, timed = np.zeros(n_sessions, dtype=np.int64), np.zeros(n_sessions, dtype=np.int64)
     unseen = np.zeros(n_sessions, dtype=np.int64)
     top_events: list[list[dict]] = [[] for _ in range(n_sessions)]
     steps = session_steps(
@@ -113,6 +119,9 @@ def session_evidence(
         order = scored[np.argsort(-event_nll[scored], kind="stable")][:top_k]
         score[row] = float(event_nll[order[0]])
         mean[row], steps_predicted[row] = float(event_nll[scored].mean()), len(scored)
+        gap_nll = step.gap_nll[scored[scored < len(event_nll) - 1]]  # the end has no gap
+        if len(gap_nll):
+            timing[row], timed[row] = float(gap_nll.mean()), len(gap_nll)
         top_events[row] = [
             {
                 "position": int(p),
@@ -122,7 +131,7 @@ def session_evidence(
             }
             for p in order
         ]
-    return SequenceEvidence(score, mean, steps_predicted, unseen, top_events)
+    return SequenceEvidence(score, mean, steps_predicted, timing, timed, unseen, top_events)
 
 
 @dataclass
@@ -155,10 +164,11 @@ def _cut(sessions: pd.DataFrame, vocabulary: Vocabulary, length: int, stride: in
 def _window_surprises(
     cut: _Windows, model: SequenceModel, length: int, batch_windows: int, expected_k: int, device: str
 ) -> dict[str, np.ndarray]:
-    """Each window's per-step surprise and rank (W, T) and the `expected_k` tokens the model expected (W, T, k), in large batches."""
+    """Each window's per-step surprise, gap surprise and rank (W, T) and the `expected_k` tokens the model expected (W, T, k), in large batches."""
     n_windows = len(cut.tokens)
     out: dict[str, np.ndarray] = {
         "nll": np.zeros((n_windows, length), dtype=np.float32),
+        "gap_nll": np.zeros((n_windows, length), dtype=np.float32),
         "rank": np.zeros((n_windows, length), dtype=np.int64),
         "expected": np.zeros((n_windows, length, expected_k), dtype=np.int64),
     }

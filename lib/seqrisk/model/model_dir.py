@@ -30,7 +30,7 @@ from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.model.sequence_model import ModelConfig, SequenceModel, surprises
 from seqrisk.sessions.vocabulary import Vocabulary
 
-FORMAT = 12  # 2: the second detector and the calibration; 3: the count detector; 4: the end token; 5: sequence score = largest surprise; 6: token pairs in the count detector; 7: an undefined gap CV read as 1; 8: the n-gram detector and the shared-sequence length feature; 9: the replay detector; 10: the third-largest surprisal corroborates; 11: item revisits in the count detector; 12: the sequence score ranks long sessions' mean surprise too
+FORMAT = 13  # 2: the second detector and the calibration; 3: the count detector; 4: the end token; 5: sequence score = largest surprise; 6: token pairs in the count detector; 7: an undefined gap CV read as 1; 8: the n-gram detector and the shared-sequence length feature; 9: the replay detector; 10: the third-largest surprisal corroborates; 11: item revisits in the count detector; 12: the sequence score ranks long sessions' mean surprise too; 13: the model predicts each step's gap too
 WEIGHTS = "weights.pt"
 VOCABULARY = "vocabulary.json"
 FEATURE_DETECTOR = "detector.skops"
@@ -151,18 +151,20 @@ def weights_from_bytes(data: bytes) -> dict:
 
 def probe_bytes(model: SequenceModel, tokens: np.ndarray, gaps: np.ndarray) -> bytes:
     """What the model says about a few windows, so a reload can prove it says the same."""
-    nll = surprises(model, torch.from_numpy(tokens), torch.from_numpy(gaps))["nll"].numpy()
+    said = surprises(model, torch.from_numpy(tokens), torch.from_numpy(gaps))
     buffer = io.BytesIO()
-    np.savez(buffer, tokens=tokens, gaps=gaps, nll=nll)
+    np.savez(buffer, tokens=tokens, gaps=gaps, nll=said["nll"].numpy(), gap_nll=said["gap_nll"].numpy())
     return buffer.getvalue()
 
 
 def _check_probe(directory: ModelDir, model: SequenceModel) -> None:
     with np.load(io.BytesIO(directory.read(PROBE)), allow_pickle=False) as saved:
-        nll = surprises(model, torch.from_numpy(saved["tokens"]), torch.from_numpy(saved["gaps"]))["nll"].numpy()
-        if not np.allclose(nll, saved["nll"], atol=1e-4):
+        said = surprises(model, torch.from_numpy(saved["tokens"]), torch.from_numpy(saved["gaps"]))
+        names = ("nll", "gap_nll")
+        if not all(np.allclose(said[name].numpy(), saved[name], atol=1e-4) for name in names):
+            diff = max(float(np.abs(said[name].numpy() - saved[name]).max()) for name in names)
             raise SeqriskError(
-                f"{directory.location}: the reloaded model does not reproduce its training-time surprises (max diff {np.abs(nll - saved['nll']).max():.2e})"
+                f"{directory.location}: the reloaded model does not reproduce its training-time surprises (max diff {diff:.2e})"
             )
 
 

@@ -58,9 +58,15 @@ class SequenceModel(nn.Module):
             raise ValueError(f"arch must be 'transformer' or 'gru', got {config.arch!r}")
         self.norm = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size)
+        self.next_emb = nn.Embedding(config.vocab_size, config.d_model, padding_idx=PAD)
+        self.gap_head = nn.Linear(config.d_model, config.gap_buckets)
 
-    def forward(self, tokens: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
-        """Next-token logits. tokens, gaps: (B, T) int; returns (B, T, V)."""
+    def forward(self, tokens: torch.Tensor, gaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next-token logits (B, T, V), and the next step's gap-bucket logits given its token (B, T, G).
+
+        tokens, gaps: (B, T) int. Position t sees steps 0..t; its gap logits also see token t+1
+        (p(event, gap) = p(event) p(gap | event)); the last position's see padding.
+        """
         B, T = tokens.shape
         x = self.token_emb(tokens) + self.gap_emb(gaps)  # (B, T, C)
         if self.config.arch == "transformer":
@@ -71,33 +77,39 @@ class SequenceModel(nn.Module):
             x = self.body(x, mask=self.causal[:T, :T], src_key_padding_mask=padded, is_causal=True)
         else:
             x, _ = self.body(x)  # left to right: later padding cannot reach earlier steps
-        return self.head(self.norm(x))  # (B, T, V)
+        h = self.norm(x)
+        following = F.pad(tokens[:, 1:], (0, 1), value=PAD)  # (B, T): token t+1 at position t
+        return self.head(h), self.gap_head(h + self.next_emb(following))  # (B, T, V), (B, T, G)
 
 
-def next_event_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of predicting step t+1 from steps <= t, over real (unpadded) targets."""
-    targets = tokens[:, 1:]  # (B, T-1)
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=PAD)
+def next_event_loss(outputs: tuple[torch.Tensor, torch.Tensor], tokens: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of predicting step t+1 (its event, then its gap) from steps <= t, over real targets."""
+    logits, gap_logits = outputs
+    event = F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), tokens[:, 1:].reshape(-1), ignore_index=PAD)
+    gap = F.cross_entropy(gap_logits[:, :-1].reshape(-1, gap_logits.size(-1)), gaps[:, 1:].reshape(-1), ignore_index=PAD)
+    return event + gap
 
 
 @torch.no_grad()
 def surprises(model: SequenceModel, tokens: torch.Tensor, gaps: torch.Tensor, top_k: int = 3) -> dict[str, torch.Tensor]:
-    """Per-step surprise of the observed event (steps 1..T-1; step 0 has no prediction).
+    """Per-step surprise of the observed event, and of its gap given the event (steps 1..T-1; step 0 has no prediction).
 
-    Returns nll (B, T) and rank (B, T), 0 at step 0 and at padding, and the model's `top_k`
-    expected tokens at each step (B, T, k).
+    Returns nll, gap_nll and rank (B, T), 0 at step 0 and at padding (gap_nll also at the end,
+    which has no gap), and the model's `top_k` expected tokens at each step (B, T, k).
     """
     model.eval()
-    logits = model(tokens, gaps).float()  # (B, T, V)
+    logits, gap_logits = (o.float() for o in model(tokens, gaps))  # (B, T, V), (B, T, G)
     log_p = F.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V)
-    observed = tokens[:, 1:]  # (B, T-1)
+    observed, observed_gaps = tokens[:, 1:], gaps[:, 1:]  # (B, T-1)
     nll = -log_p.gather(-1, observed.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+    gap_nll = -F.log_softmax(gap_logits[:, :-1], dim=-1).gather(-1, observed_gaps.unsqueeze(-1)).squeeze(-1)
     rank = (log_p > -nll.unsqueeze(-1)).sum(-1) + 1  # (B, T-1): 1 + tokens strictly more likely
     real = observed != PAD
     zeros = torch.zeros(tokens.size(0), 1, device=tokens.device)
     expected = log_p.topk(top_k, dim=-1).indices  # (B, T-1, k)
     return {
         "nll": torch.cat([zeros, torch.where(real, nll, 0.0)], dim=1),
+        "gap_nll": torch.cat([zeros, torch.where(observed_gaps != PAD, gap_nll, 0.0)], dim=1),
         "rank": torch.cat([zeros.long(), torch.where(real, rank, 0)], dim=1),
         "expected": torch.cat([torch.zeros_like(expected[:, :1]), expected], dim=1),
     }

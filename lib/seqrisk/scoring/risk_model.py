@@ -82,7 +82,8 @@ class RiskModel:
 @dataclass
 class RawScores:
     evidence: SequenceEvidence
-    sequence_risk: np.ndarray
+    order_risk: np.ndarray  # the sequence detector's two parts (`SequenceScore.parts`); its score is the larger
+    rhythm_risk: np.ndarray
     feature_risk: np.ndarray
     deviations: np.ndarray
     count_risk: np.ndarray
@@ -93,7 +94,7 @@ class RawScores:
 
     def by_detector(self) -> dict[str, np.ndarray]:
         return {
-            "sequence": self.sequence_risk,
+            "sequence": np.maximum(self.order_risk, self.rhythm_risk),
             "feature": self.feature_risk,
             "count": self.count_risk,
             "ngram": self.ngram_risk,
@@ -153,7 +154,7 @@ def raw_scores(
     ngram_risk, unseen_runs = ngrams.risk(encoded)
     return RawScores(
         evidence,
-        sequence.risk(evidence),
+        *sequence.parts(evidence),
         detector.risk(X),
         detector.deviations(X),
         counts.risk(C, unseen),
@@ -189,6 +190,9 @@ def risk_frame(sessions: pd.DataFrame, model: RiskModel, settings: ScoreConfig, 
     score = model.combination.score(by_detector)
     risk_pct = model.calibration.percentile("combined", score)
     levels = risk_levels(risk_pct, settings, model.combination)
+    pct |= {
+        part: model.calibration.percentile("sequence", values) for part, values in (("order", raw.order_risk), ("rhythm", raw.rhythm_risk))
+    }
     reasons = session_reasons(sessions, raw, pct, model.detector.feature_names, settings)
     return pd.DataFrame(
         {
@@ -220,7 +224,8 @@ def session_reasons(
     names: list[str],
     settings: ScoreConfig,
 ) -> list[list[str]]:
-    """Reason codes per session, in a fixed order: sequence evidence first, then the features' (`pct`: by detector)."""
+    """Reason codes per session, in a fixed order: sequence evidence first, then the features' (`pct`: by detector,
+    and the sequence detector's two parts, "order" and "rhythm", each as the detector's percentile)."""
     flagged = {name: values >= settings.reason_percentile for name, values in pct.items()}
     from_features = feature_reasons(raw.deviations, names, flagged["feature"], settings.reason_z)
     duplicated = (sessions["users_with_sequence"].to_numpy() >= settings.duplicate_min_users) & (
@@ -229,8 +234,10 @@ def session_reasons(
     out = []
     for row in range(len(sessions)):
         found = []
-        if flagged["sequence"][row]:
+        if flagged["order"][row]:
             found.append("rare_transition")
+        if flagged["rhythm"][row]:
+            found.append("unusual_rhythm")
         if raw.evidence.unseen[row] > 0:
             found.append("unseen_event")
         if flagged["ngram"][row] and raw.unseen_runs[row] > 0:
