@@ -8,7 +8,7 @@ expects more is a surprise like any event. Three statistics of a session's steps
 surprise of its most surprising step (one very unlikely step, a credential change, an unseen event,
 a missing last step, marks a session however ordinary the rest), the mean surprise of its steps
 (an unlikely order throughout), and the mean surprise of its steps' gaps, each given its event (an
-unlikely rhythm throughout: clickouts seconds apart; `sequence_score.py` ranks all three). The
+unlikely rhythm throughout: a script's steady clicks; `sequence_score.py` ranks all three). The
 `top_k` most surprising steps (their events' surprise) are kept as evidence for analysts.
 """
 

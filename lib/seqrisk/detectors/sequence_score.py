@@ -7,9 +7,9 @@ than people. Over a long session the largest step is a poor witness: a long norm
 very unlikely step as often as an attack does, and what sets the attack apart is an unlikely order
 throughout, the mean surprise (system-call traces; docs/detectors.md, "Long sessions: the mean
 surprise speaks too"). The rhythm is the third: the model also predicts each step's time gap given
-its event, and a script that clicks out every five seconds, where people come back after a minute,
-is unlikely at every step without any one step standing out (the mean surprise of the gaps;
-docs/detectors.md, "The rhythm of events").
+its event, and a script that pages through a hotel's images every two seconds for minutes, where
+people pause, is unlikely at every step without any one step standing out (the mean surprise of
+the gaps; docs/detectors.md, "The rhythm of events").
 
 So each statistic is ranked on the reference (`Calibration`): the largest step among all reference
 sessions, the mean among the reference sessions of at least LONG_STEPS predicted steps, the gaps'
