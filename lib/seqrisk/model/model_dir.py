@@ -160,9 +160,9 @@ def probe_bytes(model: SequenceModel, tokens: np.ndarray, gaps: np.ndarray) -> b
 def _check_probe(directory: ModelDir, model: SequenceModel) -> None:
     with np.load(io.BytesIO(directory.read(PROBE)), allow_pickle=False) as saved:
         said = surprises(model, torch.from_numpy(saved["tokens"]), torch.from_numpy(saved["gaps"]))
-        names = ("nll", "gap_nll")
-        if not all(np.allclose(said[name].numpy(), saved[name], atol=1e-4) for name in names):
-            diff = max(float(np.abs(said[name].numpy() - saved[name]).max()) for name in names)
+        pairs = [(said[name].numpy(), saved[name]) for name in ("nll", "gap_nll")]
+        if not all(np.allclose(now, then, atol=1e-4) for now, then in pairs):
+            diff = max(float(np.abs(now - then).max()) for now, then in pairs)
             raise SeqriskError(
                 f"{directory.location}: the reloaded model does not reproduce its training-time surprises (max diff {diff:.2e})"
             )

@@ -83,8 +83,8 @@ class SequenceModel(nn.Module):
 
 
 def next_event_loss(outputs: tuple[torch.Tensor, torch.Tensor], tokens: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of predicting step t+1 (its event, then its gap) from steps <= t, over real targets."""
-    logits, gap_logits = outputs
+    """Mean cross-entropy of predicting step t+1 (its event, then its gap) from steps <= t, over real targets (in fp32)."""
+    logits, gap_logits = (o.float() for o in outputs)
     event = F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), tokens[:, 1:].reshape(-1), ignore_index=PAD)
     gap = F.cross_entropy(gap_logits[:, :-1].reshape(-1, gap_logits.size(-1)), gaps[:, 1:].reshape(-1), ignore_index=PAD)
     return event + gap

@@ -171,7 +171,7 @@ def _train_epoch(
     for _ in range(plan.steps_per_epoch):
         tokens, gaps = (torch.from_numpy(a).to(device) for a in next(batches))  # (B, T) each
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = next_event_loss(tuple(o.float() for o in model(tokens, gaps)), tokens, gaps)
+            loss = next_event_loss(model(tokens, gaps), tokens, gaps)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -188,7 +188,7 @@ def _validate(model: SequenceModel, val_set: list[tuple[np.ndarray, np.ndarray]]
     for batch in val_set:
         tokens, gaps = (torch.from_numpy(a).to(device) for a in batch)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            losses.append(next_event_loss(tuple(o.float() for o in model(tokens, gaps)), tokens, gaps).item())
+            losses.append(next_event_loss(model(tokens, gaps), tokens, gaps).item())
     return float(np.mean(losses))
 
 
