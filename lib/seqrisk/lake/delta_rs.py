@@ -9,6 +9,7 @@ files from the Delta log. This backend works on local paths (`file://` or plain)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -135,9 +136,7 @@ class DeltaRsTables(DeltaTables):
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(source, target)
             staged.append(_StagedFile(relative.as_posix(), target.stat().st_size, rows))
-        shutil.rmtree(staging.parent, ignore_errors=True)
-        if not any(staging.parent.parent.iterdir()):
-            staging.parent.parent.rmdir()
+        shutil.rmtree(staging.parent, ignore_errors=True)  # `_staging/` stays: another run may be writing there now
         return staged
 
     def _commit(self, write: TableWrite, files: list[_StagedFile], run_id: str, base: int | None | object) -> WriteResult:
@@ -236,11 +235,14 @@ class DeltaRsTables(DeltaTables):
         cutoff = time.time() - retain_hours * 3600
         removed = 0
         for run in sorted(staging.iterdir()):
-            newest = max([run.stat().st_mtime, *(f.stat().st_mtime for f in run.rglob("*"))])
+            try:
+                newest = max([run.stat().st_mtime, *(f.stat().st_mtime for f in run.rglob("*"))])
+            except FileNotFoundError:
+                continue  # the run finished meanwhile and removed its folder
             if newest < cutoff:
                 shutil.rmtree(run)
                 removed += 1
-        if not any(staging.iterdir()):
+        with contextlib.suppress(OSError):  # only when empty: a run that starts now keeps it
             staging.rmdir()
         return removed
 
