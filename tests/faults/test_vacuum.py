@@ -9,6 +9,7 @@ from helpers import make_config
 from seqrisk.jobs.ingest import run_ingest
 from seqrisk.jobs.vacuum import run_vacuum
 from seqrisk.lake.delta_rs import DeltaRsTables
+from seqrisk.lake.native_delta import LISTING_PARALLELISM
 
 
 def test_vacuum_removes_a_delta_rs_table_folder_whose_first_commit_never_came(spark, tmp_path, monkeypatch):
@@ -46,6 +47,8 @@ def test_native_vacuum_below_delta_spark_s_retention_removes_the_files_no_live_c
     stray.write_bytes(b"x")
     live = {Path(u.removeprefix("file://")) for u in DeltaTable(str(lake / "events")).file_uris()}
 
+    listing = spark.conf.get(LISTING_PARALLELISM)
     assert run_vacuum(make_config(lake, *native), spark=spark).files_removed["events"] == 0  # young files are kept
     assert run_vacuum(make_config(lake, *native), retain_hours=0, spark=spark).files_removed["events"] == 1
+    assert spark.conf.get(LISTING_PARALLELISM) == listing  # the vacuum's own listing parallelism is not left behind
     assert set((lake / "events").rglob("*.parquet")) == live

@@ -46,6 +46,10 @@ from seqrisk.lake.tables import (
 
 DEFAULT_RETENTION_HOURS = 168  # delta-spark refuses a shorter VACUUM unless its check is off for that call
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+# VACUUM lists a table's folders in as many tasks as this setting says. Spark's default, 10,000, made
+# each vacuum of a small table take minutes on 2 cores (delta-io/delta#220); capped at 4 tasks per core.
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+LISTING_TASKS_PER_CORE = 4
 WRITE_ID = "write_id"  # in userMetadata: finds this write's own commit
 CONFLICTS = (  # Delta's optimistic-concurrency failures (siblings in delta.exceptions, not subclasses of one)
     delta_errors.ConcurrentAppendException,
@@ -102,7 +106,11 @@ class NativeDeltaTables(DeltaTables):
             return self.spark.read.format("binaryFile").option("recursiveFileLookup", True).load(location).select("path").count()
 
         before = files()
-        with _settings(self.spark, {RETENTION_CHECK: "false"} if retain_hours < DEFAULT_RETENTION_HOURS else {}):
+        listing = min(int(self.spark.conf.get(LISTING_PARALLELISM)), LISTING_TASKS_PER_CORE * self.spark.sparkContext.defaultParallelism)
+        settings = {LISTING_PARALLELISM: str(listing)}
+        if retain_hours < DEFAULT_RETENTION_HOURS:
+            settings[RETENTION_CHECK] = "false"
+        with _settings(self.spark, settings):
             table.vacuum(float(retain_hours))
         return before - files()
 
