@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from delta import exceptions as delta_errors
 from delta.tables import DeltaTable
@@ -106,7 +106,10 @@ class NativeDeltaTables(DeltaTables):
             return self.spark.read.format("binaryFile").option("recursiveFileLookup", True).load(location).select("path").count()
 
         before = files()
-        listing = min(int(self.spark.conf.get(LISTING_PARALLELISM)), LISTING_TASKS_PER_CORE * self.spark.sparkContext.defaultParallelism)
+        listing = min(
+            int(cast(str, self.spark.conf.get(LISTING_PARALLELISM))),  # a SQL setting with a default: never None
+            LISTING_TASKS_PER_CORE * self.spark.sparkContext.defaultParallelism,
+        )
         settings = {LISTING_PARALLELISM: str(listing)}
         if retain_hours < DEFAULT_RETENTION_HOURS:
             settings[RETENTION_CHECK] = "false"
