@@ -29,6 +29,8 @@ HOROVOD_VERSION := $(shell sed -n 's/^HOROVOD_VERSION = "\(.*\)"/\1/p' setup.py)
 STAMP := $(VENV)/.setup-done
 DEMO_DIR ?= demo
 DEMO_SET ?=
+# pytest-xdist processes for `make test`; each test module runs whole in one of them (its fixtures once)
+TEST_WORKERS ?= 2
 
 .PHONY: setup demo lint test bench clean
 
@@ -56,7 +58,7 @@ lint: setup
 	$(VENV)/bin/mypy
 
 test: lint
-	$(PY) -m pytest $(TESTS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(TESTS)
 ifeq ($(PROFILE),spark4)
 	@scripts/demo.sh $(PY) $(VENV)/demo  # one end-to-end pipeline on this profile
 endif

@@ -55,6 +55,7 @@ RUNTIME_SPARK4 = [
 
 DEV = [
     "pytest>=8,<9",
+    "pytest-xdist>=3.6,<4",  # `make test` runs the suite in two processes
     "ruff>=0.15",  # format and lint (pyproject.toml)
     "mypy>=1.10",  # types of lib/ (pyproject.toml)
     "duckdb>=1.1,<2",
