@@ -80,3 +80,12 @@ def test_a_gap_is_judged_against_its_event(model):
     usual, unusual = surprises(model, tokens[:2], gaps[:2]), surprises(model, tokens[:2], swapped)
     assert (usual["gap_nll"][:, 1] < 0.1).all() and (unusual["gap_nll"][:, 1] > 2.0).all()
     torch.testing.assert_close(usual["nll"], unusual["nll"])  # the events' surprise is the events' alone
+
+
+def test_the_gaps_loss_trains_the_gap_head_alone(model):
+    """The body learns the events only: the gaps' cross-entropy leaves every weight before the hidden state untouched."""
+    logits, gap_logits = model.train()(TOKENS, GAPS)
+    gap_loss = next_event_loss((logits.detach(), gap_logits), TOKENS, GAPS)
+    gap_loss.backward()
+    assert all(p.grad is None for p in [*model.token_emb.parameters(), *model.gap_emb.parameters(), *model.body.parameters()])
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.gap_head.parameters())

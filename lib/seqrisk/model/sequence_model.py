@@ -59,7 +59,7 @@ class SequenceModel(nn.Module):
         self.norm = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size)
         self.next_emb = nn.Embedding(config.vocab_size, config.d_model, padding_idx=PAD)
-        self.gap_head = nn.Linear(config.d_model, config.gap_buckets)
+        self.gap_head = nn.Sequential(nn.Linear(config.d_model, config.d_model), nn.GELU(), nn.Linear(config.d_model, config.gap_buckets))
 
     def forward(self, tokens: torch.Tensor, gaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Next-token logits (B, T, V), and the next step's gap-bucket logits given its token (B, T, G).
@@ -79,7 +79,8 @@ class SequenceModel(nn.Module):
             x, _ = self.body(x)  # left to right: later padding cannot reach earlier steps
         h = self.norm(x)
         following = F.pad(tokens[:, 1:], (0, 1), value=PAD)  # (B, T): token t+1 at position t
-        return self.head(h), self.gap_head(h + self.next_emb(following))  # (B, T, V), (B, T, G)
+        # The gaps' loss stops at the hidden state: it trains the gap head alone, so the body learns the events only.
+        return self.head(h), self.gap_head(h.detach() + self.next_emb(following))  # (B, T, V), (B, T, G)
 
 
 def next_event_loss(outputs: tuple[torch.Tensor, torch.Tensor], tokens: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
