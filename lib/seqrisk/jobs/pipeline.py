@@ -101,7 +101,7 @@ def run_pipeline(
     summary.model_dir = trained.model_dir
     if labels and trained.registered:
         promoted = step("promote", lambda: run_promote(config, labels=labels, spark=spark))
-        summary.promotion = f"{'promoted' if promoted.promoted else 'refused'}: {promoted.reason}"  # as `promote` reports it
+        summary.promotion = f"{promoted.verdict}: {promoted.reason}"
         champion = config.score.model_copy(update={"model": f"{tracking.REGISTRY_SCHEME}{trained.registered.name}@{promoted.alias}"})
         config = config.model_copy(update={"score": champion})
     scored = step("score", lambda: run_score(config, spark=spark))

@@ -40,18 +40,21 @@ class PromoteSummary:
     candidate_metrics: dict | None = None
     champion_metrics: dict | None = None
 
+    @property
+    def verdict(self) -> str:
+        return "promoted" if self.promoted else "refused"
+
     def report(self) -> str:
         def shown(metrics: dict | None) -> str:
             return ", ".join(f"{k} {metrics[k]:.4f}" for k in COMPARED) if metrics else "not evaluated"
 
         champion = f"{self.champion.uri}: {shown(self.champion_metrics)}" if self.champion else "none"
         holder = self.candidate if self.promoted else self.champion
-        verdict = "promoted" if self.promoted else "refused"
         return report(
-            f"promote {self.candidate.name}@{self.alias}: {verdict}",
+            f"promote {self.candidate.name}@{self.alias}: {self.verdict}",
             line("candidate", f"{self.candidate.uri}: {shown(self.candidate_metrics)}"),
             line("champion before", champion),
-            line("decision", f"{verdict}: {self.reason}"),
+            line("decision", f"{self.verdict}: {self.reason}"),
             line(f"@{self.alias} is now", holder.uri if holder else "on no version"),
         )
 
