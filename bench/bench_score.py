@@ -30,7 +30,7 @@ from seqrisk.lake.lake import Lake
 from seqrisk.registry import model_store
 from seqrisk.scoring.risk_model import load_risk_model, risk_frame, scorer_input
 from seqrisk.scoring.session_risk import score_sessions
-from seqrisk.sessions.vocabulary import session_tokens
+from seqrisk.sessions.vocabulary import session_gaps, session_tokens
 from seqrisk.spark import get_spark
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,9 +99,11 @@ def _detectors(frame, model, config) -> dict:
         top_k=config.score.top_events,
     )
     evidence = score_sequences()  # the sequence score's ranking is timed on its own
+    free = model.sequence.gap_table.surprise(encoded, list(session_gaps(frame, vocabulary)))
     return {
         "sequence model (windows, GRU)": score_sequences,
-        "sequence score (its statistics)": lambda: model.sequence.risk(evidence),
+        "gap table (gaps given events)": lambda: model.sequence.gap_table.surprise(encoded, list(session_gaps(frame, vocabulary))),
+        "sequence score (its statistics)": lambda: model.sequence.risk(evidence, free),
         "feature detector": lambda: model.detector.risk(model.detector.matrix(frame)),
         "token ids (both detectors below)": lambda: list(session_tokens(frame, vocabulary)),
         "count detector": lambda: model.counts.risk(count_matrix(encoded, frame["item_revisits"], vocabulary, model.counts.token_columns)),

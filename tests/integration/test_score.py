@@ -122,14 +122,21 @@ def test_scores_equal_the_model_applied_directly_and_do_not_depend_on_partitioni
     said = surprises(model.loaded.model, tokens, gaps)
     nll, gap_nll = (said[name].numpy().astype(np.float64) for name in ("nll", "gap_nll"))
     scored = one.set_index("session_id")
-    assert model.sequence.ranks_timing
+    assert model.sequence.ranks_timing and model.sequence.ranks_free_timing
+    table = model.sequence.gap_table.log_p
     for row, (session_id, (_, n, _, _)) in enumerate(zip(short, windows)):
-        # The documented score of a short session: its most surprising step's surprise (the end included)
-        # and, with TIMED_STEPS gaps or more, their mean surprise, each ranked on the reference; the larger, calibrated.
+        # The documented score of a short session: its most surprising step's surprise (the end included),
+        # its quick repeats under the gap table and, with TIMED_STEPS gaps or more, their mean surprise under
+        # the model and under the gap table, each ranked on the reference; the largest, calibrated.
         largest, timing = nll[row, 1:n].max(), gap_nll[row, 1 : n - 1]  # the end has no gap
-        raw = model.sequence.statistics.surprisal("largest", np.array([largest]))
+        free = -table[tokens[row, 1 : n - 1], gaps[row, 1 : n - 1]]
+        quick = model.sequence.gap_table.surprise([tokens[row, : n - 1].numpy()], [gaps[row, : n - 1].numpy()]).quick
+        raw = np.maximum(
+            model.sequence.statistics.surprisal("largest", np.array([largest])), model.sequence.statistics.surprisal("quick", quick)
+        )
         if len(timing) >= TIMED_STEPS:
             raw = np.maximum(raw, model.sequence.statistics.surprisal("timing", np.array([timing.mean()])))
+            raw = np.maximum(raw, model.sequence.statistics.surprisal("free_timing", np.array([free.mean()])))
         expected_pct = model.calibration.percentile("sequence", raw)[0]
         assert scored.loc[session_id, "sequence_pct"] == pytest.approx(expected_pct, abs=1e-9)
 

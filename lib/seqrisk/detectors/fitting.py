@@ -16,6 +16,7 @@ from seqrisk.detectors.calibration import Calibration
 from seqrisk.detectors.combination import DETECTORS, Combination, LabelReport, choose_weights, cutoff, with_labels
 from seqrisk.detectors.count_detector import CountDetector, count_matrix
 from seqrisk.detectors.feature_detector import FeatureDetector
+from seqrisk.detectors.gap_table import GapSurprise, GapTable
 from seqrisk.detectors.ngram_detector import NgramDetector
 from seqrisk.detectors.replay_detector import abstains, replay_risk
 from seqrisk.detectors.sequence_evidence import event_types_of, session_evidence
@@ -23,7 +24,7 @@ from seqrisk.detectors.sequence_score import LONG_STEPS, MIN_LONG_REFERENCE, TIM
 from seqrisk.model.sequence_model import SequenceModel
 from seqrisk.model.settings import TrainConfig
 from seqrisk.sessions.features import feature_matrix
-from seqrisk.sessions.vocabulary import Vocabulary, session_tokens
+from seqrisk.sessions.vocabulary import Vocabulary, session_gaps, session_tokens
 
 log = logging.getLogger("seqrisk")
 
@@ -41,25 +42,32 @@ def fit_detectors(
     """(feature detector, count detector, sequence score, reference scores) from a pandas sample of reference sessions.
 
     The reference scores (by detector) hold for sessions the detectors were not fitted on: the
-    feature and count detectors' are cross-fitted (each half scored by detectors fitted on the
-    other), the n-gram detector's leave each session out (`ngrams` was fitted on sessions that
-    include the sample). The sequence score ranks its statistics on the same sample the
-    calibration ranks its scores on (the model was trained on the training dates either way).
+    feature and count detectors' and the gap table's are cross-fitted (each half scored by
+    detectors fitted on the other), the n-gram detector's leave each session out (`ngrams` was
+    fitted on sessions that include the sample). The sequence score ranks its statistics on the
+    same sample the calibration ranks its scores on (the model was trained on the training dates
+    either way).
     """
     event_types = event_types_of(vocabulary, settings.feature_event_types)
     X, names = feature_matrix(reference, event_types)
     encoded = list(session_tokens(reference, vocabulary))  # the count and n-gram detectors read the same token ids
     C = count_matrix(encoded, reference["item_revisits"], vocabulary, settings.count_columns)
+    gaps = list(session_gaps(reference, vocabulary))
     halves = np.array_split(np.random.default_rng(settings.seed).permutation(len(reference)), 2)
     feature_risk, count_risk = np.zeros(len(reference)), np.zeros(len(reference))
+    free = GapSurprise(np.zeros(len(reference)), np.zeros(len(reference), dtype=np.int64), np.zeros(len(reference)))
     for scored, fitted in ((halves[0], halves[1]), (halves[1], halves[0])):
         feature_risk[scored] = FeatureDetector.fit(X[fitted], names, event_types, settings.seed, settings.detector_trees).risk(X[scored])
         count_risk[scored] = CountDetector.fit(C[fitted], settings.count_floor).risk(C[scored])
+        part = _gap_table(vocabulary, [encoded[i] for i in fitted], [gaps[i] for i in fitted]).surprise(
+            [encoded[i] for i in scored], [gaps[i] for i in scored]
+        )
+        free.mean[scored], free.gaps[scored], free.quick[scored] = part.mean, part.gaps, part.quick
     evidence = session_evidence(
         reference, model, vocabulary, length=model.config.max_len, stride=stride, batch_windows=batch_windows, top_k=top_k
     )
     detector = FeatureDetector.fit(X, names, event_types, settings.seed, settings.detector_trees)
-    sequence = SequenceScore.fit(evidence)
+    sequence = SequenceScore.fit(evidence, free, _gap_table(vocabulary, encoded, gaps))
     log.info(
         "train: %d reference sessions of %d predicted steps or more: %s",
         int(np.sum(evidence.steps >= LONG_STEPS)),
@@ -72,15 +80,23 @@ def fit_detectors(
         TIMED_STEPS,
         "their gaps' mean surprise is ranked" if sequence.ranks_timing else "too few, or gaps the model always foresees: not ranked",
     )
+    if not sequence.ranks_free_timing:
+        log.info(
+            "train: the gaps given their event alone (mean, quick repeats) are not ranked: too few sessions, or gaps always in one bucket"
+        )
     ngram_risk, _ = ngrams.risk(encoded, in_reference=True)
     reference_raw = {
-        "sequence": sequence.risk(evidence),
+        "sequence": sequence.risk(evidence, free),
         "feature": feature_risk,
         "count": count_risk,
         "ngram": ngram_risk,
         "replay": replay_risk(reference),
     }
     return detector, CountDetector.fit(C, settings.count_floor), sequence, reference_raw
+
+
+def _gap_table(vocabulary: Vocabulary, tokens: list[np.ndarray], gaps: list[np.ndarray]) -> GapTable:
+    return GapTable.fit(tokens, gaps, vocabulary.size, vocabulary.gap_bucket_count)
 
 
 def unlabeled_combination(reference_raw: dict) -> Combination:

@@ -1,7 +1,7 @@
 """Scoring sessions with a model directory: pandas in, risk rows out (what the scoring UDF runs).
 
 Five detectors score each session: the sequence model (surprise of the most surprising step, or
-for a long session its mean surprise where that ranks higher: `sequence_score.py`),
+for a long session its mean surprise, or its gaps' where that ranks higher: `sequence_score.py`),
 the IsolationForest over session features, the count detector over token counts, the n-gram
 detector (the share of runs of tokens no reference session holds), and the replay detector (the
 length of a long sequence another user played too). The
@@ -51,7 +51,7 @@ from seqrisk.model.model_dir import (
 from seqrisk.model.sequence_model import SequenceModel
 from seqrisk.scoring.settings import ScoreConfig
 from seqrisk.sessions.features import FEATURE_COLUMNS, item_revisits, with_sequence_users
-from seqrisk.sessions.vocabulary import Vocabulary, session_tokens
+from seqrisk.sessions.vocabulary import Vocabulary, session_gaps, session_tokens
 from seqrisk.sessions.windows import TOKEN_INPUTS
 
 # Session columns the scorer reads (after features.with_sequence_users).
@@ -152,9 +152,10 @@ def raw_scores(
     C = count_matrix(encoded, sessions["item_revisits"], vocabulary, counts.token_columns)
     unseen = counts.unseen_pairs(C)  # in the count risk and in the reasons: computed once
     ngram_risk, unseen_runs = ngrams.risk(encoded)
+    free = sequence.gap_table.surprise(encoded, list(session_gaps(sessions, vocabulary)))
     return RawScores(
         evidence,
-        *sequence.parts(evidence),
+        *sequence.parts(evidence, free),
         detector.risk(X),
         detector.deviations(X),
         counts.risk(C, unseen),

@@ -176,3 +176,9 @@ def session_tokens(sessions: pd.DataFrame, vocabulary: Vocabulary) -> Iterator[n
     """Each session's token ids (from its columns event_types, categories, prices), encoded with `vocabulary`."""
     for types, categories, prices in sessions[["event_types", "categories", "prices"]].itertuples(index=False):
         yield vocabulary.encode(list(types), None if categories is None else list(categories), None if prices is None else list(prices))
+
+
+def session_gaps(sessions: pd.DataFrame, vocabulary: Vocabulary) -> Iterator[np.ndarray]:
+    """Each session's gap bucket ids (from its column gaps_s), encoded with `vocabulary`."""
+    for gaps_s in sessions["gaps_s"]:
+        yield vocabulary.encode_gaps(list(gaps_s))
