@@ -19,7 +19,7 @@ from seqrisk.detectors.feature_detector import FeatureDetector
 from seqrisk.detectors.gap_table import GapSurprise, GapTable
 from seqrisk.detectors.ngram_detector import NgramDetector
 from seqrisk.detectors.replay_detector import abstains, replay_risk
-from seqrisk.detectors.sequence_evidence import event_types_of, session_evidence
+from seqrisk.detectors.sequence_evidence import SequenceEvidence, event_types_of, session_evidence
 from seqrisk.detectors.sequence_score import LONG_STEPS, MIN_LONG_REFERENCE, TIMED_STEPS, SequenceScore
 from seqrisk.model.sequence_model import SequenceModel
 from seqrisk.model.settings import TrainConfig
@@ -55,19 +55,43 @@ def fit_detectors(
     gaps = list(session_gaps(reference, vocabulary))
     halves = np.array_split(np.random.default_rng(settings.seed).permutation(len(reference)), 2)
     feature_risk, count_risk = np.zeros(len(reference)), np.zeros(len(reference))
-    free = GapSurprise(np.zeros(len(reference)), np.zeros(len(reference), dtype=np.int64), np.zeros(len(reference)))
     for scored, fitted in ((halves[0], halves[1]), (halves[1], halves[0])):
         feature_risk[scored] = FeatureDetector.fit(X[fitted], names, event_types, settings.seed, settings.detector_trees).risk(X[scored])
         count_risk[scored] = CountDetector.fit(C[fitted], settings.count_floor).risk(C[scored])
-        part = _gap_table(vocabulary, [encoded[i] for i in fitted], [gaps[i] for i in fitted]).surprise(
-            [encoded[i] for i in scored], [gaps[i] for i in scored]
-        )
-        free.mean[scored], free.gaps[scored], free.quick[scored] = part.mean, part.gaps, part.quick
+    free = _cross_fitted_gaps(vocabulary, encoded, gaps, halves)
     evidence = session_evidence(
         reference, model, vocabulary, length=model.config.max_len, stride=stride, batch_windows=batch_windows, top_k=top_k
     )
     detector = FeatureDetector.fit(X, names, event_types, settings.seed, settings.detector_trees)
     sequence = SequenceScore.fit(evidence, free, _gap_table(vocabulary, encoded, gaps))
+    _log_ranked(evidence, sequence)
+    ngram_risk, _ = ngrams.risk(encoded, in_reference=True)
+    reference_raw = {
+        "sequence": sequence.risk(evidence, free),
+        "feature": feature_risk,
+        "count": count_risk,
+        "ngram": ngram_risk,
+        "replay": replay_risk(reference),
+    }
+    return detector, CountDetector.fit(C, settings.count_floor), sequence, reference_raw
+
+
+def _gap_table(vocabulary: Vocabulary, tokens: list[np.ndarray], gaps: list[np.ndarray]) -> GapTable:
+    return GapTable.fit(tokens, gaps, vocabulary.size, vocabulary.gap_bucket_count)
+
+
+def _cross_fitted_gaps(vocabulary: Vocabulary, tokens: list[np.ndarray], gaps: list[np.ndarray], halves: list[np.ndarray]) -> GapSurprise:
+    """Each half's gaps under the gap table counted on the other half."""
+    free = GapSurprise(np.zeros(len(tokens)), np.zeros(len(tokens), dtype=np.int64), np.zeros(len(tokens)))
+    for scored, fitted in ((halves[0], halves[1]), (halves[1], halves[0])):
+        table = _gap_table(vocabulary, [tokens[i] for i in fitted], [gaps[i] for i in fitted])
+        part = table.surprise([tokens[i] for i in scored], [gaps[i] for i in scored])
+        free.mean[scored], free.gaps[scored], free.quick[scored] = part.mean, part.gaps, part.quick
+    return free
+
+
+def _log_ranked(evidence: SequenceEvidence, sequence: SequenceScore) -> None:
+    """Say in the train log which of the sequence score's statistics are ranked, and why not."""
     log.info(
         "train: %d reference sessions of %d predicted steps or more: %s",
         int(np.sum(evidence.steps >= LONG_STEPS)),
@@ -84,19 +108,6 @@ def fit_detectors(
         log.info(
             "train: the gaps given their event alone (mean, quick repeats) are not ranked: too few sessions, or gaps always in one bucket"
         )
-    ngram_risk, _ = ngrams.risk(encoded, in_reference=True)
-    reference_raw = {
-        "sequence": sequence.risk(evidence, free),
-        "feature": feature_risk,
-        "count": count_risk,
-        "ngram": ngram_risk,
-        "replay": replay_risk(reference),
-    }
-    return detector, CountDetector.fit(C, settings.count_floor), sequence, reference_raw
-
-
-def _gap_table(vocabulary: Vocabulary, tokens: list[np.ndarray], gaps: list[np.ndarray]) -> GapTable:
-    return GapTable.fit(tokens, gaps, vocabulary.size, vocabulary.gap_bucket_count)
 
 
 def unlabeled_combination(reference_raw: dict) -> Combination:
