@@ -1,4 +1,5 @@
-"""The sequence score: the largest step for every session, the mean surprise too for long ones, the gaps' for timed ones."""
+"""The sequence score: the largest step for every session, the mean surprise too for long ones, the gaps' for timed ones
+(the model's and the gap table's), the gap table's quick repeats for all."""
 
 import numpy as np
 
@@ -28,8 +29,10 @@ TABLE = GapTable(np.log(np.full((5, 4), 0.25)))  # the gap table itself is teste
 def untabled(sessions: SequenceEvidence, mean=None, quick=None) -> GapSurprise:
     """The sessions' gaps under the gap table: `mean` their mean surprise and `quick` their quick repeats' (0: none
     given), as many gaps as the model's."""
-    zeros = np.zeros(len(sessions.score))
-    as_array = lambda values: zeros if values is None else np.asarray(values, dtype=float)  # noqa: E731
+
+    def as_array(values) -> np.ndarray:
+        return np.zeros(len(sessions.score)) if values is None else np.asarray(values, dtype=float)
+
     return GapSurprise(as_array(mean), sessions.timed, as_array(quick))
 
 
