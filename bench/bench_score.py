@@ -99,10 +99,14 @@ def _detectors(frame, model, config) -> dict:
         top_k=config.score.top_events,
     )
     evidence = score_sequences()  # the sequence score's ranking is timed on its own
-    free = model.sequence.gap_table.surprise(encoded, list(session_gaps(frame, vocabulary)))
+
+    def gaps_given_events():
+        return model.sequence.gap_table.surprise(encoded, list(session_gaps(frame, vocabulary)))
+
+    free = gaps_given_events()
     return {
         "sequence model (windows, GRU)": score_sequences,
-        "gap table (gaps given events)": lambda: model.sequence.gap_table.surprise(encoded, list(session_gaps(frame, vocabulary))),
+        "gap table (gaps given events)": gaps_given_events,
         "sequence score (its statistics)": lambda: model.sequence.risk(evidence, free),
         "feature detector": lambda: model.detector.risk(model.detector.matrix(frame)),
         "token ids (both detectors below)": lambda: list(session_tokens(frame, vocabulary)),
