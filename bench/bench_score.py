@@ -30,7 +30,7 @@ from seqrisk.lake.lake import Lake
 from seqrisk.registry import model_store
 from seqrisk.scoring.risk_model import load_risk_model, risk_frame, scorer_input
 from seqrisk.scoring.session_risk import score_sessions
-from seqrisk.sessions.vocabulary import session_gaps, session_tokens
+from seqrisk.sessions.vocabulary import encode_sessions
 from seqrisk.spark import get_spark
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,10 +87,11 @@ def main() -> None:
 def _detectors(frame, model, config) -> dict:
     """Each detector's raw scoring of the sessions, as `risk_model.raw_scores` runs it."""
     vocabulary, sequence_model = model.loaded.vocabulary, model.loaded.model
-    encoded = list(session_tokens(frame, vocabulary))  # encoding is timed with neither detector: scoring does it once for both
+    encoded = encode_sessions(frame, vocabulary)  # timed on its own: scoring does it once for every detector
     score_sequences = partial(
         session_evidence,
         frame,
+        encoded,
         sequence_model,
         vocabulary,
         length=sequence_model.config.max_len,
@@ -99,19 +100,17 @@ def _detectors(frame, model, config) -> dict:
         top_k=config.score.top_events,
     )
     evidence = score_sequences()  # the sequence score's ranking is timed on its own
-
-    def gaps_given_events():
-        return model.sequence.gap_table.surprise(encoded, list(session_gaps(frame, vocabulary)))
-
-    free = gaps_given_events()
+    free = model.sequence.gap_table.surprise(*encoded)
     return {
+        "token and gap bucket ids (all)": lambda: encode_sessions(frame, vocabulary),
         "sequence model (windows, GRU)": score_sequences,
-        "gap table (gaps given events)": gaps_given_events,
+        "gap table (gaps given events)": lambda: model.sequence.gap_table.surprise(*encoded),
         "sequence score (its statistics)": lambda: model.sequence.risk(evidence, free),
         "feature detector": lambda: model.detector.risk(model.detector.matrix(frame)),
-        "token ids (both detectors below)": lambda: list(session_tokens(frame, vocabulary)),
-        "count detector": lambda: model.counts.risk(count_matrix(encoded, frame["item_revisits"], vocabulary, model.counts.token_columns)),
-        "n-gram detector": lambda: model.ngrams.risk(encoded),
+        "count detector": lambda: model.counts.risk(
+            count_matrix(encoded.tokens, frame["item_revisits"], vocabulary, model.counts.token_columns)
+        ),
+        "n-gram detector": lambda: model.ngrams.risk(encoded.tokens),
         "replay detector": lambda: replay_risk(frame),
     }
 

@@ -35,7 +35,7 @@ from seqrisk.evaluation.labels import label_sessions, read_labels
 from seqrisk.lake.lake import Lake
 from seqrisk.registry.model_store import fetch
 from seqrisk.scoring.risk_model import load_risk_model
-from seqrisk.sessions.vocabulary import RARE, UNK
+from seqrisk.sessions.vocabulary import RARE, UNK, encode_sessions
 from seqrisk.sessions.windows import TOKEN_INPUTS
 from seqrisk.spark import get_spark
 
@@ -84,7 +84,10 @@ def main() -> None:
 def model_steps(model, sessions: pd.DataFrame) -> dict:
     loaded = model.loaded
     return {
-        s.row: s for s in session_steps(sessions, loaded.model, loaded.vocabulary, length=loaded.model.config.max_len, stride=model.stride)
+        s.row: s
+        for s in session_steps(
+            encode_sessions(sessions, loaded.vocabulary), loaded.model, length=loaded.model.config.max_len, stride=model.stride
+        )
     }
 
 

@@ -24,7 +24,7 @@ from seqrisk.detectors.sequence_score import LONG_STEPS, MIN_LONG_REFERENCE, TIM
 from seqrisk.model.sequence_model import SequenceModel
 from seqrisk.model.settings import TrainConfig
 from seqrisk.sessions.features import feature_matrix
-from seqrisk.sessions.vocabulary import Vocabulary, session_gaps, session_tokens
+from seqrisk.sessions.vocabulary import Vocabulary, encode_sessions
 
 log = logging.getLogger("seqrisk")
 
@@ -50,22 +50,21 @@ def fit_detectors(
     """
     event_types = event_types_of(vocabulary, settings.feature_event_types)
     X, names = feature_matrix(reference, event_types)
-    encoded = list(session_tokens(reference, vocabulary))  # the count and n-gram detectors read the same token ids
-    C = count_matrix(encoded, reference["item_revisits"], vocabulary, settings.count_columns)
-    gaps = list(session_gaps(reference, vocabulary))
+    encoded = encode_sessions(reference, vocabulary)  # every detector reads the same token and gap bucket ids
+    C = count_matrix(encoded.tokens, reference["item_revisits"], vocabulary, settings.count_columns)
     halves = np.array_split(np.random.default_rng(settings.seed).permutation(len(reference)), 2)
     feature_risk, count_risk = np.zeros(len(reference)), np.zeros(len(reference))
     for scored, fitted in ((halves[0], halves[1]), (halves[1], halves[0])):
         feature_risk[scored] = FeatureDetector.fit(X[fitted], names, event_types, settings.seed, settings.detector_trees).risk(X[scored])
         count_risk[scored] = CountDetector.fit(C[fitted], settings.count_floor).risk(C[scored])
-    free = _cross_fitted_gaps(vocabulary, encoded, gaps, halves)
+    free = _cross_fitted_gaps(vocabulary, *encoded, halves)
     evidence = session_evidence(
-        reference, model, vocabulary, length=model.config.max_len, stride=stride, batch_windows=batch_windows, top_k=top_k
+        reference, encoded, model, vocabulary, length=model.config.max_len, stride=stride, batch_windows=batch_windows, top_k=top_k
     )
     detector = FeatureDetector.fit(X, names, event_types, settings.seed, settings.detector_trees)
-    sequence = SequenceScore.fit(evidence, free, _gap_table(vocabulary, encoded, gaps))
+    sequence = SequenceScore.fit(evidence, free, _gap_table(vocabulary, *encoded))
     _log_ranked(evidence, sequence)
-    ngram_risk, _ = ngrams.risk(encoded, in_reference=True)
+    ngram_risk, _ = ngrams.risk(encoded.tokens, in_reference=True)
     reference_raw = {
         "sequence": sequence.risk(evidence, free),
         "feature": feature_risk,

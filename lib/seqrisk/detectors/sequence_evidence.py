@@ -1,7 +1,8 @@
 """What the sequence model says about whole sessions: per-event surprise, gathered from windows.
 
-Each session is cut into windows with the model's own vocabulary (`windows.session_windows`, the
-function the windows table was built with), the windows are scored in large tensor batches, and
+Each session's events, encoded once with the model's own vocabulary by the caller
+(`vocabulary.encode_sessions`; the other detectors read the same ids), are cut into windows as the
+windows table's are (`windows.encoded_windows`), the windows are scored in large tensor batches, and
 every event takes its surprise from the first window that holds it (where it has the most context
 before it). The session's end is a step of its own (position `n_events`): stopping where the model
 expects more is a surprise like any event. Three statistics of a session's steps come back: the
@@ -22,8 +23,8 @@ import pandas as pd
 import torch
 
 from seqrisk.model.sequence_model import SequenceModel, surprises
-from seqrisk.sessions.vocabulary import END, SPECIAL, UNK, Vocabulary
-from seqrisk.sessions.windows import TOKEN_INPUTS, session_windows
+from seqrisk.sessions.vocabulary import END, SPECIAL, UNK, EncodedSessions, Vocabulary
+from seqrisk.sessions.windows import encoded_windows
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,8 @@ class SessionSteps:
 
 
 def session_steps(
-    sessions: pd.DataFrame,
+    encoded: EncodedSessions,
     model: SequenceModel,
-    vocabulary: Vocabulary,
     *,
     length: int,
     stride: int,
@@ -63,13 +63,13 @@ def session_steps(
     device: str = "cpu",
 ) -> Iterator[SessionSteps]:
     """Every session's steps with their surprise (sessions with windows only), from the earliest window holding each."""
-    cut = _cut(sessions, vocabulary, length, stride)
+    cut = _cut(encoded, length, stride)
     out = _window_surprises(cut, model, length, batch_windows, expected_k, device)
     by_session: dict[int, list[int]] = {}
     for window, owner in enumerate(cut.owners):
         by_session.setdefault(owner, []).append(window)
     for row, windows in by_session.items():
-        n_steps = len(sessions["event_types"].iat[row]) + 1  # the end is a step too
+        n_steps = len(encoded.tokens[row]) + 1  # the end is a step too
         steps = SessionSteps(
             row,
             np.full(n_steps, np.nan),
@@ -91,6 +91,7 @@ def session_steps(
 
 def session_evidence(
     sessions: pd.DataFrame,
+    encoded: EncodedSessions,
     model: SequenceModel,
     vocabulary: Vocabulary,
     *,
@@ -101,15 +102,13 @@ def session_evidence(
     expected_k: int = 3,
     device: str = "cpu",
 ) -> SequenceEvidence:
-    """Score `sessions` (the `windows.TOKEN_INPUTS` columns) with `model`."""
+    """Score `sessions` (columns event_types, categories, prices; `encoded`: their token and gap bucket ids) with `model`."""
     n_sessions = len(sessions)
     score, mean, timing = np.zeros(n_sessions), np.zeros(n_sessions), np.zeros(n_sessions)
     steps_predicted, timed = np.zeros(n_sessions, dtype=np.int64), np.zeros(n_sessions, dtype=np.int64)
     unseen = np.zeros(n_sessions, dtype=np.int64)
     top_events: list[list[dict]] = [[] for _ in range(n_sessions)]
-    steps = session_steps(
-        sessions, model, vocabulary, length=length, stride=stride, batch_windows=batch_windows, expected_k=expected_k, device=device
-    )
+    steps = session_steps(encoded, model, length=length, stride=stride, batch_windows=batch_windows, expected_k=expected_k, device=device)
     for step in steps:
         row, event_nll = step.row, step.nll
         unseen[row] = int((step.tokens == UNK).sum())
@@ -145,11 +144,10 @@ class _Windows:
     gaps: np.ndarray  # (W, T) int64
 
 
-def _cut(sessions: pd.DataFrame, vocabulary: Vocabulary, length: int, stride: int) -> _Windows:
+def _cut(encoded: EncodedSessions, length: int, stride: int) -> _Windows:
     owners, starts, valid, tokens, gaps = [], [], [], [], []
-    for row, session in enumerate(sessions[list(TOKEN_INPUTS)].itertuples(index=False)):
-        pieces = session_windows(session.event_types, session.categories, session.prices, session.gaps_s, vocabulary, length, stride)
-        for start, n_valid, piece_tokens, piece_gaps in pieces:
+    for row, (session_tokens, session_gaps) in enumerate(zip(*encoded, strict=True)):
+        for start, n_valid, piece_tokens, piece_gaps in encoded_windows(session_tokens, session_gaps, length, stride):
             owners.append(row)
             starts.append(start)
             valid.append(n_valid)

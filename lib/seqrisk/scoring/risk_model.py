@@ -51,7 +51,7 @@ from seqrisk.model.model_dir import (
 from seqrisk.model.sequence_model import SequenceModel
 from seqrisk.scoring.settings import ScoreConfig
 from seqrisk.sessions.features import FEATURE_COLUMNS, item_revisits, with_sequence_users
-from seqrisk.sessions.vocabulary import Vocabulary, session_gaps, session_tokens
+from seqrisk.sessions.vocabulary import Vocabulary, encode_sessions
 from seqrisk.sessions.windows import TOKEN_INPUTS
 
 # Session columns the scorer reads (after features.with_sequence_users).
@@ -137,8 +137,10 @@ def raw_scores(
 ) -> RawScores:
     """The five detectors' raw scores for a pandas batch of sessions (GPU for the model when there is one)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    encoded = encode_sessions(sessions, vocabulary)  # every detector reads the same token and gap bucket ids
     evidence = session_evidence(
         sessions,
+        encoded,
         model,
         vocabulary,
         length=model.config.max_len,
@@ -148,11 +150,10 @@ def raw_scores(
         device=device,
     )
     X = detector.matrix(sessions)
-    encoded = list(session_tokens(sessions, vocabulary))  # the count and n-gram detectors read the same token ids
-    C = count_matrix(encoded, sessions["item_revisits"], vocabulary, counts.token_columns)
+    C = count_matrix(encoded.tokens, sessions["item_revisits"], vocabulary, counts.token_columns)
     unseen = counts.unseen_pairs(C)  # in the count risk and in the reasons: computed once
-    ngram_risk, unseen_runs = ngrams.risk(encoded)
-    free = sequence.gap_table.surprise(encoded, list(session_gaps(sessions, vocabulary)))
+    ngram_risk, unseen_runs = ngrams.risk(encoded.tokens)
+    free = sequence.gap_table.surprise(*encoded)
     return RawScores(
         evidence,
         *sequence.parts(evidence, free),

@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -170,6 +171,18 @@ class Vocabulary:
             price_edges=tuple(data.get("price_edges", ())),  # absent in files written before price tokens
             gap_buckets_s=tuple(data["gap_buckets_s"]),
         )
+
+
+class EncodedSessions(NamedTuple):
+    """A batch of sessions' token ids and gap bucket ids, aligned with its rows: encoded once, read by every detector."""
+
+    tokens: list[np.ndarray]
+    gaps: list[np.ndarray]
+
+
+def encode_sessions(sessions: pd.DataFrame, vocabulary: Vocabulary) -> EncodedSessions:
+    """`session_tokens` and `session_gaps` of a batch, as lists."""
+    return EncodedSessions(list(session_tokens(sessions, vocabulary)), list(session_gaps(sessions, vocabulary)))
 
 
 def session_tokens(sessions: pd.DataFrame, vocabulary: Vocabulary) -> Iterator[np.ndarray]:

@@ -65,8 +65,12 @@ def session_windows(
     tokens = vocabulary.encode(
         list(event_types), None if categories is None else list(categories), None if prices is None else list(prices)
     )
-    gaps = vocabulary.encode_gaps(list(gaps_s))
-    return cut(np.append(tokens, np.int32(END)), np.append(gaps, np.int32(PAD)), length, stride)
+    return encoded_windows(tokens, vocabulary.encode_gaps(list(gaps_s)), length, stride)
+
+
+def encoded_windows(tokens: np.ndarray, gap_buckets: np.ndarray, length: int, stride: int) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """One session's windows from its encoded events (`session_windows` with the encoding done by the caller)."""
+    return cut(np.append(tokens, np.int32(END)), np.append(gap_buckets, np.int32(PAD)), length, stride)
 
 
 def windows_frame(sessions: pd.DataFrame, vocabulary: Vocabulary, length: int, stride: int, keep: Sequence[str]) -> pd.DataFrame:
