@@ -1,5 +1,5 @@
-"""The sequence score: the largest step for every session, the mean surprise too for long ones, the gaps' for timed ones
-(the model's and the gap table's), the gap table's quick repeats for all."""
+"""The sequence score: the largest step for short sessions, the mean surprise instead for long ones, the gaps' for
+timed ones (the model's and the gap table's), the gap table's quick repeats for all."""
 
 import numpy as np
 
@@ -63,10 +63,11 @@ def test_a_long_session_unlikely_throughout_outranks_the_reference():
     assert risk[1] == score.statistics.surprisal("largest", np.array([ordinary_largest]))[0]
 
 
-def test_one_very_unlikely_step_still_marks_a_session_of_any_length():
+def test_one_very_unlikely_step_marks_a_short_session_and_a_long_one_is_judged_by_its_mean():
     score = fit(reference(n_long=2_000))
     risk = ranked(score, evidence([40.0, 40.0], [1.0, 1.0], [5, 300]))
-    assert (risk > 4.0).all()  # beyond 1 in 10,000 of the reference
+    assert risk[0] > 4.0  # beyond 1 in 10,000 of the reference
+    assert risk[1] == score.statistics.surprisal("mean", np.array([1.0]))[0] < 1.0  # an ordinary mean: one step does not mark it
 
 
 def test_too_few_long_reference_sessions_leave_the_largest_step_alone():

@@ -95,7 +95,9 @@ def _log_ranked(evidence: SequenceEvidence, sequence: SequenceScore) -> None:
         "train: %d reference sessions of %d predicted steps or more: %s",
         int(np.sum(evidence.steps >= LONG_STEPS)),
         LONG_STEPS,
-        "their mean surprise is ranked too" if sequence.ranks_mean else f"fewer than {MIN_LONG_REFERENCE}, the largest step speaks alone",
+        "their mean surprise speaks for them, not their largest step"
+        if sequence.ranks_mean
+        else f"fewer than {MIN_LONG_REFERENCE}, the largest step speaks alone",
     )
     log.info(
         "train: %d reference sessions of %d gaps or more: %s",

@@ -1,12 +1,13 @@
-"""The sequence detector's raw score: the most extreme of three statistics of the model's per-step surprises.
+"""The sequence detector's raw score: the most extreme of its order's and its rhythm's statistics.
 
-The surprise of a session's most surprising step marks one step out of place (a credential change,
-an unseen event, a missing last step) however ordinary the rest; on the clickstreams and HDFS logs
-it carries the signal that a session's mean surprise loses, because scripts are more predictable
-than people. Over a long session the largest step is a poor witness: a long normal trace meets one
-very unlikely step as often as an attack does, and what sets the attack apart is an unlikely order
-throughout, the mean surprise (system-call traces; docs/detectors.md, "Long sessions: the mean
-surprise speaks too"). The rhythm is the third: the model also predicts each step's time gap given
+The order: the surprise of a short session's most surprising step marks one step out of place (a
+credential change, an unseen event, a missing last step) however ordinary the rest; on the
+clickstreams and HDFS logs it carries the signal that a session's mean surprise loses, because
+scripts are more predictable than people. Over a long session the largest step is a poor witness:
+a long normal trace meets one very unlikely step as often as an attack does, and what sets the
+attack apart is an unlikely order throughout, the mean surprise, which alone speaks for a session
+of LONG_STEPS predicted steps or more (system-call traces; docs/detectors.md, "Long sessions: the
+mean surprise alone"). The rhythm is the second: the model also predicts each step's time gap given
 its event, and a script that pages through a hotel's images every two seconds for minutes, where
 people pause, is unlikely at every step without any one step standing out (the mean surprise of
 the gaps; docs/detectors.md, "The rhythm of events"). The model reads the history, so it learns a
@@ -17,14 +18,15 @@ repeats (`gap_table.py`; docs/detectors.md, "The rhythm without context").
 So each statistic is ranked on the reference (`Calibration`): the largest step among all reference
 sessions, the mean among the reference sessions of at least LONG_STEPS predicted steps, each gaps'
 mean among those of at least TIMED_STEPS gaps, the quick repeats among all (a binomial tail weighs
-its own evidence: one quick gap says little). A session's raw score is the largest of its
-surprisals, each mean counting only when the session is that long; the detector's calibration then
-ranks that raw score on the reference like any detector's. Where the reference holds fewer than
-MIN_LONG_REFERENCE sessions long enough, a mean is not ranked (too few to rank against); nor is a
-gaps' mean whose reference median is under FORESEEN (machine traces, events milliseconds apart,
-where its ranks would only order rounding noise), nor the quick repeats where the table's mean is
-not ranked (the same traces: every gap quick). Stored as `sequence_score.npz` (the statistics'
-reference quantiles and the gap table, no pickle).
+its own evidence: one quick gap says little). A session's raw score is the largest of its order's
+surprisal (its mean's if it is long, else its largest step's) and its rhythm's, each gaps' mean
+counting only when the session has that many gaps; the detector's calibration then ranks that raw
+score on the reference like any detector's. Where the reference holds fewer than
+MIN_LONG_REFERENCE sessions long enough, a mean is not ranked (too few to rank against: the largest
+step speaks for every session); nor is a gaps' mean whose reference median is under FORESEEN
+(machine traces, events milliseconds apart, where its ranks would only order rounding noise), nor
+the quick repeats where the table's mean is not ranked (the same traces: every gap quick). Stored as
+`sequence_score.npz` (the statistics' reference quantiles and the gap table, no pickle).
 """
 
 from __future__ import annotations
@@ -81,12 +83,12 @@ class SequenceScore:
         return "free_timing" in self.statistics.quantiles
 
     def parts(self, evidence: SequenceEvidence, free: GapSurprise) -> tuple[np.ndarray, np.ndarray]:
-        """Per session, (order, rhythm): the larger surprisal of its largest step and (long sessions only) its
-        mean surprise; and the largest of its gaps' mean surprises, the model's and the table's (`free`; sessions
+        """Per session, (order, rhythm): the surprisal of its mean surprise if it is long (where ranked), else of its
+        largest step; and the largest of its gaps' mean surprises, the model's and the table's (`free`; sessions
         with enough gaps, where ranked; else 0), and its quick repeats' (where ranked)."""
         order = self.statistics.surprisal("largest", evidence.score)
         if self.ranks_mean:
-            order = np.maximum(order, np.where(evidence.steps >= LONG_STEPS, self.statistics.surprisal("mean", evidence.mean), 0.0))
+            order = np.where(evidence.steps >= LONG_STEPS, self.statistics.surprisal("mean", evidence.mean), order)
         rhythm = np.zeros(len(order))
         for name, mean, gaps in (("timing", evidence.timing, evidence.timed), ("free_timing", free.mean, free.gaps)):
             if name in self.statistics.quantiles:

@@ -30,7 +30,7 @@ from seqrisk.errors import ModelFormatError, SeqriskError
 from seqrisk.model.sequence_model import ModelConfig, SequenceModel, surprises
 from seqrisk.sessions.vocabulary import Vocabulary
 
-FORMAT = 15  # 2: the second detector and the calibration; 3: the count detector; 4: the end token; 5: sequence score = largest surprise; 6: token pairs in the count detector; 7: an undefined gap CV read as 1; 8: the n-gram detector and the shared-sequence length feature; 9: the replay detector; 10: the third-largest surprisal corroborates; 11: item revisits in the count detector; 12: the sequence score ranks long sessions' mean surprise too; 13: the model predicts each step's gap too; 14: the gap head learns on the hidden state without training it; 15: the sequence score ranks the gaps given their event alone too
+FORMAT = 16  # 2: the second detector and the calibration; 3: the count detector; 4: the end token; 5: sequence score = largest surprise; 6: token pairs in the count detector; 7: an undefined gap CV read as 1; 8: the n-gram detector and the shared-sequence length feature; 9: the replay detector; 10: the third-largest surprisal corroborates; 11: item revisits in the count detector; 12: the sequence score ranks long sessions' mean surprise too; 13: the model predicts each step's gap too; 14: the gap head learns on the hidden state without training it; 15: the sequence score ranks the gaps given their event alone too; 16: a long session's order is its mean surprise alone
 WEIGHTS = "weights.pt"
 VOCABULARY = "vocabulary.json"
 FEATURE_DETECTOR = "detector.skops"

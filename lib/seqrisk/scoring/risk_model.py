@@ -1,7 +1,7 @@
 """Scoring sessions with a model directory: pandas in, risk rows out (what the scoring UDF runs).
 
-Five detectors score each session: the sequence model (surprise of the most surprising step, or
-for a long session its mean surprise, or its gaps' where that ranks higher: `sequence_score.py`),
+Five detectors score each session: the sequence model (surprise of the most surprising step, for
+a long session its mean surprise instead, or its gaps' where that ranks higher: `sequence_score.py`),
 the IsolationForest over session features, the count detector over token counts, the n-gram
 detector (the share of runs of tokens no reference session holds), and the replay detector (the
 length of a long sequence another user played too). The
