@@ -100,11 +100,12 @@ def _detectors(frame, model, config) -> dict:
         top_k=config.score.top_events,
     )
     evidence = score_sequences()  # the sequence score's ranking is timed on its own
-    free = model.sequence.gap_table.surprise(*encoded)
+    gaps_given_events = partial(model.sequence.gap_table.surprise, *encoded)
+    free = gaps_given_events()
     return {
         "token and gap bucket ids (all)": lambda: encode_sessions(frame, vocabulary),
         "sequence model (windows, GRU)": score_sequences,
-        "gap table (gaps given events)": lambda: model.sequence.gap_table.surprise(*encoded),
+        "gap table (gaps given events)": gaps_given_events,
         "sequence score (its statistics)": lambda: model.sequence.risk(evidence, free),
         "feature detector": lambda: model.detector.risk(model.detector.matrix(frame)),
         "count detector": lambda: model.counts.risk(
