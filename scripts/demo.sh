@@ -12,7 +12,7 @@ for setting in "$@"; do extra+=(--set "$setting"); done
 
 rm -rf "$demo_dir/lake" "$demo_dir/raw" "$demo_dir/models" "$demo_dir/report"
 mkdir -p "$demo_dir"
-echo "demo: generate -> ingest -> sessionize -> train (2 workers) -> promote -> score -> evaluate, about 6 minutes"
+echo "demo: generate -> ingest -> sessionize -> train (2 workers) -> promote -> score -> evaluate, about 4 minutes on 2 cores"
 echo "demo: Spark's and the training launcher's own logs go to $demo_dir/pipeline.log"
 echo
 "$seqrisk" pipeline --conf conf/local.yaml \

@@ -25,8 +25,8 @@ from seqrisk.registry import model_store
 from seqrisk.scoring.risk_model import INPUT_COLUMNS, load_risk_model, risk_frame, scorer_input
 from seqrisk.scoring.session_risk import score_sessions
 from seqrisk.sessions.features import with_sequence_users
-from seqrisk.sessions.vocabulary import SPECIAL
-from seqrisk.sessions.windows import TOKEN_INPUTS, session_windows
+from seqrisk.sessions.vocabulary import SPECIAL, encode_sessions
+from seqrisk.sessions.windows import encoded_windows
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,8 @@ def test_scores_equal_the_model_applied_directly_and_do_not_depend_on_partitioni
     # The sequence score of one-window sessions, computed here straight from PyTorch, in one batch.
     frame = with_sequence_users(sessions).select(*INPUT_COLUMNS).toPandas().set_index("session_id")
     short = [s for s in frame.index if 4 <= frame.loc[s, "n_events"] <= 15][:20]  # with the end token, one window of 16
-    windows = [session_windows(*frame.loc[s, list(TOKEN_INPUTS)], model.loaded.vocabulary, 16, 8)[0] for s in short]
+    encoded = encode_sessions(frame.loc[short], model.loaded.vocabulary)
+    windows = [encoded_windows(tokens, gaps, 16, 8)[0] for tokens, gaps in zip(encoded.tokens, encoded.gaps)]
     tokens = torch.from_numpy(np.stack([w[2] for w in windows]).astype(np.int64))
     gaps = torch.from_numpy(np.stack([w[3] for w in windows]).astype(np.int64))
     said = surprises(model.loaded.model, tokens, gaps)

@@ -1,10 +1,11 @@
 """The windowing function and the vocabulary it encodes with (no Spark)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from seqrisk.sessions.vocabulary import END, PAD, RARE, UNK, Vocabulary
-from seqrisk.sessions.windows import cut, session_windows, window_starts
+from seqrisk.sessions.windows import cut, window_starts, windows_frame
 
 VOCAB = Vocabulary.learn({"view": 50, "cart": 20, "buy": 5, "odd": 1}, min_count=2, max_size=100, gap_buckets_s=(1, 10, 60))
 
@@ -66,11 +67,22 @@ def test_gap_buckets_mark_the_session_start_and_bound_each_gap():
     assert VOCAB.encode_gaps([None, 0.5, 1.0, 9.0, 60.0, 61.0]).tolist() == [5, 1, 1, 2, 3, 4]
 
 
-def test_session_windows_encode_then_end_then_cut():
-    ((_, valid, tokens, gaps),) = session_windows(["view", "cart", "never-seen"], None, None, [None, 3.0, 100.0], VOCAB, length=5, stride=2)
-    assert (valid, tokens.tolist(), gaps.tolist()) == (4, [4, 5, UNK, END, PAD], [5, 2, 4, PAD, PAD])
-    *_, (start, valid, tokens, _) = session_windows(["view", "cart", "buy"], None, None, [None, 1.0, 1.0], VOCAB, length=3, stride=2)
-    assert (start, valid, tokens.tolist()) == (1, 3, [5, 6, END])  # the last window ends with the end
+def test_windows_frame_encodes_then_ends_then_cuts_each_session():
+    sessions = pd.DataFrame(
+        {
+            "session_id": ["a", "b"],
+            "event_types": [["view", "cart", "never-seen"], ["view", "cart", "buy"]],
+            "categories": [None, None],
+            "prices": [None, None],
+            "gaps_s": [[None, 3.0, 100.0], [None, 1.0, 1.0]],
+        }
+    )
+    rows = windows_frame(sessions, VOCAB, length=5, stride=2, keep=["session_id"])
+    assert rows["session_id"].tolist() == ["a", "b"]  # 3 events and the end fit one window of 5
+    assert (rows["n_valid"][0], rows["tokens"][0], rows["gap_buckets"][0]) == (4, [4, 5, UNK, END, PAD], [5, 2, 4, PAD, PAD])
+    rows = windows_frame(sessions.iloc[1:], VOCAB, length=3, stride=2, keep=["session_id"])
+    assert rows[["window_index", "start_pos", "n_valid"]].values.tolist() == [[0, 0, 3], [1, 1, 3]]
+    assert rows["tokens"][1] == [5, 6, END]  # the last window ends with the end
 
 
 def test_vocabulary_survives_a_round_trip_and_rejects_other_formats():

@@ -14,7 +14,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from seqrisk.sessions.vocabulary import END, PAD, Vocabulary
+from seqrisk.sessions.vocabulary import END, PAD, Vocabulary, encode_sessions
 
 WINDOW_COLUMNS = ("window_index", "start_pos", "n_valid", "tokens", "gap_buckets")
 
@@ -48,37 +48,21 @@ def cut(tokens: np.ndarray, gap_buckets: np.ndarray, length: int, stride: int) -
 TOKEN_INPUTS = ("event_types", "categories", "prices", "gaps_s")  # the session columns a window is made of
 
 
-def session_windows(
-    event_types: Sequence[str],
-    categories: Sequence | None,
-    prices: Sequence | None,
-    gaps_s: Sequence,
-    vocabulary: Vocabulary,
-    length: int,
-    stride: int,
-) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
-    """One session's windows, encoded with `vocabulary` (categories and prices feed composite tokens).
+def encoded_windows(tokens: np.ndarray, gap_buckets: np.ndarray, length: int, stride: int) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """One session's windows from its token and gap bucket ids (`vocabulary.encode_sessions`).
 
     The tokens are the events' and then END (its gap bucket is PAD: END is never an input that
     predicts anything, only a target).
     """
-    tokens = vocabulary.encode(
-        list(event_types), None if categories is None else list(categories), None if prices is None else list(prices)
-    )
-    return encoded_windows(tokens, vocabulary.encode_gaps(list(gaps_s)), length, stride)
-
-
-def encoded_windows(tokens: np.ndarray, gap_buckets: np.ndarray, length: int, stride: int) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
-    """One session's windows from its encoded events (`session_windows` with the encoding done by the caller)."""
     return cut(np.append(tokens, np.int32(END)), np.append(gap_buckets, np.int32(PAD)), length, stride)
 
 
 def windows_frame(sessions: pd.DataFrame, vocabulary: Vocabulary, length: int, stride: int, keep: Sequence[str]) -> pd.DataFrame:
     """Rows of windows for a pandas batch of sessions; `keep` columns are copied from the session."""
     rows: dict[str, list] = {c: [] for c in (*keep, *WINDOW_COLUMNS)}
-    for session in sessions.itertuples(index=False):
-        pieces = session_windows(session.event_types, session.categories, session.prices, session.gaps_s, vocabulary, length, stride)
-        for index, (start, valid, tokens, gaps) in enumerate(pieces):
+    encoded = encode_sessions(sessions, vocabulary)
+    for session, session_tokens, session_gaps in zip(sessions.itertuples(index=False), encoded.tokens, encoded.gaps):
+        for index, (start, valid, tokens, gaps) in enumerate(encoded_windows(session_tokens, session_gaps, length, stride)):
             for column in keep:
                 rows[column].append(getattr(session, column))
             rows["window_index"].append(index)
