@@ -5,12 +5,11 @@ point; unset, a point does nothing. This is how the fault tests land a kill exac
 guarantee must hold, instead of racing a timer. A test that runs jobs in threads of its own
 process may instead `hold(point, action)` to run `action` there (a barrier, say). Points:
 
-- `before_stage`: a job has read what it needs (ingest: its input, validated and counted) and
-  starts writing its tables; nothing is written yet.
 - `staged`: Spark has written a job's Parquet files into `_staging/<run_id>/`, none is moved yet
   (delta-rs backend).
 - `before_commit`: delta-rs: every table of a write has its Parquet files in place, none is
-  committed yet; native: right before a table's write (delta-spark writes and commits in one call).
+  committed yet; native: right before a table's write (delta-spark writes and commits in one call),
+  so before the first table's nothing is written yet.
 - `between_commits`: the first table of a write is committed, the next ones are not.
 """
 

@@ -1,10 +1,10 @@
 """kill -9 of a job at each stage: every table is unchanged or complete, and the rerun equals an undisturbed run.
 
 Each killed run is a real `seqrisk` process (native Delta, the default) that sends itself SIGKILL
-at a fault point (`seqrisk.faults`): before it writes anything, right before its first table's
-write, and between its tables' commits. The reruns and the undisturbed reference run in this
-process. (The delta-rs path's own points, once Spark has staged its files, are killed in
-tests/integration/test_tables.py and test_ingest.py.)
+at a fault point (`seqrisk.faults`): right before its first table's write (nothing written yet)
+and between its tables' commits. The reruns and the undisturbed
+reference run in this process. (The delta-rs path's own points, once Spark has staged its files,
+are killed in tests/integration/test_tables.py and test_ingest.py.)
 """
 
 import os
@@ -66,7 +66,7 @@ def lakes(spark, tmp_path_factory):
     return raw, states
 
 
-@pytest.mark.parametrize("point", ["before_stage", "before_commit", "between_commits"])
+@pytest.mark.parametrize("point", ["before_commit", "between_commits"])
 @pytest.mark.parametrize("job", ["ingest", "sessionize", "score"])
 def test_a_job_killed_at_each_stage_leaves_tables_unchanged_or_complete_and_the_rerun_completes_them(spark, lakes, tmp_path, job, point):
     raw, states = lakes

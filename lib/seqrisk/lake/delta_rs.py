@@ -98,7 +98,6 @@ class DeltaRsTables(DeltaTables):
         committed to since this run read it is not written: its files and those of the tables
         after it are deleted, and `ConcurrentWriteError` says which table.
         """
-        faults.point("before_stage")
         bases = self.base_versions(writes)
         staged = [self._stage(w, run_id) for w in writes]
         faults.point("before_commit")

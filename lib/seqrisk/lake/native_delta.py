@@ -119,7 +119,6 @@ class NativeDeltaTables(DeltaTables):
 
     def publish(self, *writes: TableWrite, run_id: str) -> list[WriteResult]:
         """Each table in its own commit, in order; a table that conflicts stops the rest (`ConcurrentWriteError`)."""
-        faults.point("before_stage")
         bases = self.base_versions(writes)
         results: list[WriteResult] = []
         for i, write in enumerate(writes):
