@@ -2,9 +2,9 @@
 
 Each killed run is a real `seqrisk` process (native Delta, the default) that sends itself SIGKILL
 at a fault point (`seqrisk.faults`): right before its first table's write (nothing written yet)
-and between its tables' commits. The reruns and the undisturbed
-reference run in this process. (The delta-rs path's own points, once Spark has staged its files,
-are killed in tests/integration/test_tables.py and test_ingest.py.)
+and between its tables' commits. The reruns and the undisturbed reference run in this process.
+(The delta-rs path's own points, once Spark has staged its files, are killed in
+tests/integration/test_tables.py and test_ingest.py.)
 """
 
 import os

@@ -63,7 +63,7 @@ class TrainSummary:
             line("model directory", self.model_dir),
             line("workers", f"{self.result['workers']} ({self.result['device']})"),
             line("launcher", f"{self.launcher}, {self.reader} reader"),
-            line("epochs", f"{len(history)}" + (" (stopped early)" if self.result["stopped_early"] else "")),
+            line("epochs", f"{len(history)}{self._epochs_note()}"),
             line("best val loss", f"{self.result['best_val_loss']:.4f} (epoch {self.result['best_epoch']})"),
             line("last train loss", f"{last['train_loss']:.4f}"),
             line("throughput", f"{last['windows_per_s']:,.0f} windows/s"),
@@ -72,6 +72,14 @@ class TrainSummary:
             *([line("MLflow run", self.mlflow_run_id)] if self.mlflow_run_id else []),
             *([line("registered", f"{self.registered.uri} (alias {self.registered_alias})")] if self.registered else []),
         )
+
+    def _epochs_note(self) -> str:
+        """Why training stopped, and whether more epochs could still have lowered the validation loss."""
+        if self.result["stopped_early"]:
+            return " (stopped early)"
+        if self.result["best_epoch"] == len(self.result["history"]) - 1 and len(self.result["history"]) > 1:
+            return " (validation loss still falling: more epochs help only where the training dates are known normal, README)"
+        return ""
 
 
 def run_train(config: Config, *, dry_run: bool = False, labels: str | None = None, spark: SparkSession | None = None) -> TrainSummary:
