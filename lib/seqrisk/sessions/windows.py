@@ -1,7 +1,8 @@
-"""Fixed-length, padded windows cut from sessions: the one windowing function.
+"""Fixed-length, padded windows cut from sessions: `encoded_windows` is the one windowing function.
 
-The windows table is built with it (in `mapInPandas`), and the scorer calls it inside its UDF
-with the model's vocabulary, so training and scoring cut sessions identically. A session's tokens
+Both callers encode a batch first with `vocabulary.encode_sessions`, then cut each session with
+it: the windows table (`windows_frame`, in `mapInPandas`) and the scorer inside its UDF, with the
+model's vocabulary, so training and scoring cut sessions identically. A session's tokens
 end with the end-of-session token, so the model learns where sessions stop (a block whose last
 replica never reported, a checkout without its payment: docs/detectors.md).
 """
