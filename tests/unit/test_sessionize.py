@@ -10,7 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from seqrisk.lake.contracts import EVENTS as EVENTS_SCHEMA
 from seqrisk.sessions.sessionize import SessionRules, assign_sessions, build_sessions, learn_vocabulary
-from seqrisk.sessions.settings import VocabularyConfig
+from seqrisk.sessions.settings import SessionizeConfig, VocabularyConfig
 
 RULES = SessionRules(gap_s=1800, max_events=500, max_duration_s=4 * 3600, cart_events=("cart",), purchase_events=("buy",))
 
@@ -110,6 +110,14 @@ def test_given_sessions_are_cut_by_the_caps_too(spark, rules):
         [("big", "big", 2), ("big~0.1", "big", 2), ("big~0.2", "big", 1)], "session_id string, source_session_id string, n_events int"
     )
     assertDataFrameEqual(built.select("session_id", "source_session_id", "n_events"), expected)
+
+
+def test_a_trace_of_a_few_thousand_events_stays_one_session_at_the_default_caps(spark):
+    """A system-call trace (one given id, calls 1 ms apart) is scored whole, not as pieces (docs/decisions.md, "Caps")."""
+    defaults = SessionRules.from_config(SessionizeConfig())
+    df = events(spark, *[("u", k / 1000, "call", "trace") for k in range(1200)])
+    built = build_sessions(assign_sessions(df, defaults), defaults, "run-1").collect()
+    assert [(r.session_id, r.n_events) for r in built] == [("trace", 1200)]
 
 
 def test_session_features_are_exact(spark, rules):

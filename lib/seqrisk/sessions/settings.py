@@ -12,7 +12,7 @@ from seqrisk.settings import Settings
 
 class SessionizeConfig(Settings):
     gap_minutes: float = Field(30, gt=0)  # inactivity that ends a session (when the source has no session id)
-    max_events: int = Field(500, ge=2)  # longer sessions are split
+    max_events: int = Field(5000, ge=2)  # longer sessions are split (a bound on a row, docs/decisions.md)
     max_duration_minutes: float = Field(240, gt=0, le=1440)  # so are longer-lasting ones
     lookback_days: int = Field(1, ge=1)  # incremental runs read this far back, so sessions come out whole
     skewed_user_events: int = Field(1_000_000, ge=1)  # users with more events are sessionized day by day
