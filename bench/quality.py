@@ -207,8 +207,8 @@ LAKES = {
 
 
 def peer_metrics(spark, scored_lake: Path, reference_lake: Path, labels: Path) -> dict[str, dict]:
-    """Each peer's ROC AUC, PR AUC and recall at a 1 % budget on the scored lake's sessions (pieces, as seqrisk's
-    evaluation counts them), computed by seqrisk's own metrics."""
+    """Each peer's ROC AUC, PR AUC and recall at a 1 % budget on the scored lake's sessions as stored (a session
+    past the cap as its pieces, as seqrisk's evaluation counts them), computed by seqrisk's own metrics."""
     lake = partial(read_sessions, spark)
     same = scored_lake == reference_lake
     scored = lake(str(scored_lake), str(labels))
