@@ -55,7 +55,7 @@ def test_a_sequence_of_incremental_runs_equals_a_full_run(spark, events_lake, tm
     shutil.rmtree(full, ignore_errors=True)
     shutil.copytree(events_lake / "events", full / "events")
     summary = run_sessionize(make_config(full), spark=spark)
-    assert summary.sessions > 300 and summary.vocabulary_learned
+    assert summary.sessions > 300 and summary.vocabulary_learned and "at the event cap" not in summary.report()
 
     parts = copy_of(events_lake, tmp_path)
     first = run_sessionize(make_config(parts), date_from=date(2024, 5, 1), date_to=date(2024, 5, 2), spark=spark)
@@ -91,6 +91,14 @@ def test_windows_cover_every_event_of_every_session(spark, events_lake, tmp_path
     assert all(c == set(range(sessions[s] + 1)) for s, c in covered.items())
 
 
+def test_the_summary_counts_the_sessions_that_reached_the_event_cap(spark, events_lake, tmp_path):
+    lake = copy_of(events_lake, tmp_path)
+    summary = run_sessionize(make_config(lake, "sessionize.max_events=10"), spark=spark)
+    lengths = [n for (n,) in read_with_deltalake(lake / "sessions", ["n_events"])]
+    assert max(lengths) == 10 and summary.at_event_cap == sum(n == 10 for n in lengths) > 0
+    assert f"{summary.at_event_cap:,} sessions of 10 events" in summary.report()
+
+
 def test_half_a_date_range_is_refused(spark, events_lake, tmp_path):
     with pytest.raises(SeqriskError, match="both --from and --to"):
         run_sessionize(make_config(tmp_path), date_from=date(2024, 5, 1), spark=spark)
@@ -103,7 +111,7 @@ def test_real_slices_sessionize(spark, shared_data, lake, name, mapping):
     assert summary.events == ingested.written
     rows = read_with_deltalake(lake / "sessions", ["source_session_id", "n_events"])
     assert sum(n for _, n in rows) == ingested.written
-    if mapping == "trivago":  # sessions follow the source's ids, split only past 500 events
+    if mapping == "trivago":  # sessions follow the source's ids, split only past the caps
         assert {s for s, _ in rows if s} and all(s is not None for s, _ in rows)
 
 

@@ -40,6 +40,8 @@ class SessionizeSummary:
     events_per_session: tuple = ()  # median, p90, max
     duration_s: tuple = ()  # median, p90, max
     gap_median_s: float = 0.0  # median over sessions of their median gap
+    event_cap: int = 0  # sessionize.max_events
+    at_event_cap: int = 0  # sessions that reached it: a longer one went on as further pieces
 
     def report(self) -> str:
         vocab = "learned" if self.vocabulary_learned else "reused"
@@ -50,6 +52,11 @@ class SessionizeSummary:
                 line("duration (s)", "median {:,.0f} / p90 {:,.0f} / max {:,.0f}".format(*self.duration_s)),
                 line("gap (s)", f"median {self.gap_median_s:,.1f}"),
             ]
+        if self.at_event_cap:
+            shapes.append(
+                line("at the event cap", f"{self.at_event_cap:,} sessions of {self.event_cap:,} events")
+                + ": a longer session goes on as further pieces, each scored apart (sessionize.max_events)"
+            )
         return report(
             f"sessionize {self.run_id}: {self.dates}",
             line("events read", self.events),
@@ -94,7 +101,7 @@ def run_sessionize(
     # Persisted too: the windows are read by the unchanged-check and again by the write.
     windows = cut_windows(sessions, vocabulary, config.windows.length, config.windows.stride, job.run_id).persist()
     try:
-        _describe(sessions, summary)
+        _describe(sessions, rules.max_events, summary)
         sessions_path, windows_path = job.lake.path("sessions"), job.lake.path("windows")
         where = {"session_date": dates} if dates is not None else None
         if (
@@ -142,7 +149,7 @@ def _publish(job: Job, config: Config, sessions: DataFrame, windows: DataFrame, 
     return windows_result.rows_added
 
 
-def _describe(sessions: DataFrame, summary: SessionizeSummary) -> None:
+def _describe(sessions: DataFrame, event_cap: int, summary: SessionizeSummary) -> None:
     """Counts and distributions for the report (one small aggregate)."""
     stats = sessions.agg(
         F.count("*"),
@@ -152,6 +159,7 @@ def _describe(sessions: DataFrame, summary: SessionizeSummary) -> None:
         F.percentile_approx("duration_s", [0.5, 0.9]),
         F.max("duration_s"),
         F.percentile_approx("gap_median_s", 0.5),
+        F.sum((F.col("n_events") >= event_cap).cast("int")),
     ).first()
     assert stats is not None  # an aggregate has one row
     summary.sessions, summary.events = stats[0], int(stats[1] or 0)
@@ -159,6 +167,7 @@ def _describe(sessions: DataFrame, summary: SessionizeSummary) -> None:
         summary.events_per_session = (*stats[2], stats[3])
         summary.duration_s = (*stats[4], stats[5])
         summary.gap_median_s = stats[6] or 0.0
+        summary.event_cap, summary.at_event_cap = event_cap, stats[7]
 
 
 def _vocabulary(config: Config, lake: Lake, events: DataFrame, *, full_run: bool) -> tuple[Vocabulary, bool]:
