@@ -112,7 +112,7 @@ def test_given_sessions_are_cut_by_the_caps_too(spark, rules):
     assertDataFrameEqual(built.select("session_id", "source_session_id", "n_events"), expected)
 
 
-def test_a_trace_of_a_few_thousand_events_stays_one_session_at_the_default_caps(spark):
+def test_a_trace_of_over_a_thousand_events_stays_one_session_at_the_default_caps(spark):
     """A system-call trace (one given id, calls 1 ms apart) is scored whole, not as pieces (docs/decisions.md, "Caps")."""
     defaults = SessionRules.from_config(SessionizeConfig())
     df = events(spark, *[("u", k / 1000, "call", "trace") for k in range(1200)])
